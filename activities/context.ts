@@ -1,0 +1,34 @@
+import { Context } from '@temporalio/activity';
+import type { RunIdentity } from './warehouse/audit';
+import type { ActivityDeps } from './deps';
+
+/** The window a run owns, as passed between workflow and activities. */
+export interface RunWindow {
+  dataset: string;
+  window: { start: string; end: string };
+}
+
+/** Identity of the calling workflow run, for lineage and audit rows. */
+export function runIdentity(input: RunWindow): RunIdentity {
+  return { ...currentRun(), dataset: input.dataset, window: input.window };
+}
+
+/** The workflow execution that scheduled the current activity. */
+export function currentRun(): { workflowId: string; runId: string } {
+  const exec = Context.current().info.workflowExecution;
+  if (!exec) throw new Error('Freshline activities run only inside a workflow (no workflow execution in context)');
+  return { workflowId: exec.workflowId, runId: exec.runId };
+}
+
+/** Runs `fn` heartbeating every 10 s so a stuck worker is detected by heartbeat timeout, not hours later. */
+export async function withHeartbeat<T>(deps: ActivityDeps, step: string, fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  await deps.beforeStep?.(step, ctx.info.attempt);
+  ctx.heartbeat({ step });
+  const timer = setInterval(() => ctx.heartbeat({ step }), 10_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}

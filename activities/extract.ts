@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { parseDuration } from '../config/duration';
+import { getDataset } from '../config/load';
+import { withHeartbeat, type RunWindow } from './context';
+import { PII_KEY_SECRET, type ActivityDeps } from './deps';
+import { extractTable } from './sources/postgres/extract';
+import type { Manifest } from './sources/postgres/manifest';
+
+/** Creates the extract activity. */
+export function createExtractActivities(deps: ActivityDeps) {
+  return {
+    /** Extracts one source table's window into Parquet in the stage; returns its manifest. */
+    async extract(input: RunWindow & { table: string }): Promise<Manifest> {
+      return withHeartbeat(deps, 'extract', async () => {
+        const ds = getDataset(deps.config, input.dataset);
+        const table = ds.tables.find((t) => t.name === input.table);
+        if (!table) throw new Error(`table '${input.table}' is not part of dataset '${ds.name}'`);
+        const source = deps.config.sources[ds.source];
+        return extractTable({
+          sourceName: ds.source,
+          source,
+          url: await deps.secrets.get(source.urlSecret),
+          table,
+          window: input.window,
+          lookbackMs: parseDuration(ds.lookback),
+          piiKey: table.pii.length ? await deps.secrets.get(PII_KEY_SECRET) : '',
+          stage: deps.stage,
+          converter: deps.converter,
+          scratchDir: join(deps.scratchDir, 'extract'),
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { createAuditActivities } from './audit';
+import type { ActivityDeps } from './deps';
+import { createExtractActivities } from './extract';
+import { createLoadActivities } from './load';
+import { createPlanActivities } from './plan';
+import { createPublishActivities } from './publish';
+import { createQualityActivities } from './quality';
+import { createRefreshActivities } from './refresh';
+import { createTransformActivities } from './transform';
+
+export type { ActivityDeps } from './deps';
+
+/** All activities, bound to the given adapters. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createPlanActivities(deps),
+    ...createExtractActivities(deps),
+    ...createLoadActivities(deps),
+    ...createTransformActivities(deps),
+    ...createQualityActivities(deps),
+    ...createPublishActivities(deps),
+    ...createRefreshActivities(deps),
+    ...createAuditActivities(deps),
+  };
+}
+
+/** The activity interface workflows proxy. */
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,21 @@
+import { currentRun, withHeartbeat, type RunWindow } from './context';
+import type { ActivityDeps } from './deps';
+import type { Manifest } from './sources/postgres/manifest';
+import { loadManifest, type LoadResult } from './warehouse/load';
+
+/** Creates the load activity. */
+export function createLoadActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Loads one manifest into raw, replacing the window's earlier rows (idempotent). The load id is the
+     * window's workflow id plus the table, so a re-run writes byte-identical rows; audit.pipeline_runs
+     * maps it to each Temporal run.
+     */
+    async load(input: RunWindow & { manifest: Manifest }): Promise<LoadResult> {
+      return withHeartbeat(deps, 'load', () => {
+        const { workflowId } = currentRun();
+        return loadManifest(deps.warehouse, deps.stage, input.manifest, `${workflowId}/${input.manifest.table}`);
+      });
+    },
+  };
+}

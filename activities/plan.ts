@@ -1,0 +1,33 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { parseDuration } from '../config/duration';
+import { ConfigError, getDataset } from '../config/load';
+import type { ActivityDeps } from './deps';
+
+/** What the workflow needs to know about a dataset: names and limits, no credentials. */
+export interface RunPlan {
+  dataset: string;
+  tables: string[];
+  publish: string[];
+  gateTimeoutMs: number;
+}
+
+/** Creates the plan activity: resolves the dataset from validated config (unknown dataset fails at once). */
+export function createPlanActivities(deps: ActivityDeps) {
+  return {
+    /** Looks up the dataset's tables, published models and gate timeout. */
+    async planRun(input: { dataset: string }): Promise<RunPlan> {
+      try {
+        const ds = getDataset(deps.config, input.dataset);
+        return {
+          dataset: ds.name,
+          tables: ds.tables.map((t) => t.name),
+          publish: ds.publish,
+          gateTimeoutMs: parseDuration(ds.gate.timeout),
+        };
+      } catch (err) {
+        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError');
+        throw err;
+      }
+    },
+  };
+}

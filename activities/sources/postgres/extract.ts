@@ -1,0 +1,169 @@
+import { createHash, createHmac } from 'node:crypto';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify';
+import { Client } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { PostgresSourceConfig, SourceTableConfig } from '../../../config/schema';
+import { parseDuration } from '../../../config/duration';
+import type { ObjectStore } from '../../storage/object-store';
+import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
+import type { Warehouse } from '../../warehouse/warehouse';
+import type { Manifest, StagedColumn, Window } from './manifest';
+import { warehouseType } from './types';
+
+/** Everything extractTable needs; connection URL and HMAC key are resolved secrets, never logged. */
+export interface ExtractRequest {
+  sourceName: string;
+  source: PostgresSourceConfig;
+  url: string;
+  table: SourceTableConfig;
+  window: Window;
+  lookbackMs: number;
+  /** Key for PII tokens (keyed HMAC-SHA256), so tokens join across tables but cannot be reversed. */
+  piiKey: string;
+  stage: ObjectStore;
+  /** Scratch DuckDB used only to write Parquet. */
+  converter: Warehouse;
+  /** Local scratch directory for the CSV spool. */
+  scratchDir: string;
+}
+
+/** Object key of a table-window's Parquet file: `<source>/<schema>.<table>/dt=<date>/<start>--<end>.parquet`. */
+export function stageKey(sourceName: string, table: SourceTableConfig, window: Window): string {
+  const compact = (iso: string) => iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${sourceName}/${table.schema}.${table.name}/dt=${window.start.slice(0, 10)}/${compact(window.start)}--${compact(window.end)}.parquet`;
+}
+
+/**
+ * Extracts one table's changes in the window into Parquet in the stage. Reads inside one
+ * REPEATABLE READ READ ONLY snapshot (count, max cursor and the COPY all see the same data), streams
+ * COPY output to disk (constant memory) and masks PII columns before anything is written.
+ */
+export async function extractTable(req: ExtractRequest): Promise<Manifest> {
+  const { table, window } = req;
+  const readFrom = new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
+  const client = new Client({
+    connectionString: req.url,
+    application_name: 'freshline',
+    statement_timeout: parseDuration(req.source.statementTimeout),
+  });
+  mkdirSync(req.scratchDir, { recursive: true });
+  const spool = join(req.scratchDir, `${table.schema}.${table.name}.${process.pid}.${Date.now()}.csv`);
+  const extractedAt = new Date().toISOString();
+  await client.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(`SET LOCAL lock_timeout = ${parseDuration(req.source.lockTimeout)}`);
+    await client.query("SET LOCAL TimeZone = 'UTC'");
+    await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
+    await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
+    await client.query('SET LOCAL extra_float_digits = 3');
+
+    const columns = await readColumns(client, table);
+    const from = qualified(table.schema, table.name);
+    const cursor = quoteIdent(table.cursor);
+    const stats = await client.query<{ n: string; max_cursor: Date | null }>(
+      `SELECT count(*) AS n, max(${cursor}) AS max_cursor FROM ${from} WHERE ${cursor} >= $1 AND ${cursor} < $2`,
+      [readFrom, window.end],
+    );
+    // COPY takes no bind parameters; both bounds are ISO strings we produced from Date, quoted as literals.
+    const select =
+      `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ` +
+      `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
+    const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
+    const piiIndexes = columns.flatMap((c, i) => (table.pii.includes(c.name) ? [i] : []));
+    if (piiIndexes.length) {
+      const [parser, mask, writer] = maskingStages(piiIndexes, req.piiKey);
+      await pipeline(copy, parser, mask, writer, createWriteStream(spool));
+    } else {
+      await pipeline(copy, createWriteStream(spool));
+    }
+    await client.query('COMMIT');
+
+    const key = stageKey(req.sourceName, table, window);
+    const parquet = `${spool}.parquet`;
+    const rows = await csvToParquet(req.converter, spool, parquet, columns);
+    const put = await req.stage.putFile(key, parquet);
+    const maxCursor = stats.rows[0].max_cursor;
+    return {
+      source: req.sourceName,
+      schema: table.schema,
+      table: table.name,
+      window,
+      readFrom,
+      keys: [put.key],
+      rows,
+      sourceRows: Number(stats.rows[0].n),
+      bytes: put.bytes,
+      schemaHash: schemaHash(columns),
+      columns,
+      primaryKey: table.primaryKey,
+      cursor: table.cursor,
+      maxCursor: maxCursor ? maxCursor.toISOString() : null,
+      extractedAt,
+    };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+    rmSync(spool, { force: true });
+    rmSync(`${spool}.parquet`, { force: true });
+  }
+}
+
+async function readColumns(client: Client, table: SourceTableConfig): Promise<StagedColumn[]> {
+  const res = await client.query<{ name: string; type: string }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum`,
+    [`${quoteIdent(table.schema)}.${quoteIdent(table.name)}`],
+  );
+  if (res.rows.length === 0) throw new Error(`source table ${table.schema}.${table.name} does not exist or has no columns`);
+  const names = new Set(res.rows.map((r) => r.name));
+  for (const col of [...table.primaryKey, table.cursor, ...table.pii]) {
+    if (!names.has(col)) throw new Error(`column '${col}' declared in config is missing from ${table.schema}.${table.name}`);
+  }
+  return res.rows
+    .filter((r) => !table.exclude.includes(r.name))
+    .map((r) => ({ name: r.name, sourceType: r.type, type: table.pii.includes(r.name) ? 'VARCHAR' : warehouseType(r.type) }));
+}
+
+/** Parses the COPY CSV, replaces PII fields by HMAC tokens, and writes CSV again (NULL stays NULL). */
+function maskingStages(indexes: number[], key: string): [Transform, Transform, Transform] {
+  // PostgreSQL's CSV writes NULL unquoted and '' quoted; keep that distinction through the round trip.
+  const parser = parse({ cast: (value, ctx) => (ctx.quoting ? value : value === '' ? null : value) });
+  const mask = new Transform({
+    objectMode: true,
+    transform(record: (string | null)[], _enc, done) {
+      for (const i of indexes) {
+        const v = record[i];
+        if (v !== null) record[i] = createHmac('sha256', key).update(v).digest('hex');
+      }
+      done(null, record);
+    },
+  });
+  return [parser, mask, stringify({ quoted_empty: true })];
+}
+
+/** Converts the CSV spool to Parquet with explicit types; returns the row count. */
+async function csvToParquet(db: Warehouse, csv: string, parquet: string, columns: StagedColumn[]): Promise<number> {
+  const spec = `{${columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
+  await db.run(
+    `COPY (SELECT * FROM read_csv(${quoteLiteral(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+            nullstr = '', allow_quoted_nulls = false, columns = ${spec}))
+       TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
+  );
+  const rows = await db.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet(${quoteLiteral(parquet)})`);
+  return Number(rows[0].n);
+}
+
+/** Stable hash of the staged column list: a different hash means the source schema changed. */
+export function schemaHash(columns: StagedColumn[]): string {
+  return createHash('sha256').update(columns.map((c) => `${c.name}:${c.sourceType}`).join('\n')).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,30 @@
+/**
+ * PostgreSQL → warehouse type mapping, in one place. Money stays exact (numeric → DECIMAL), time zones
+ * are kept (timestamptz → TIMESTAMPTZ), json/jsonb → JSON; anything not listed is carried as text so a
+ * new type never fails an extract (schema drift handling reports it).
+ */
+export function warehouseType(pgType: string): string {
+  const t = pgType.toLowerCase();
+  const numeric = /^numeric\((\d+),(\d+)\)$/.exec(t);
+  if (numeric) return Number(numeric[1]) <= 38 ? `DECIMAL(${numeric[1]},${numeric[2]})` : 'VARCHAR';
+  if (t === 'numeric') return 'DECIMAL(38,10)'; // unconstrained numeric: widest exact DuckDB decimal
+  if (t.endsWith('[]')) return 'VARCHAR'; // PostgreSQL array literal text, parsed downstream if needed
+  if (/^(character varying|character|varchar|char|bpchar)(\(\d+\))?$/.test(t)) return 'VARCHAR';
+  const direct: Record<string, string> = {
+    smallint: 'SMALLINT',
+    integer: 'INTEGER',
+    bigint: 'BIGINT',
+    real: 'REAL',
+    'double precision': 'DOUBLE',
+    boolean: 'BOOLEAN',
+    text: 'VARCHAR',
+    date: 'DATE',
+    'timestamp with time zone': 'TIMESTAMPTZ',
+    'timestamp without time zone': 'TIMESTAMP',
+    'time without time zone': 'TIME',
+    uuid: 'UUID',
+    json: 'JSON',
+    jsonb: 'JSON',
+  };
+  return direct[t] ?? 'VARCHAR';
+}

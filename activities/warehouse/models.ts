@@ -1,0 +1,69 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { SCHEMAS, rawTable } from './layout';
+import { qualified } from './sql';
+
+/** Default location of the SQL models (dbt-style layers). */
+export const MODELS_DIR = resolve(__dirname, '../../models');
+
+/** A SQL model file: `{{ ref('x') }}` and `{{ source('src', 'table') }}` are its only template tags. */
+export interface Model {
+  name: string;
+  layer: 'staging' | 'intermediate' | 'marts';
+  /** The grain stated at the top of the file (`-- grain: …`). */
+  grain: string;
+  sql: string;
+  refs: string[];
+  sources: { source: string; table: string }[];
+}
+
+const REF = /\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
+const SOURCE = /\{\{\s*source\(\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
+
+/** Reads every model under models/<layer>/*.sql; a model without a stated grain is rejected. */
+export function readModels(dir = MODELS_DIR): Map<string, Model> {
+  const models = new Map<string, Model>();
+  for (const layer of ['staging', 'intermediate', 'marts'] as const) {
+    for (const file of readdirSync(join(dir, layer)).filter((f) => f.endsWith('.sql')).sort()) {
+      const sql = readFileSync(join(dir, layer, file), 'utf8');
+      const name = basename(file, '.sql');
+      const grain = /^--\s*grain:\s*(.+)$/m.exec(sql)?.[1]?.trim();
+      if (!grain) throw new Error(`model ${layer}/${file} does not state its grain ('-- grain: …' at the top)`);
+      if (models.has(name)) throw new Error(`model name '${name}' is defined twice`);
+      models.set(name, {
+        name,
+        layer,
+        grain,
+        sql,
+        refs: [...sql.matchAll(REF)].map((m) => m[1]),
+        sources: [...sql.matchAll(SOURCE)].map((m) => ({ source: m[1], table: m[2] })),
+      });
+    }
+  }
+  return models;
+}
+
+/** The models needed to build `targets`, upstream first (topological order); cycles and unknown refs fail. */
+export function buildOrder(models: Map<string, Model>, targets: string[]): Model[] {
+  const order: Model[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, from: string) => {
+    const model = models.get(name);
+    if (!model) throw new Error(`model '${name}' referenced by ${from} does not exist under models/`);
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') throw new Error(`model dependency cycle through '${name}'`);
+    state.set(name, 'visiting');
+    model.refs.forEach((r) => visit(r, name));
+    state.set(name, 'done');
+    order.push(model);
+  };
+  targets.forEach((t) => visit(t, 'the dataset config'));
+  return order;
+}
+
+/** Renders a model's SQL: refs point into the shadow schema, sources into raw. */
+export function renderModel(model: Model, shadow: string): string {
+  return model.sql
+    .replace(REF, (_m, name: string) => qualified(shadow, name))
+    .replace(SOURCE, (_m, source: string, table: string) => qualified(SCHEMAS.raw, rawTable(source, table)));
+}

@@ -1,0 +1,25 @@
+import { SCHEMAS, shadowSchema } from './layout';
+import { qualified } from './sql';
+import type { Warehouse } from './warehouse';
+
+/** Rows published per certified table. */
+export interface PublishResult {
+  tables: { table: string; rows: number }[];
+}
+
+/**
+ * Swaps the dataset's shadow marts into `certified` in one transaction: dashboards see either all
+ * of yesterday's tables or all of today's, never a mix. (Snowflake: ALTER TABLE … SWAP WITH.)
+ */
+export async function publishTables(wh: Warehouse, dataset: string, tables: string[]): Promise<PublishResult> {
+  const shadow = shadowSchema(dataset);
+  await wh.ensureSchema(SCHEMAS.certified);
+  return wh.transaction(async (tx) => {
+    const out: PublishResult['tables'] = [];
+    for (const table of tables) {
+      const rows = await tx.run(`CREATE OR REPLACE TABLE ${qualified(SCHEMAS.certified, table)} AS SELECT * FROM ${qualified(shadow, table)}`);
+      out.push({ table: `${SCHEMAS.certified}.${table}`, rows });
+    }
+    return { tables: out };
+  });
+}

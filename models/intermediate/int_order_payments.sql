@@ -1,0 +1,8 @@
+-- int_order_payments: money actually captured per order (voided and failed payments excluded).
+-- grain: one row per order_id that has at least one payment
+select
+    order_id,
+    count(*) as payment_count,
+    coalesce(sum(amount) filter (where status = 'captured'), 0)::decimal(14, 2) as amount_paid
+from {{ ref('stg_payments') }}
+group by order_id

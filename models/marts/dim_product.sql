@@ -1,0 +1,4 @@
+-- dim_product: products with category and list price.
+-- grain: one row per product_id
+select product_id, sku, product_name, category, unit_price, is_active
+from {{ ref('stg_products') }}

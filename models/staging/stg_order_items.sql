@@ -1,0 +1,15 @@
+-- stg_order_items: the latest version of every order line.
+-- grain: one row per order_item_id
+select
+    order_item_id,
+    order_id,
+    line_number,
+    product_id,
+    quantity,
+    unit_price,
+    discount,
+    line_total,
+    updated_at,
+    _load_id
+from {{ source('shop', 'order_items') }}
+qualify row_number() over (partition by order_item_id order by updated_at desc, _extracted_at desc) = 1

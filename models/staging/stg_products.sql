@@ -1,0 +1,12 @@
+-- stg_products: the latest version of every product.
+-- grain: one row per product_id
+select
+    product_id,
+    sku,
+    name as product_name,
+    category,
+    unit_price,
+    active as is_active,
+    updated_at
+from {{ source('shop', 'products') }}
+qualify row_number() over (partition by product_id order by updated_at desc, _extracted_at desc) = 1

@@ -1,0 +1,12 @@
+-- stg_stores: the latest version of every store.
+-- grain: one row per store_id
+select
+    store_id,
+    store_code,
+    name as store_name,
+    region,
+    channel,
+    opened_on,
+    updated_at
+from {{ source('shop', 'stores') }}
+qualify row_number() over (partition by store_id order by updated_at desc, _extracted_at desc) = 1

@@ -1,0 +1,27 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { createHarness, failureText, type Harness } from '../support/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness('input', { customers: 20, orders: 50 });
+});
+afterAll(() => h?.close());
+
+test.each([
+  [{ window: { start: '2026-11-22T10:15:00Z', end: '2026-11-22T10:00:00Z' } }, /window\.end: window\.end must be after window\.start/],
+  [{ window: { start: 'yesterday', end: '2026-11-22T10:00:00Z' } }, /window\.start: must be an ISO-8601 timestamp/],
+  [{ dataset: 'Sales Core' }, /dataset: must be a dataset name/],
+  [{ gateTimeout: 'soon' }, /gateTimeout: must be a duration/],
+])('invalid workflow input fails fast naming the field (%j)', async (input, message) => {
+  const err = await h.run(input as never).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect(failureText(err)).toMatch(message);
+});
+
+test('an unknown dataset fails at once, listing the defined ones, without retrying', async () => {
+  const err = await h.run({ dataset: 'finanse' }).catch((e: unknown) => e);
+  expect(failureText(err)).toMatch(/unknown dataset 'finanse' \(defined: sales_core\)/);
+  const history = await h.client.workflow.getHandle(`finanse/window/${h.window.start}`).fetchHistory();
+  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+  expect(started.map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1]);
+});

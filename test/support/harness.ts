@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Pool } from 'pg';
+import { EnvSecretStore } from '../../activities/secrets/secret-store';
+import type { Row } from '../../activities/warehouse/warehouse';
+import { loadConfig } from '../../config/load';
+import type { PipelineConfig } from '../../config/schema';
+import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
+import { createDatabase } from '../../infra/local/postgres';
+import { openEmbeddedDeps, type EmbeddedDeps } from '../../workers/deps';
+import { installRuntime } from '../../workers/runtime';
+import { createFreshlineWorker } from '../../workers/worker';
+import { windowWorkflowId } from '../../workflows/ids';
+import type { PipelineRunInput } from '../../workflows/input';
+import { pipelineRun } from '../../workflows/pipeline-run';
+import { testEnv } from './env';
+
+/** A test's own slice of the shared stack: its database, DuckDB file, task queue and worker. */
+export interface Harness {
+  name: string;
+  pool: Pool;
+  client: Client;
+  deps: EmbeddedDeps;
+  taskQueue: string;
+  piiKey: string;
+  /** A window [seed minute, +1 h) that contains every seeded row and any change the test makes. */
+  window: { start: string; end: string };
+  /** Starts a worker (one runs after create); `beforeStep` injects faults like a failing dependency. */
+  startWorker(beforeStep?: EmbeddedDeps['beforeStep']): Promise<Worker>;
+  stopWorker(): Promise<void>;
+  /** Starts pipelineRun for a window with the deterministic id; returns the handle. */
+  start(input?: Partial<PipelineRunInput>): ReturnType<Client['workflow']['start']>;
+  /** Runs pipelineRun to completion and returns its result. */
+  run(input?: Partial<PipelineRunInput>): Promise<Awaited<ReturnType<typeof pipelineRun>>>;
+  /** Reads rows from the warehouse. */
+  sql<T extends Row = Row>(query: string, params?: (string | number | null)[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** Creates a harness with a freshly seeded demo OLTP database named after the test file. */
+export async function createHarness(name: string, seed = { customers: 300, orders: 1200 }): Promise<Harness> {
+  installRuntime();
+  const dbUrl = await createDatabase(testEnv('pgAdminUrl'), `t_${name}`);
+  const pool = new Pool({ connectionString: dbUrl, max: 4 });
+  pool.on('error', () => undefined); // idle clients see the cluster stop at teardown; nothing to do then
+  await createDemoSchema(pool);
+  await seedDemoData(pool, { ...seed, seed: 42 });
+  const { rows } = await pool.query<{ t: Date }>("SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders");
+  const start = rows[0].t.toISOString();
+  const window = { start, end: new Date(rows[0].t.getTime() + 3_600_000).toISOString() };
+
+  const piiKey = randomBytes(32).toString('hex');
+  const config: PipelineConfig = loadConfig();
+  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey });
+  const dataDir = join(testEnv('dataRoot'), name);
+  const address = testEnv('temporalAddress');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const taskQueue = `test-${name}-${process.pid}`;
+  const deps = await openEmbeddedDeps({ dataDir, config, secrets });
+  let worker: Worker | null = null;
+  let running: Promise<void> | null = null;
+
+  const harness: Harness = {
+    name,
+    pool,
+    client,
+    deps,
+    taskQueue,
+    piiKey,
+    window,
+    async startWorker(beforeStep) {
+      deps.beforeStep = beforeStep;
+      worker = await createFreshlineWorker({ connection: nativeConnection, deps, taskQueue, workflowBundle: { codePath: testEnv('bundlePath') } });
+      running = worker.run();
+      return worker;
+    },
+    async stopWorker() {
+      if (!worker) return;
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      worker = null;
+    },
+    start(input = {}) {
+      const args: PipelineRunInput = { dataset: 'sales_core', window, ...input };
+      return client.workflow.start(pipelineRun, { taskQueue, workflowId: windowWorkflowId(args.dataset, args.window.start), args: [args] });
+    },
+    async run(input = {}) {
+      return (await harness.start(input)).result();
+    },
+    sql: (query, params) => deps.warehouse.query(query, params),
+    async close() {
+      await harness.stopWorker();
+      await nativeConnection.close();
+      await connection.close();
+      await deps.close();
+      await pool.end();
+    },
+  };
+  await harness.startWorker();
+  return harness;
+}
+
+/** The failure message chain of a failed workflow (what an operator reads in the UI). */
+export function failureText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  while (e instanceof Error) {
+    parts.push(e.message);
+    e = (e as { cause?: unknown }).cause;
+  }
+  if (!(err instanceof WorkflowFailedError)) parts.unshift(`(not a workflow failure: ${String(err)})`);
+  return parts.join(' <- ');
+}
+
+/** Every row of a certified table, ordered, minus the columns named (for cross-run comparisons). */
+export async function snapshot(h: Harness, table: string, drop: string[] = []): Promise<Row[]> {
+  const rows = await h.sql(`SELECT * FROM certified.${table} ORDER BY ALL`);
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !drop.includes(k))));
+}

@@ -1,0 +1,29 @@
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../config/load';
+import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
+import { openEmbeddedDeps } from './deps';
+import { installRuntime } from './runtime';
+import { createFreshlineWorker } from './worker';
+
+/** Worker entrypoint: `npm run worker` (env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, FRESHLINE_DATA_DIR, FRESHLINE_TASK_QUEUE). */
+async function main(): Promise<void> {
+  installRuntime();
+  const config = loadConfig();
+  const deps = await openEmbeddedDeps({ dataDir: process.env.FRESHLINE_DATA_DIR ?? '.dev/data', config });
+  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  const worker = await createFreshlineWorker({
+    connection,
+    deps,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: process.env.FRESHLINE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+  });
+  console.log(`freshline worker polling task queue '${worker.options.taskQueue}' on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
+  await worker.run(); // resolves after SIGINT/SIGTERM, which the SDK handles by draining
+  await connection.close();
+  await deps.close();
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,7 @@
+/** Deterministic id of a window's run: re-running a window reuses it, so Temporal never runs it twice at once. */
+export function windowWorkflowId(dataset: string, windowStart: string): string {
+  return `${dataset}/window/${windowStart}`;
+}
+
+/** Task queue every Freshline worker polls unless configured otherwise. */
+export const DEFAULT_TASK_QUEUE = 'freshline';

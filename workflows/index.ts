@@ -1,0 +1,2 @@
+export { pipelineRun } from './pipeline-run';
+export { scheduledWindow } from './scheduled-window';

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { isDuration } from '../config/duration';
+import { formatIssues } from '../config/schema';
+
+const isoInstant = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)), {
+    message: 'must be an ISO-8601 timestamp with a time zone, e.g. 2026-11-22T10:15:00Z',
+  });
+
+/** Input of pipelineRun: one dataset, one window [start, end). */
+export const PipelineRunInputSchema = z
+  .object({
+    /** Dataset name from config. */
+    dataset: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a dataset name from config (lower-case identifier)'),
+    /** The change window this run owns. */
+    window: z.object({ start: isoInstant, end: isoInstant }),
+    /** Overrides the dataset's gate timeout for this run (e.g. '30s' in a drill). */
+    gateTimeout: z.string().refine(isDuration, 'must be a duration such as 30s, 15m or 4h').optional(),
+  })
+  .refine((i) => Date.parse(i.window.start) < Date.parse(i.window.end), {
+    message: 'window.end must be after window.start',
+    path: ['window', 'end'],
+  });
+
+export type PipelineRunInput = z.input<typeof PipelineRunInputSchema>;
+
+/** Operator decision carried by retryGate/skipGate. */
+export const GateDecisionSchema = z.object({
+  /** Who decided (audited). */
+  by: z.string().min(1, 'must name who decided'),
+  /** Why (audited). */
+  reason: z.string().min(1, 'must say why'),
+  /** retryGate only: re-run from this step (default: re-run the checks only). */
+  from: z.enum(['gate', 'transform', 'extract']).optional(),
+});
+
+export type GateDecisionInput = z.input<typeof GateDecisionSchema>;
+
+/** Validates workflow input; the message names every bad field. */
+export function parsePipelineInput(input: unknown): { ok: true; value: z.output<typeof PipelineRunInputSchema> } | { ok: false; message: string } {
+  const r = PipelineRunInputSchema.safeParse(input);
+  if (r.success) {
+    // Normalise to UTC ISO so ids, audit rows and stage keys agree whatever offset the caller used.
+    const window = { start: new Date(r.data.window.start).toISOString(), end: new Date(r.data.window.end).toISOString() };
+    return { ok: true, value: { ...r.data, window } };
+  }
+  return { ok: false, message: `invalid pipelineRun input:\n${formatIssues(r.error)}` };
+}

@@ -1,0 +1,152 @@
+import { ApplicationFailure, condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { GateOutcome } from '../activities/quality';
+import type { Manifest } from '../activities/sources/postgres/manifest';
+import type { LoadResult } from '../activities/warehouse/load';
+import type { TableCounts } from '../activities/warehouse/quality';
+import { parseDuration } from '../config/duration';
+import { GateDecisionSchema, parsePipelineInput, type PipelineRunInput } from './input';
+import { retryGateSignal, skipGateSignal, statusQuery, type GateDecision, type RunStatus, type StepRecord } from './messages';
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] };
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
+const heavy = proxyActivities<Activities>({ startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
+const bi = proxyActivities<Activities>({ startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry });
+
+/** What a finished run returns (also visible in the Temporal UI). */
+export interface RunSummary {
+  workflowId: string;
+  status: RunStatus['state'];
+  steps: Record<string, StepRecord>;
+  gate: RunStatus['gate'];
+}
+
+/**
+ * One dataset window: extract → load → transform → gate → publish → refresh → audit. Each step is an
+ * activity; if one fails, Temporal retries it and the run resumes there without redoing earlier steps.
+ */
+export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummary> {
+  const parsed = parsePipelineInput(rawInput);
+  if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, 'InvalidInput');
+  const input = parsed.value;
+  const io = { dataset: input.dataset, window: input.window };
+  const startedAt = new Date().toISOString();
+  const status: RunStatus = {
+    ...io,
+    state: 'running',
+    currentStep: null,
+    steps: {},
+    gate: null,
+    decisions: [],
+    ignoredSignals: [],
+    error: null,
+  };
+  let pending: GateDecision | null = null;
+  const onDecision = (kind: GateDecision['kind']) => (payload: unknown) => {
+    const d = GateDecisionSchema.safeParse(payload);
+    if (!d.success) status.ignoredSignals.push(`${kind}Gate: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    else if (status.state !== 'blocked') status.ignoredSignals.push(`${kind}Gate by ${d.data.by}: run was ${status.state}, not blocked`);
+    else pending = { kind, ...d.data, at: new Date().toISOString() };
+  };
+  setHandler(statusQuery, () => status);
+  setHandler(retryGateSignal, onDecision('retry'));
+  setHandler(skipGateSignal, onDecision('skip'));
+
+  async function step<T>(name: string, fn: () => Promise<T>, counts: (r: T) => Record<string, number>, detail?: (r: T) => string): Promise<T> {
+    const t0 = Date.now();
+    status.currentStep = name;
+    status.steps[name] = { status: 'running', startedAt: new Date(t0).toISOString() };
+    try {
+      const result = await fn();
+      status.steps[name] = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, counts: counts(result), detail: detail?.(result) };
+      return result;
+    } catch (err) {
+      status.steps[name] = { status: 'failed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, detail: (err as Error).message };
+      throw err;
+    }
+  }
+
+  const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((s, x) => s + f(x), 0);
+  let manifests: Manifest[] = [];
+  let loads: LoadResult[] = [];
+  const extractAndLoad = async () => {
+    manifests = await step(
+      'extract',
+      () => Promise.all(plan.tables.map((table) => heavy.extract({ ...io, table }))),
+      (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes) }),
+      (ms) => ms.map((m) => `${m.table}=${m.rows}`).join(' '),
+    );
+    loads = await step(
+      'load',
+      () => Promise.all(manifests.map((manifest) => heavy.load({ ...io, manifest }))),
+      (ls) => ({ tables: ls.length, rowsLoaded: sum(ls, (l) => l.rowsLoaded), rowsReplaced: sum(ls, (l) => l.rowsReplaced) }),
+    );
+  };
+  const transform = () =>
+    step('transform', () => heavy.transform(io), (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
+      (r) => r.models.map((m) => `${m.model}=${m.rows}`).join(' '));
+  const counts = (): TableCounts[] =>
+    manifests.map((m) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads.find((l) => l.table === m.table)?.rowsLoaded ?? 0 }));
+
+  let plan: Awaited<ReturnType<Activities['planRun']>>;
+  try {
+    plan = await step('plan', () => quick.planRun({ dataset: input.dataset }), (p) => ({ tables: p.tables.length, publish: p.publish.length }));
+    const gateTimeoutMs = input.gateTimeout ? parseDuration(input.gateTimeout) : plan.gateTimeoutMs;
+    await extractAndLoad();
+    await transform();
+
+    let skipped = false;
+    for (let attempt = 1; ; attempt++) {
+      const outcome: GateOutcome = await step(
+        'gate',
+        () => heavy.gate({ ...io, attempt, counts: counts() }),
+        (g) => ({ checks: g.results.length, critical: g.critical.length, errors: g.errors.length, warnings: g.warnings.length,
+          quarantined: sum(g.results, (r) => r.quarantinedRows) }),
+        (g) => g.results.filter((r) => r.status === 'fail').map((r) => `${r.check} (${r.severity}): ${r.detail}`).join('; ') || 'all checks passed',
+      );
+      status.gate = { attempt, critical: outcome.critical, errors: outcome.errors, warnings: outcome.warnings, checks: outcome.results.length };
+      if (outcome.critical.length === 0) break;
+
+      status.state = 'blocked';
+      pending = null;
+      const decided = await condition(() => pending !== null, gateTimeoutMs);
+      if (!decided) {
+        throw ApplicationFailure.nonRetryable(
+          `quality gate blocked by ${outcome.critical.join(', ')}; no retryGate/skipGate within ${gateTimeoutMs / 1000}s — certified tables left unchanged`,
+          'GateTimeout',
+        );
+      }
+      const decision = pending as unknown as GateDecision;
+      status.decisions.push(decision);
+      status.state = 'running';
+      if (decision.kind === 'skip') {
+        skipped = true;
+        break;
+      }
+      if (decision.from === 'extract') await extractAndLoad();
+      if (decision.from === 'extract' || decision.from === 'transform') await transform();
+    }
+
+    await step('publish', () => heavy.publish(io), (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows) }),
+      (p) => p.tables.map((t) => `${t.table}=${t.rows}`).join(' '));
+    await step('refresh', () => bi.refresh(io), () => ({}), (r) => `${r.status}: ${r.reason}`);
+    if (status.steps.refresh.detail?.startsWith('skipped')) status.steps.refresh.status = 'skipped';
+    status.state = skipped ? 'published_skipped_gate' : status.gate?.errors.length ? 'published_with_errors' : 'succeeded';
+  } catch (err) {
+    status.state = 'failed';
+    status.error = (err as Error).message;
+    await audit();
+    throw err;
+  }
+  await audit();
+  status.currentStep = null;
+  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate };
+
+  async function audit(): Promise<void> {
+    const t0 = Date.now();
+    status.currentStep = 'audit';
+    await quick.audit({ ...io, status: status.state, steps: status.steps, gateDecision: status.decisions.length ? status.decisions : null,
+      error: status.error, startedAt });
+    status.steps.audit = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
+  }
+}
