@@ -17,8 +17,10 @@ export async function publishTables(wh: Warehouse, dataset: string, tables: stri
   return wh.transaction(async (tx) => {
     const out: PublishResult['tables'] = [];
     for (const table of tables) {
-      const rows = await tx.run(`CREATE OR REPLACE TABLE ${qualified(SCHEMAS.certified, table)} AS SELECT * FROM ${qualified(shadow, table)}`);
-      out.push({ table: `${SCHEMAS.certified}.${table}`, rows });
+      const target = qualified(SCHEMAS.certified, table);
+      await tx.run(`CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${qualified(shadow, table)}`);
+      const [{ n }] = await tx.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
+      out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
     }
     return { tables: out };
   });

@@ -76,7 +76,8 @@ export async function seedDemoData(pool: Pool, opts: SeedOptions): Promise<SeedS
   const days = opts.days ?? DEFAULT_DAYS;
   const counts = await withClient(pool, async (client) => {
     // One transaction: a concurrent extractor sees the whole seed or none of it, never an order
-    // without its lines or payment.
+    // without its lines or payment. Caveat: every row's updated_at is this transaction's start
+    // time yet becomes visible only at commit, so an updated_at cursor needs an overlap window.
     const result = await withTransaction(client, async () => {
       const nowMs = await databaseNowMs(client);
       const stores = await insertStores(client);
@@ -126,7 +127,7 @@ const SCHEMA_LOCK_KEY = 0x46524c53; // any constant works; only createDemoSchema
 const DEFAULT_SEED = 20240601;
 const DEFAULT_DAYS = 30;
 const CATALOG_SEED = 7; // fixed so the product catalogue is identical whatever opts.seed is
-const ORDER_CHUNK = 10_000; // orders generated per COPY round: bounds memory, amortises round trips
+const CHUNK_ROWS = 10_000; // customers/orders generated per COPY round: bounds memory, amortises round trips
 const COPY_BATCH_ROWS = 1_000; // rows per CopyData write
 const RECENT_ORDER_WINDOW = 100_000; // change-stream sampling looks only at the newest N order ids
 const MINUTE = 60_000;
@@ -584,9 +585,9 @@ interface SeededCustomers {
 async function seedCustomers(client: PoolClient, rng: Rng, count: number, nowMs: number, days: number): Promise<SeededCustomers> {
   const base = await reserveIds(client, 'shop.customers', 'customer_id', count);
   const columns = ['customer_id', 'email', 'phone', 'full_name', 'address', 'city', 'country', 'created_at'];
-  for (let start = 0; start < count; start += ORDER_CHUNK) {
+  for (let start = 0; start < count; start += CHUNK_ROWS) {
     const lines: string[] = [];
-    for (let id = base + start + 1; id <= base + Math.min(count, start + ORDER_CHUNK); id++) {
+    for (let id = base + start + 1; id <= base + Math.min(count, start + CHUNK_ROWS); id++) {
       const c = draftCustomer(rng, id);
       // Sign-ups predate the order history window so no customer orders before existing.
       const createdAt = nowMs - days * DAY - rng.int(0, 365 * DAY);
@@ -737,9 +738,9 @@ async function seedOrders(
   for (const [key, table, column, n] of plan) bases[key] = await reserveIds(client, table, column, n);
   const ids: IdCursor = { ...bases };
   const spanMs = days * DAY;
-  for (let start = 0; start < count; start += ORDER_CHUNK) {
+  for (let start = 0; start < count; start += CHUNK_ROWS) {
     const batch: OrderBatch = { orders: [], items: [], payments: [], shipments: [], refunds: [] };
-    for (let i = start; i < Math.min(count, start + ORDER_CHUNK); i++) {
+    for (let i = start; i < Math.min(count, start + CHUNK_ROWS); i++) {
       // Stratified jitter: uniform over the window yet increasing with order_id, like a real sequence.
       const orderedAt = nowMs - spanMs + Math.floor(((i + rng.next()) * spanMs) / count);
       appendSeedOrder(rng, catalog, pickCustomer, orderedAt, nowMs, ids, batch);

@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { createHarness, failureText, type Harness } from '../support/harness';
+import { activityHistory } from '../support/history';
 
 let h: Harness;
 beforeAll(async () => {
@@ -21,7 +22,8 @@ test.each([
 test('an unknown dataset fails at once, listing the defined ones, without retrying', async () => {
   const err = await h.run({ dataset: 'finanse' }).catch((e: unknown) => e);
   expect(failureText(err)).toMatch(/unknown dataset 'finanse' \(defined: sales_core\)/);
-  const history = await h.client.workflow.getHandle(`finanse/window/${h.window.start}`).fetchHistory();
-  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
-  expect(started.map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1]);
+  const { attempts } = await activityHistory(h.client, `finanse/window/${h.window.start}`);
+  expect(attempts.planRun).toEqual([1]); // non-retryable: no second attempt
+  expect(attempts.extract).toBeUndefined();
+  expect(attempts.audit).toEqual([1]); // the failed run is still audited
 });

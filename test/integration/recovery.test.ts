@@ -1,33 +1,11 @@
-import type { Client } from '@temporalio/client';
 import { createHarness, type Harness } from '../support/harness';
+import { activityHistory } from '../support/history';
 
 let h: Harness;
 beforeAll(async () => {
   h = await createHarness('recovery', { customers: 100, orders: 300 });
 });
 afterAll(() => h?.close());
-
-/** Activity types scheduled in a run's history, and the attempts each activity was started with. */
-async function activityHistory(client: Client, workflowId: string) {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const scheduled: Record<string, number> = {};
-  const typeById = new Map<string, string>();
-  const attempts: Record<string, number[]> = {};
-  for (const e of history.events ?? []) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) {
-      const type = s.activityType?.name ?? '?';
-      scheduled[type] = (scheduled[type] ?? 0) + 1;
-      typeById.set(String(e.eventId), type);
-    }
-    const st = e.activityTaskStartedEventAttributes;
-    if (st) {
-      const type = typeById.get(String(st.scheduledEventId)) ?? '?';
-      (attempts[type] ??= []).push(st.attempt ?? 0);
-    }
-  }
-  return { scheduled, attempts };
-}
 
 test('a step failing after load is retried there; extract and load ran exactly once', async () => {
   await h.stopWorker();
