@@ -2,6 +2,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
 import { openEmbeddedDeps } from './deps';
+import { logger } from './logger';
 import { installRuntime } from './runtime';
 import { createFreshlineWorker } from './worker';
 
@@ -17,13 +18,13 @@ async function main(): Promise<void> {
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: process.env.FRESHLINE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
   });
-  console.log(`freshline worker polling task queue '${worker.options.taskQueue}' on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
+  logger.info({ taskQueue: worker.options.taskQueue }, `freshline worker polling task queue '${worker.options.taskQueue}' on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
   await worker.run(); // resolves after SIGINT/SIGTERM, which the SDK handles by draining
   await connection.close();
   await deps.close();
 }
 
 main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
+  logger.error({ err }, 'worker failed');
   process.exit(1);
 });

@@ -18,3 +18,13 @@ export async function activityHistory(client: Client, workflowId: string) {
   }
   return { scheduled, attempts };
 }
+
+/** The run's whole history as text with every payload decoded (what anyone with UI access can read). */
+export async function decodedHistoryText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return JSON.stringify(history.events, (key, value: unknown) => {
+    if (key === 'data' && typeof value === 'string') return Buffer.from(value, 'base64').toString('utf8');
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+    return value;
+  });
+}
