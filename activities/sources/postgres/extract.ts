@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { constants, mkdirSync, openSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,7 +30,7 @@ export interface ExtractRequest {
   stage: ObjectStore;
   /** Scratch DuckDB used only to write Parquet. */
   converter: Warehouse;
-  /** Local scratch directory for the CSV spool. */
+  /** Local scratch directory for the FIFO and the Parquet file before it is staged. */
   scratchDir: string;
 }
 
@@ -41,7 +43,7 @@ export function stageKey(sourceName: string, table: SourceTableConfig, window: W
 /**
  * Extracts one table's changes in the window into Parquet in the stage. Reads inside one
  * REPEATABLE READ READ ONLY snapshot (count, max cursor and the COPY all see the same data), streams
- * COPY output to disk (constant memory) and masks PII columns before anything is written.
+ * COPY output into the Parquet encoder (constant memory) and masks PII columns before anything is written.
  */
 export async function extractTable(req: ExtractRequest): Promise<Manifest> {
   const { table, window } = req;
@@ -52,7 +54,7 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
     statement_timeout: parseDuration(req.source.statementTimeout),
   });
   mkdirSync(req.scratchDir, { recursive: true });
-  const spool = join(req.scratchDir, `${table.schema}.${table.name}.${process.pid}.${Date.now()}.csv`);
+  const fifo = join(req.scratchDir, `${table.schema}.${table.name}.${process.pid}.${Date.now()}.csv`);
   const extractedAt = new Date().toISOString();
   await client.connect();
   try {
@@ -76,17 +78,28 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
       `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
     const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     const piiIndexes = columns.flatMap((c, i) => (table.pii.includes(c.name) ? [i] : []));
-    if (piiIndexes.length) {
-      const [parser, mask, writer] = maskingStages(piiIndexes, req.piiKey);
-      await pipeline(copy, parser, mask, writer, createWriteStream(spool));
-    } else {
-      await pipeline(copy, createWriteStream(spool));
-    }
+    // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
+    // encoder work in parallel and no spool file ever holds the window (constant memory and disk).
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const parquet = `${fifo}.parquet`;
+    let encoderFailure: Error | null = null;
+    const converting = csvToParquet(req.converter, fifo, parquet, columns);
+    // If the encoder fails, stop feeding the pipe and stop waiting for it to open the FIFO.
+    converting.catch((err: Error) => {
+      encoderFailure = err;
+      copy.destroy(err);
+    });
+    const writer = await openFifoWriter(fifo, () => encoderFailure);
+    const copying = piiIndexes.length
+      ? (() => {
+          const [parser, mask, out] = maskingStages(piiIndexes, req.piiKey);
+          return pipeline(copy, parser, mask, out, writer);
+        })()
+      : pipeline(copy, writer);
+    const [rows] = await Promise.all([converting, copying]);
     await client.query('COMMIT');
 
     const key = stageKey(req.sourceName, table, window);
-    const parquet = `${spool}.parquet`;
-    const rows = await csvToParquet(req.converter, spool, parquet, columns);
     const put = await req.stage.putFile(key, parquet);
     const maxCursor = stats.rows[0].max_cursor;
     return {
@@ -111,8 +124,8 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
     throw err;
   } finally {
     await client.end().catch(() => undefined);
-    rmSync(spool, { force: true });
-    rmSync(`${spool}.parquet`, { force: true });
+    rmSync(fifo, { force: true });
+    rmSync(`${fifo}.parquet`, { force: true });
   }
 }
 
@@ -151,7 +164,26 @@ function maskingStages(indexes: number[], key: string): [Transform, Transform, T
   return [parser, mask, stringify({ quoted_empty: true })];
 }
 
-/** Converts the CSV spool to Parquet with explicit types; returns the row count. */
+/**
+ * Opens the FIFO's write end once the encoder has opened its read end. Bytes written to a FIFO that
+ * no reader holds are lost when the writer closes, so waiting for the reader is what makes this safe;
+ * O_NONBLOCK makes open() fail with ENXIO instead of parking one of libuv's threadpool threads (which
+ * DuckDB needs) until then, and a net.Socket over the fd writes through the event loop.
+ */
+async function openFifoWriter(path: string, failed: () => Error | null): Promise<Socket> {
+  for (;;) {
+    try {
+      return new Socket({ fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK), readable: false, writable: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    }
+    const failure = failed();
+    if (failure) throw failure;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Encodes the CSV stream arriving on `csv` (a FIFO) as Parquet with explicit types; returns the row count. */
 async function csvToParquet(db: Warehouse, csv: string, parquet: string, columns: StagedColumn[]): Promise<number> {
   const spec = `{${columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
   await db.run(
