@@ -1,12 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parse } from 'csv-parse';
-import { stringify } from 'csv-stringify';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { PostgresSourceConfig, SourceTableConfig } from '../../../config/schema';
@@ -15,6 +12,7 @@ import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import type { Manifest, StagedColumn, Window } from './manifest';
+import { hmacExpression, piiKeyJoin, registerPiiKey } from './pii';
 import { warehouseType } from './types';
 
 /** Everything extractTable needs; connection URL and HMAC key are resolved secrets, never logged. */
@@ -77,25 +75,20 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
       `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ` +
       `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
     const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
-    const piiIndexes = columns.flatMap((c, i) => (table.pii.includes(c.name) ? [i] : []));
     // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
     // encoder work in parallel and no spool file ever holds the window (constant memory and disk).
     execFileSync('mkfifo', ['-m', '600', fifo]);
     const parquet = `${fifo}.parquet`;
+    const pii = table.pii.length ? { columns: table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
     let encoderFailure: Error | null = null;
-    const converting = csvToParquet(req.converter, fifo, parquet, columns);
+    const converting = csvToParquet(req.converter, fifo, parquet, columns, pii);
     // If the encoder fails, stop feeding the pipe and stop waiting for it to open the FIFO.
     converting.catch((err: Error) => {
       encoderFailure = err;
       copy.destroy(err);
     });
     const writer = await openFifoWriter(fifo, () => encoderFailure);
-    const copying = piiIndexes.length
-      ? (() => {
-          const [parser, mask, out] = maskingStages(piiIndexes, req.piiKey);
-          return pipeline(copy, parser, mask, out, writer);
-        })()
-      : pipeline(copy, writer);
+    const copying = pipeline(copy, writer);
     const [rows] = await Promise.all([converting, copying]);
     await client.query('COMMIT');
 
@@ -147,23 +140,6 @@ async function readColumns(client: Client, table: SourceTableConfig): Promise<St
     .map((r) => ({ name: r.name, sourceType: r.type, type: table.pii.includes(r.name) ? 'VARCHAR' : warehouseType(r.type) }));
 }
 
-/** Parses the COPY CSV, replaces PII fields by HMAC tokens, and writes CSV again (NULL stays NULL). */
-function maskingStages(indexes: number[], key: string): [Transform, Transform, Transform] {
-  // PostgreSQL's CSV writes NULL unquoted and '' quoted; keep that distinction through the round trip.
-  const parser = parse({ cast: (value, ctx) => (ctx.quoting ? value : value === '' ? null : value) });
-  const mask = new Transform({
-    objectMode: true,
-    transform(record: (string | null)[], _enc, done) {
-      for (const i of indexes) {
-        const v = record[i];
-        if (v !== null) record[i] = createHmac('sha256', key).update(v).digest('hex');
-      }
-      done(null, record);
-    },
-  });
-  return [parser, mask, stringify({ quoted_empty: true })];
-}
-
 /**
  * Opens the FIFO's write end once the encoder has opened its read end. Bytes written to a FIFO that
  * no reader holds are lost when the writer closes, so waiting for the reader is what makes this safe;
@@ -183,12 +159,25 @@ async function openFifoWriter(path: string, failed: () => Error | null): Promise
   }
 }
 
-/** Encodes the CSV stream arriving on `csv` (a FIFO) as Parquet with explicit types; returns the row count. */
-async function csvToParquet(db: Warehouse, csv: string, parquet: string, columns: StagedColumn[]): Promise<number> {
+/**
+ * Encodes the CSV stream arriving on `csv` (a FIFO) as Parquet with explicit types, replacing PII
+ * columns by their HMAC tokens on the way (plain values exist only in the encoder's memory); returns
+ * the row count.
+ */
+async function csvToParquet(
+  db: Warehouse,
+  csv: string,
+  parquet: string,
+  columns: StagedColumn[],
+  pii: { columns: string[]; keyId: string } | null,
+): Promise<number> {
   const spec = `{${columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
+  const select = columns
+    .map((c) => (pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name)))
+    .join(', ');
   await db.run(
-    `COPY (SELECT * FROM read_csv(${quoteLiteral(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
-            nullstr = '', allow_quoted_nulls = false, columns = ${spec}))
+    `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+            nullstr = '', allow_quoted_nulls = false, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
        TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
   );
   const rows = await db.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet(${quoteLiteral(parquet)})`);
