@@ -5,12 +5,13 @@ import { withHeartbeat, type RunWindow } from './context';
 import { PII_KEY_SECRET, type ActivityDeps } from './deps';
 import { extractTable } from './sources/postgres/extract';
 import type { Manifest } from './sources/postgres/manifest';
+import { readSourceState } from './warehouse/source-state';
 
 /** Creates the extract activity. */
 export function createExtractActivities(deps: ActivityDeps) {
   return {
-    /** Extracts one source table's window into Parquet in the stage; returns its manifest. */
-    async extract(input: RunWindow & { table: string }): Promise<Manifest> {
+    /** Extracts one source table's window (or whole table, in full mode) into Parquet in the stage; returns its manifest. */
+    async extract(input: RunWindow & { table: string; acceptDrift?: boolean }): Promise<Manifest> {
       return withHeartbeat(deps, 'extract', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const table = ds.tables.find((t) => t.name === input.table);
@@ -27,6 +28,8 @@ export function createExtractActivities(deps: ActivityDeps) {
           stage: deps.stage,
           converter: deps.converter,
           scratchDir: join(deps.scratchDir, 'extract'),
+          baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
+          acceptDrift: input.acceptDrift ?? false,
         });
       });
     },

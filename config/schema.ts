@@ -21,6 +21,11 @@ export const SourceTableSchema = z.object({
   pii: z.array(identifier).default([]),
   /** Columns never extracted at all (e.g. PCI data we must not hold). */
   exclude: z.array(identifier).default([]),
+  /**
+   * incremental: cursor window with lookback; full: whole table, only when its checksum changed (small
+   * reference tables, or tables without a trustworthy cursor); cdc: logical replication slot.
+   */
+  mode: z.enum(['incremental', 'full', 'cdc']).default('incremental'),
 });
 
 /** A PostgreSQL source: its connection comes from the secret store, never from the config file. */

@@ -1,5 +1,6 @@
 import { SCHEMAS } from './layout';
 import type { CheckResult } from './quality';
+import { ensureSourceStateTable } from './source-state';
 import type { Warehouse } from './warehouse';
 
 /** Creates the audit tables if missing (idempotent; run at worker start). */
@@ -16,6 +17,7 @@ export async function ensureAuditTables(wh: Warehouse): Promise<void> {
       check_name VARCHAR NOT NULL, check_type VARCHAR NOT NULL, model VARCHAR, severity VARCHAR NOT NULL,
       status VARCHAR NOT NULL, failing_rows BIGINT NOT NULL, quarantined_rows BIGINT NOT NULL,
       sample_keys JSON NOT NULL, detail VARCHAR NOT NULL, checked_at TIMESTAMPTZ NOT NULL)`);
+  await ensureSourceStateTable(wh);
 }
 
 /** Identity of one run of one window. */

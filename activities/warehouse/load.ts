@@ -1,6 +1,7 @@
 import type { Manifest } from '../sources/postgres/manifest';
 import type { ObjectStore } from '../storage/object-store';
 import { SCHEMAS, rawTable } from './layout';
+import { writeSourceState } from './source-state';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
 import type { Warehouse } from './warehouse';
 
@@ -11,44 +12,108 @@ export interface LoadResult {
   loadId: string;
   /** Rows inserted by this load (= manifest rows when nothing was lost). */
   rowsLoaded: number;
-  /** Rows of earlier loads replaced (same window, or the same key+version from an overlapping window). */
+  /** Rows of earlier loads replaced (same window, same key+version, or the previous full snapshot). */
   rowsReplaced: number;
+  /** Full mode: keys gone from the source since the last load, recorded as `_deleted` tombstones. */
+  tombstones: number;
+  /** Columns added to (or retyped in) the raw table by this load. */
+  evolved: string[];
+  /** Why nothing was loaded, when nothing was. */
+  skipped: string | null;
 }
 
+type Tx = Pick<Warehouse, 'run' | 'query'>;
+
 /**
- * Loads one manifest into raw.<source>__<table> in one transaction. Raw holds one row per
- * (primary key, cursor) version: the window's previous rows and any row version this load brings are
- * deleted first, so re-running a window or running overlapping windows never duplicates a row.
+ * Loads one manifest into raw.<source>__<table> in one transaction, together with the table's new
+ * baseline (schema, checksum) so drift detection never disagrees with what raw holds.
+ * - incremental: raw holds one row per (primary key, cursor) version; the window's previous rows and
+ *   any version this load brings are deleted first, so re-runs and overlapping windows never duplicate;
+ * - full: the new snapshot replaces the live rows, and keys that disappeared become `_deleted` tombstones.
  */
 export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: Manifest, loadId: string): Promise<LoadResult> {
   const target = rawTable(manifest.source, manifest.table);
+  const base: LoadResult = { table: manifest.table, rawTable: `${SCHEMAS.raw}.${target}`, loadId, rowsLoaded: 0, rowsReplaced: 0, tombstones: 0, evolved: [], skipped: null };
+  if (manifest.blocked) return { ...base, skipped: `breaking schema drift: ${manifest.drift?.summary}` };
+  if (manifest.unchanged) return { ...base, skipped: 'full table unchanged since the last load (same checksum)' };
+
   const fqn = qualified(SCHEMAS.raw, target);
   const files = `[${manifest.keys.map((k) => quoteLiteral(stage.uriFor(k))).join(', ')}]`;
   const incoming = `read_parquet(${files}, filename = true)`;
-  const keyCols = [...manifest.primaryKey, manifest.cursor];
+  const lineage = (params: { loadId: number; start: number; end: number; extractedAt: number }) =>
+    `$${params.loadId}::VARCHAR AS _load_id, $${params.start}::TIMESTAMPTZ AS _window_start, $${params.end}::TIMESTAMPTZ AS _window_end, ` +
+    `$${params.extractedAt}::TIMESTAMPTZ AS _extracted_at`;
+  const lineageParams = [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt];
   await wh.ensureSchema(SCHEMAS.raw);
   return wh.transaction(async (tx) => {
     await tx.run(
       `CREATE TABLE IF NOT EXISTS ${fqn} AS
          SELECT * EXCLUDE (filename), ''::VARCHAR AS _load_id, now()::TIMESTAMPTZ AS _window_start, now()::TIMESTAMPTZ AS _window_end,
-                now()::TIMESTAMPTZ AS _extracted_at, ''::VARCHAR AS _source_file
+                now()::TIMESTAMPTZ AS _extracted_at, ''::VARCHAR AS _source_file, false AS _deleted
            FROM ${incoming} LIMIT 0`,
     );
-    const byWindow = await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
-      manifest.window.start,
-      manifest.window.end,
-    ]);
-    const byVersion = await tx.run(
-      `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
-        WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
-    );
+    // Raw tables written before tombstones existed get the column; a no-op otherwise.
+    await tx.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false`);
+    const evolved = await evolveRawTable(tx, target, manifest);
+    const pk = manifest.primaryKey.map(quoteIdent).join(', ');
+    let replaced = 0;
+    let tombstones = 0;
+    if (manifest.mode === 'incremental') {
+      replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
+        manifest.window.start,
+        manifest.window.end,
+      ]);
+      const keyCols = [...manifest.primaryKey, manifest.cursor];
+      replaced += await tx.run(
+        `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
+          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+      );
+    } else {
+      tombstones = await tx.run(
+        `INSERT INTO ${fqn} BY NAME
+           SELECT ${pk}, ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, 'tombstone: key absent from full snapshot' AS _source_file,
+                  true AS _deleted
+             FROM (SELECT DISTINCT ${pk} FROM ${fqn} WHERE NOT _deleted EXCEPT SELECT ${pk} FROM ${incoming})`,
+        lineageParams,
+      );
+      replaced += await tx.run(`DELETE FROM ${fqn} WHERE NOT _deleted`);
+      // A key that comes back supersedes its old tombstone.
+      await tx.run(
+        `DELETE FROM ${fqn} AS r USING (SELECT ${pk} FROM ${incoming}) AS s
+          WHERE r._deleted AND r._load_id <> $1 AND ${manifest.primaryKey.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+        [loadId],
+      );
+    }
     const inserted = await tx.run(
       `INSERT INTO ${fqn} BY NAME
-         SELECT * EXCLUDE (filename), $1::VARCHAR AS _load_id, $2::TIMESTAMPTZ AS _window_start, $3::TIMESTAMPTZ AS _window_end,
-                $4::TIMESTAMPTZ AS _extracted_at, filename AS _source_file
+         SELECT * EXCLUDE (filename), ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, filename AS _source_file, false AS _deleted
            FROM ${incoming}`,
-      [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt],
+      lineageParams,
     );
-    return { table: manifest.table, rawTable: `${SCHEMAS.raw}.${target}`, loadId, rowsLoaded: inserted, rowsReplaced: byWindow + byVersion };
+    await writeSourceState(tx, manifest, { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum });
+    return { ...base, rowsLoaded: inserted, rowsReplaced: replaced, tombstones, evolved };
   });
+}
+
+/** Adds columns the source gained and applies accepted type changes, so raw follows the source. */
+async function evolveRawTable(tx: Tx, target: string, manifest: Manifest): Promise<string[]> {
+  const existing = new Map(
+    (await tx.query<{ name: string; type: string }>(
+      `SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+      [SCHEMAS.raw, target],
+    )).map((c) => [c.name, c.type]),
+  );
+  const fqn = qualified(SCHEMAS.raw, target);
+  const changed: string[] = [];
+  for (const col of manifest.columns) {
+    const current = existing.get(col.name);
+    if (current === undefined) {
+      await tx.run(`ALTER TABLE ${fqn} ADD COLUMN ${quoteIdent(col.name)} ${col.type}`);
+      changed.push(`+${col.name} ${col.type}`);
+    } else if (current !== col.type && manifest.drift?.retyped.some((r) => r.column === col.name)) {
+      await tx.run(`ALTER TABLE ${fqn} ALTER COLUMN ${quoteIdent(col.name)} SET DATA TYPE ${col.type}`);
+      changed.push(`${col.name} ${current} → ${col.type}`);
+    }
+  }
+  return changed;
 }

@@ -11,5 +11,9 @@ select
     line_total,
     updated_at,
     _load_id
-from {{ source('shop', 'order_items') }}
-qualify row_number() over (partition by order_item_id order by updated_at desc, _extracted_at desc) = 1
+from (
+    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    select * from {{ source('shop', 'order_items') }}
+    qualify row_number() over (partition by order_item_id order by _extracted_at desc, updated_at desc nulls last) = 1
+)
+where not _deleted

@@ -19,5 +19,9 @@ select
     status = 'refunded' as is_refunded,
     updated_at,
     _load_id
-from {{ source('shop', 'orders') }}
-qualify row_number() over (partition by order_id order by updated_at desc, _extracted_at desc) = 1
+from (
+    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    select * from {{ source('shop', 'orders') }}
+    qualify row_number() over (partition by order_id order by _extracted_at desc, updated_at desc nulls last) = 1
+)
+where not _deleted

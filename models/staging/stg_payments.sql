@@ -13,5 +13,9 @@ select
     paid_at,
     updated_at,
     _load_id
-from {{ source('shop', 'payments') }}
-qualify row_number() over (partition by payment_id order by updated_at desc, _extracted_at desc) = 1
+from (
+    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    select * from {{ source('shop', 'payments') }}
+    qualify row_number() over (partition by payment_id order by _extracted_at desc, updated_at desc nulls last) = 1
+)
+where not _deleted

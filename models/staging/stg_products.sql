@@ -8,5 +8,9 @@ select
     unit_price,
     active as is_active,
     updated_at
-from {{ source('shop', 'products') }}
-qualify row_number() over (partition by product_id order by updated_at desc, _extracted_at desc) = 1
+from (
+    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    select * from {{ source('shop', 'products') }}
+    qualify row_number() over (partition by product_id order by _extracted_at desc, updated_at desc nulls last) = 1
+)
+where not _deleted

@@ -8,5 +8,9 @@ select
     channel,
     opened_on,
     updated_at
-from {{ source('shop', 'stores') }}
-qualify row_number() over (partition by store_id order by updated_at desc, _extracted_at desc) = 1
+from (
+    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    select * from {{ source('shop', 'stores') }}
+    qualify row_number() over (partition by store_id order by _extracted_at desc, updated_at desc nulls last) = 1
+)
+where not _deleted

@@ -11,6 +11,8 @@ import { parseDuration } from '../../../config/duration';
 import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
+import type { SourceState } from '../../warehouse/source-state';
+import { compareSchemas } from './drift';
 import type { Manifest, StagedColumn, Window } from './manifest';
 import { hmacExpression, piiKeyJoin, registerPiiKey } from './pii';
 import { warehouseType } from './types';
@@ -30,6 +32,10 @@ export interface ExtractRequest {
   converter: Warehouse;
   /** Local scratch directory for the FIFO and the Parquet file before it is staged. */
   scratchDir: string;
+  /** What the last load of this table saw (schema, checksum), or null before the first load. */
+  baseline?: SourceState | null;
+  /** Load despite breaking drift (an operator accepted the new schema). */
+  acceptDrift?: boolean;
 }
 
 /** Object key of a table-window's Parquet file: `<source>/<schema>.<table>/dt=<date>/<start>--<end>.parquet`. */
@@ -39,12 +45,16 @@ export function stageKey(sourceName: string, table: SourceTableConfig, window: W
 }
 
 /**
- * Extracts one table's changes in the window into Parquet in the stage. Reads inside one
+ * Extracts one table into Parquet in the stage: its changes in the window (incremental), or all of it
+ * when its checksum changed (full). Compares the live columns with the last load's first: breaking
+ * drift stops here unless accepted. Reads inside one
  * REPEATABLE READ READ ONLY snapshot (count, max cursor and the COPY all see the same data), streams
  * COPY output into the Parquet encoder (constant memory) and masks PII columns before anything is written.
  */
 export async function extractTable(req: ExtractRequest): Promise<Manifest> {
   const { table, window } = req;
+  if (table.mode === 'cdc') throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
+  const mode = table.mode;
   const readFrom = new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
   const client = new Client({
     connectionString: req.url,
@@ -64,16 +74,39 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
     await client.query('SET LOCAL extra_float_digits = 3');
 
     const columns = await readColumns(client, table);
+    const drift = req.baseline ? compareSchemas(req.baseline.columns, columns) : null;
+    const empty: Manifest = {
+      mode, source: req.sourceName, schema: table.schema, table: table.name, window, readFrom, keys: [], rows: 0, sourceRows: 0,
+      bytes: 0, schemaHash: schemaHash(columns), columns, primaryKey: table.primaryKey, cursor: table.cursor, maxCursor: null,
+      extractedAt, drift, blocked: false, unchanged: false, checksum: null,
+    };
+    if (drift?.breaking && !req.acceptDrift) {
+      // Read nothing: raw keeps the last good schema and data until someone accepts the change.
+      await client.query('COMMIT');
+      return { ...empty, blocked: true };
+    }
     const from = qualified(table.schema, table.name);
     const cursor = quoteIdent(table.cursor);
+    let where = '';
+    if (mode === 'incremental') {
+      // COPY takes no bind parameters; both bounds are ISO strings we produced from Date, quoted as literals.
+      where = `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
+    } else {
+      const pk = table.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ');
+      const { rows: [sum] } = await client.query<{ checksum: string }>(
+        `SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY ${pk}), '')) AS checksum FROM ${from} AS t`,
+      );
+      if (req.baseline?.checksum === sum.checksum && !drift) {
+        await client.query('COMMIT');
+        return { ...empty, checksum: sum.checksum, unchanged: true };
+      }
+      empty.checksum = sum.checksum;
+    }
+    const hasCursor = columns.some((c) => c.name === table.cursor);
     const stats = await client.query<{ n: string; max_cursor: Date | null }>(
-      `SELECT count(*) AS n, max(${cursor}) AS max_cursor FROM ${from} WHERE ${cursor} >= $1 AND ${cursor} < $2`,
-      [readFrom, window.end],
+      `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
     );
-    // COPY takes no bind parameters; both bounds are ISO strings we produced from Date, quoted as literals.
-    const select =
-      `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ` +
-      `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
+    const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ${where}`;
     const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
     // encoder work in parallel and no spool file ever holds the window (constant memory and disk).
@@ -96,21 +129,12 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
     const put = await req.stage.putFile(key, parquet);
     const maxCursor = stats.rows[0].max_cursor;
     return {
-      source: req.sourceName,
-      schema: table.schema,
-      table: table.name,
-      window,
-      readFrom,
+      ...empty,
       keys: [put.key],
       rows,
       sourceRows: Number(stats.rows[0].n),
       bytes: put.bytes,
-      schemaHash: schemaHash(columns),
-      columns,
-      primaryKey: table.primaryKey,
-      cursor: table.cursor,
       maxCursor: maxCursor ? maxCursor.toISOString() : null,
-      extractedAt,
     };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -132,7 +156,7 @@ async function readColumns(client: Client, table: SourceTableConfig): Promise<St
   );
   if (res.rows.length === 0) throw new Error(`source table ${table.schema}.${table.name} does not exist or has no columns`);
   const names = new Set(res.rows.map((r) => r.name));
-  for (const col of [...table.primaryKey, table.cursor, ...table.pii]) {
+  for (const col of [...table.primaryKey, ...(table.mode === 'incremental' ? [table.cursor] : []), ...table.pii]) {
     if (!names.has(col)) throw new Error(`column '${col}' declared in config is missing from ${table.schema}.${table.name}`);
   }
   return res.rows

@@ -1,3 +1,5 @@
+import type { SchemaDrift } from './drift';
+
 /** A change window [start, end) as ISO-8601 UTC strings (what goes through Temporal). */
 export interface Window {
   start: string;
@@ -13,6 +15,8 @@ export interface StagedColumn {
 
 /** What extract returns for one table and window: where the data is, never the data itself. */
 export interface Manifest {
+  /** incremental (window), full (whole table) — decides how load replaces raw rows. */
+  mode: 'incremental' | 'full';
   source: string;
   schema: string;
   table: string;
@@ -34,4 +38,12 @@ export interface Manifest {
   /** Newest cursor value staged (the freshness watermark candidate), or null when the window was empty. */
   maxCursor: string | null;
   extractedAt: string;
+  /** Column changes since the last load, or null. */
+  drift: SchemaDrift | null;
+  /** Breaking drift not accepted: nothing was read or staged, and publish of dependent marts is held. */
+  blocked: boolean;
+  /** Full mode: the table's checksum equals the last load's, so nothing was staged. */
+  unchanged: boolean;
+  /** Full mode: checksum of the whole table inside the snapshot. */
+  checksum: string | null;
 }

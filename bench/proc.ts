@@ -1,0 +1,85 @@
+/**
+ * /proc accounting and the parent/child protocol of the extract benchmarks. Kept apart from
+ * bench/common.ts so the worker-like child (bench/extract-child.ts) loads nothing a worker would not.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+const CLK_TCK = 100; // USER_HZ on Linux: /proc/<pid>/stat times are in 1/100 s
+
+// ---------------------------------------------------------------------------------------------
+// /proc accounting
+// ---------------------------------------------------------------------------------------------
+
+/** utime + stime of a process (all its threads) in seconds, or null when it is gone. */
+export function cpuSeconds(pid: number, tid?: number): number | null {
+  try {
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of proc(5)
+  } catch {
+    return null;
+  }
+}
+
+/** Per-thread CPU seconds of a process, keyed by "<comm>#<tid>". */
+export function threadCpu(pid: number | 'self'): Map<string, { comm: string; tid: number; cpu: number }> {
+  const out = new Map<string, { comm: string; tid: number; cpu: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${comm}#${tid}`, { comm, tid: Number(tid), cpu: (Number(fields[11]) + Number(fields[12])) / CLK_TCK });
+    } catch {
+      // thread exited between readdir and read
+    }
+  }
+  return out;
+}
+
+/** Busy and total jiffies over all CPUs (from /proc/stat), to report how saturated the box was. */
+export function systemCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = v[3] + v[4];
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent/child protocol
+// ---------------------------------------------------------------------------------------------
+
+export interface ChildRequest {
+  url: string;
+  tableName: string;
+  window: { start: string; end: string };
+  /** Directory for the child's stage and scratch (inside BENCH_DIR). */
+  dir: string;
+  /** Repeat extracts until SIGTERM (OLTP impact phase) instead of running once. */
+  loop?: boolean;
+}
+
+/** What the child reports after each extract (one JSON line prefixed by CHILD_TAG). */
+export interface ChildReport {
+  iteration: number;
+  rows: number;
+  sourceRows: number;
+  bytes: number;
+  seconds: number;
+  /** VmRSS before the first extract (node + tsx + DuckDB converter opened). */
+  rssBeforeMB: number;
+  /** VmHWM at the end: the process's peak resident set, the worker-memory figure. */
+  peakRssMB: number;
+  /** Highest VmRSS seen by the 25 ms sampler during the extract (cross-check of VmHWM). */
+  sampledMaxRssMB: number;
+  /** CPU seconds during the extract: main (JS) thread, and the other threads grouped by name. */
+  cpuMain: number;
+  cpuOtherThreads: Record<string, number>;
+}
+
+export const CHILD_TAG = '@@bench-child ';
+
+export function cpuCount(): number {
+  return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
+}
