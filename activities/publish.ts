@@ -1,14 +1,26 @@
 import { getDataset } from '../config/load';
 import { withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
+import { readModels, upstreamSources } from './warehouse/models';
 import { publishTables, type PublishResult } from './warehouse/publish';
 
 /** Creates the publish activity. */
 export function createPublishActivities(deps: ActivityDeps) {
   return {
-    /** Atomically replaces the certified tables with the gated shadow tables. */
-    async publish(input: RunWindow): Promise<PublishResult> {
-      return withHeartbeat(deps, 'publish', () => publishTables(deps.warehouse, input.dataset, getDataset(deps.config, input.dataset).publish));
+    /**
+     * Atomically replaces the certified tables with the gated shadow tables, holding back every mart
+     * that reads a source table whose breaking schema drift was not accepted.
+     */
+    async publish(input: RunWindow & { blockedTables?: { table: string; reason: string }[] }): Promise<PublishResult> {
+      return withHeartbeat(deps, 'publish', () => {
+        const ds = getDataset(deps.config, input.dataset);
+        const models = readModels();
+        const hold = ds.publish.flatMap((mart) => {
+          const reasons = (input.blockedTables ?? []).filter((b) => upstreamSources(models, mart).some((s) => s.source === ds.source && s.table === b.table));
+          return reasons.length ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }] : [];
+        });
+        return publishTables(deps.warehouse, input.dataset, ds.publish, hold);
+      });
     },
   };
 }

@@ -18,15 +18,41 @@ export interface GateOutcome {
 export function createQualityActivities(deps: ActivityDeps) {
   return {
     /** Runs the dataset's checks on the shadow tables and records them in audit.dq_results. */
-    async gate(input: RunWindow & { attempt: number; counts: TableCounts[] }): Promise<GateOutcome> {
+    async gate(
+      input: RunWindow & { attempt: number; counts: TableCounts[]; drift?: { table: string; summary: string; breaking: boolean; accepted: boolean }[] },
+    ): Promise<GateOutcome> {
       return withHeartbeat(deps, 'gate', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const run = runIdentity(input);
-        const results = await runChecks(deps.warehouse, { dataset: ds.name, checks: ds.checks, runId: run.workflowId, counts: input.counts });
+        const results = [
+          ...(await runChecks(deps.warehouse, { dataset: ds.name, checks: ds.checks, runId: run.workflowId, counts: input.counts })),
+          ...(input.drift ?? []).map(driftResult),
+        ];
         await recordCheckResults(deps.warehouse, run, input.attempt, results);
         const failed = (sev: string) => results.filter((r) => r.status === 'fail' && r.severity === sev).map((r) => r.check);
         return { attempt: input.attempt, results, critical: failed('critical'), errors: failed('error'), warnings: failed('warn') };
       });
     },
+  };
+}
+
+/**
+ * Schema drift as a check row, so operators find it with the other checks. Breaking drift is `error`,
+ * not `critical`: it holds only the marts that read the table (publish), never the whole dataset.
+ */
+function driftResult(d: { table: string; summary: string; breaking: boolean; accepted: boolean }): CheckResult {
+  const held = d.breaking && !d.accepted;
+  return {
+    check: `schema_drift_${d.table}`,
+    type: 'schema_drift',
+    model: null,
+    severity: held ? 'error' : 'warn',
+    status: held ? 'fail' : 'pass',
+    failingRows: 0,
+    quarantinedRows: 0,
+    sampleKeys: [],
+    detail: held
+      ? `${d.table}: ${d.summary} — not loaded; marts reading it keep their last certified version until the change is accepted (acceptDrift)`
+      : `${d.table}: ${d.summary}${d.accepted ? ' (accepted)' : ''} — flowed into raw`,
   };
 }

@@ -17,6 +17,8 @@ export const PipelineRunInputSchema = z
     window: z.object({ start: isoInstant, end: isoInstant }),
     /** Overrides the dataset's gate timeout for this run (e.g. '30s' in a drill). */
     gateTimeout: z.string().refine(isDuration, 'must be a duration such as 30s, 15m or 4h').optional(),
+    /** Source tables whose breaking schema change an operator accepts for this run (raw evolves, baseline moves). */
+    acceptDrift: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a source table name')).optional(),
   })
   .refine((i) => Date.parse(i.window.start) < Date.parse(i.window.end), {
     message: 'window.end must be after window.start',

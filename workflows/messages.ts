@@ -24,11 +24,15 @@ export interface GateDecision {
 export interface RunStatus {
   dataset: string;
   window: { start: string; end: string };
-  state: 'running' | 'blocked' | 'succeeded' | 'published_with_errors' | 'published_skipped_gate' | 'failed';
+  state: 'running' | 'blocked' | 'succeeded' | 'published_with_errors' | 'published_partial' | 'published_skipped_gate' | 'failed';
   currentStep: string | null;
   steps: Record<string, StepRecord>;
   gate: { attempt: number; critical: string[]; errors: string[]; warnings: string[]; checks: number } | null;
   decisions: GateDecision[];
+  /** Source schema changes seen this run; breaking ones not accepted hold the marts that read them. */
+  drift: { table: string; summary: string; breaking: boolean; accepted: boolean }[];
+  /** Certified tables not published this run, and why (their last certified version stays). */
+  held: { table: string; reason: string }[];
   /** Signals that were not acted on (wrong state or invalid payload), with why. */
   ignoredSignals: string[];
   error: string | null;

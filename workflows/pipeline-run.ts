@@ -19,6 +19,8 @@ export interface RunSummary {
   status: RunStatus['state'];
   steps: Record<string, StepRecord>;
   gate: RunStatus['gate'];
+  drift: RunStatus['drift'];
+  held: RunStatus['held'];
 }
 
 /**
@@ -38,6 +40,8 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     steps: {},
     gate: null,
     decisions: [],
+    drift: [],
+    held: [],
     ignoredSignals: [],
     error: null,
   };
@@ -72,14 +76,19 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   const extractAndLoad = async () => {
     manifests = await step(
       'extract',
-      () => Promise.all(plan.tables.map((table) => heavy.extract({ ...io, table }))),
+      () => Promise.all(plan.tables.map((table) => heavy.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
       (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes) }),
       (ms) => ms.map((m) => `${m.table}=${m.rows}`).join(' '),
     );
     loads = await step(
       'load',
       () => Promise.all(manifests.map((manifest) => heavy.load({ ...io, manifest }))),
-      (ls) => ({ tables: ls.length, rowsLoaded: sum(ls, (l) => l.rowsLoaded), rowsReplaced: sum(ls, (l) => l.rowsReplaced) }),
+      (ls) => ({ tables: ls.length, rowsLoaded: sum(ls, (l) => l.rowsLoaded), rowsReplaced: sum(ls, (l) => l.rowsReplaced),
+        tombstones: sum(ls, (l) => l.tombstones), skipped: ls.filter((l) => l.skipped).length }),
+      (ls) => ls.filter((l) => l.skipped || l.evolved.length).map((l) => `${l.table}: ${l.skipped ?? `evolved ${l.evolved.join(', ')}`}`).join('; '),
+    );
+    status.drift = manifests.flatMap((m) =>
+      m.drift ? [{ table: m.table, summary: m.drift.summary, breaking: m.drift.breaking, accepted: m.drift.breaking && !m.blocked }] : [],
     );
   };
   const transform = () =>
@@ -99,7 +108,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     for (let attempt = 1; ; attempt++) {
       const outcome: GateOutcome = await step(
         'gate',
-        () => heavy.gate({ ...io, attempt, counts: counts() }),
+        () => heavy.gate({ ...io, attempt, counts: counts(), drift: status.drift }),
         (g) => ({ checks: g.results.length, critical: g.critical.length, errors: g.errors.length, warnings: g.warnings.length,
           quarantined: sum(g.results, (r) => r.quarantinedRows) }),
         (g) => g.results.filter((r) => r.status === 'fail').map((r) => `${r.check} (${r.severity}): ${r.detail}`).join('; ') || 'all checks passed',
@@ -127,11 +136,20 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       if (decision.from === 'extract' || decision.from === 'transform') await transform();
     }
 
-    await step('publish', () => heavy.publish(io), (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows) }),
-      (p) => p.tables.map((t) => `${t.table}=${t.rows}`).join(' '));
+    const blockedTables = manifests.filter((m) => m.blocked).map((m) => ({ table: m.table, reason: `breaking schema drift (${m.drift?.summary})` }));
+    const published = await step('publish', () => heavy.publish({ ...io, blockedTables }),
+      (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows), held: p.held.length }),
+      (p) => [...p.tables.map((t) => `${t.table}=${t.rows}`), ...p.held.map((h) => `HELD ${h.table}: ${h.reason}`)].join(' '));
+    status.held = published.held;
     await step('refresh', () => bi.refresh(io), () => ({}), (r) => `${r.status}: ${r.reason}`);
     if (status.steps.refresh.detail?.startsWith('skipped')) status.steps.refresh.status = 'skipped';
-    status.state = skipped ? 'published_skipped_gate' : status.gate?.errors.length ? 'published_with_errors' : 'succeeded';
+    status.state = skipped
+      ? 'published_skipped_gate'
+      : status.held.length
+        ? 'published_partial'
+        : status.gate?.errors.length
+          ? 'published_with_errors'
+          : 'succeeded';
   } catch (err) {
     status.state = 'failed';
     status.error = (err as Error).message;
@@ -140,7 +158,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   }
   await audit();
   status.currentStep = null;
-  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate };
+  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held };
 
   async function audit(): Promise<void> {
     const t0 = Date.now();

@@ -67,3 +67,10 @@ export function renderModel(model: Model, shadow: string): string {
     .replace(REF, (_m, name: string) => qualified(shadow, name))
     .replace(SOURCE, (_m, source: string, table: string) => qualified(SCHEMAS.raw, rawTable(source, table)));
 }
+
+/** Source tables a model reads, directly or through the models it refs. */
+export function upstreamSources(models: Map<string, Model>, name: string): { source: string; table: string }[] {
+  const seen = new Map<string, { source: string; table: string }>();
+  for (const model of buildOrder(models, [name])) for (const s of model.sources) seen.set(`${s.source}.${s.table}`, s);
+  return [...seen.values()];
+}

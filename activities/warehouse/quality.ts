@@ -14,7 +14,7 @@ export interface TableCounts {
 /** Outcome of one check, as stored in audit.dq_results. */
 export interface CheckResult {
   check: string;
-  type: CheckConfig['type'];
+  type: CheckConfig['type'] | 'schema_drift';
   model: string | null;
   severity: Severity;
   status: 'pass' | 'fail';

@@ -1,0 +1,73 @@
+import { createHarness, snapshot, type Harness } from '../support/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness('modes', { customers: 80, orders: 200 });
+  expect((await h.run()).status).toBe('succeeded');
+});
+afterAll(() => h?.close());
+
+const loadDetail = async () => (await h.run()).steps.load.detail ?? '';
+
+test('full mode: an unchanged reference table is not re-read; a changed one is reloaded whole', async () => {
+  expect(await loadDetail()).toMatch(/stores: full table unchanged since the last load/);
+  await h.pool.query(`UPDATE shop.stores SET region = 'Central' WHERE store_id = 1`);
+  const result = await h.run();
+  expect(result.steps.load.detail ?? '').not.toMatch(/stores: full table unchanged/);
+  const [store] = await h.sql('SELECT region FROM certified.dim_store WHERE store_id = 1');
+  expect(store.region).toBe('Central');
+  const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.agg_sales_region_daily WHERE region = 'Central'`);
+  expect(n).toBeGreaterThan(0);
+});
+
+test('full mode: a row deleted at the source becomes a tombstone and leaves the certified table', async () => {
+  await h.pool.query(`INSERT INTO shop.products (product_id, sku, name, category, unit_price) VALUES (9001, 'TMP-9001', 'Discontinued', 'misc', 1.00)`);
+  await h.run();
+  expect(await h.sql('SELECT sku FROM certified.dim_product WHERE product_id = 9001')).toEqual([{ sku: 'TMP-9001' }]);
+  await h.pool.query('DELETE FROM shop.products WHERE product_id = 9001');
+  const result = await h.run();
+  expect(result.steps.load.counts?.tombstones).toBe(1);
+  expect(await h.sql('SELECT sku FROM certified.dim_product WHERE product_id = 9001')).toEqual([]);
+  const raw = await h.sql('SELECT _deleted, _source_file FROM raw.shop__products WHERE product_id = 9001');
+  expect(raw).toEqual([{ _deleted: true, _source_file: 'tombstone: key absent from full snapshot' }]);
+});
+
+test('an added column flows into raw without disturbing certified tables', async () => {
+  await h.pool.query('ALTER TABLE shop.orders ADD COLUMN gift_wrap boolean');
+  await h.pool.query('UPDATE shop.orders SET gift_wrap = true WHERE order_id IN (SELECT order_id FROM shop.orders ORDER BY order_id LIMIT 3)');
+  const result = await h.run();
+  expect(result.status).toBe('succeeded');
+  expect(result.drift).toEqual([{ table: 'orders', summary: 'added gift_wrap boolean', breaking: false, accepted: false }]);
+  const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE gift_wrap');
+  expect(n).toBe(3);
+  expect((await h.run()).drift).toEqual([]); // the new schema is the baseline now
+});
+
+test('a dropped column holds only the marts that read the table; accepting it publishes them again', async () => {
+  const customersBefore = await snapshot(h, 'dim_customer');
+  await h.pool.query('ALTER TABLE shop.customers DROP COLUMN city');
+  await h.pool.query(`WITH o AS (
+                        INSERT INTO shop.orders (order_number, customer_id, store_id, channel, status, ordered_at, order_date, subtotal, discount, tax, shipping, total)
+                        SELECT 'SO-DRIFT-1', customer_id, store_id, channel, 'paid', ordered_at, order_date, subtotal, discount, tax, shipping, total
+                          FROM shop.orders WHERE status = 'delivered' ORDER BY order_id LIMIT 1 RETURNING order_id, total, ordered_at)
+                      INSERT INTO shop.payments (order_id, method, amount, status, paid_at) SELECT order_id, 'paypal', total, 'captured', ordered_at FROM o`);
+  await h.pool.query(`UPDATE shop.customers SET country = 'CA' WHERE customer_id = 1`);
+
+  const result = await h.run();
+  expect(result.status).toBe('published_partial');
+  expect(result.drift).toEqual([{ table: 'customers', summary: 'dropped city', breaking: true, accepted: false }]);
+  expect(result.held).toEqual([{ table: 'dim_customer', reason: 'customers: breaking schema drift (dropped city)' }]);
+  expect(await snapshot(h, 'dim_customer')).toEqual(customersBefore); // yesterday's numbers stay
+  expect(await h.sql(`SELECT order_number FROM certified.fct_orders WHERE order_number = 'SO-DRIFT-1'`)).toHaveLength(1); // others continue
+  const [dq] = await h.sql(`SELECT severity, status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
+                            ORDER BY checked_at DESC LIMIT 1`, [result.workflowId]);
+  expect(dq).toMatchObject({ severity: 'error', status: 'fail' });
+  expect(String(dq.detail)).toContain('dropped city');
+
+  const accepted = await h.run({ acceptDrift: ['customers'] });
+  expect(accepted.status).toBe('succeeded');
+  expect(accepted.held).toEqual([]);
+  const [c1] = await h.sql('SELECT country, city FROM certified.dim_customer WHERE customer_id = 1');
+  expect(c1).toEqual({ country: 'CA', city: null }); // the dropped column reads as NULL from now on
+  expect((await h.run()).drift).toEqual([]);
+});
