@@ -20,14 +20,23 @@ export function currentRun(): { workflowId: string; runId: string } {
   return { workflowId: exec.workflowId, runId: exec.runId };
 }
 
-/** Runs `fn` heartbeating every 10 s so a stuck worker is detected by heartbeat timeout, not hours later. */
-export async function withHeartbeat<T>(deps: ActivityDeps, step: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` heartbeating every 10 s so a stuck worker is detected by heartbeat timeout, not hours
+ * later. `fn` may record progress with `beat(details)`: the periodic heartbeat repeats the latest
+ * details, so a retried attempt reads them back (Context.info.heartbeatDetails) and resumes.
+ */
+export async function withHeartbeat<T>(deps: ActivityDeps, step: string, fn: (beat: (details: unknown) => void) => Promise<T>): Promise<T> {
   const ctx = Context.current();
   await deps.beforeStep?.(step, ctx.info.attempt);
-  ctx.heartbeat({ step });
-  const timer = setInterval(() => ctx.heartbeat({ step }), 10_000);
+  let details: unknown = ctx.info.heartbeatDetails ?? { step };
+  const beat = (next: unknown) => {
+    details = next;
+    ctx.heartbeat(details);
+  };
+  beat(details);
+  const timer = setInterval(() => ctx.heartbeat(details), 10_000);
   try {
-    return await fn();
+    return await fn(beat);
   } finally {
     clearInterval(timer);
   }

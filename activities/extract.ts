@@ -3,7 +3,8 @@ import { parseDuration } from '../config/duration';
 import { getDataset } from '../config/load';
 import { withHeartbeat, type RunWindow } from './context';
 import { PII_KEY_SECRET, type ActivityDeps } from './deps';
-import { extractTable } from './sources/postgres/extract';
+import { Context } from '@temporalio/activity';
+import { extractTable, type ExtractHooks, type ExtractProgress } from './sources/postgres/extract';
 import type { Manifest } from './sources/postgres/manifest';
 import { readSourceState } from './warehouse/source-state';
 
@@ -12,11 +13,17 @@ export function createExtractActivities(deps: ActivityDeps) {
   return {
     /** Extracts one source table's window (or whole table, in full mode) into Parquet in the stage; returns its manifest. */
     async extract(input: RunWindow & { table: string; acceptDrift?: boolean }): Promise<Manifest> {
-      return withHeartbeat(deps, 'extract', async () => {
+      return withHeartbeat(deps, 'extract', async (beat) => {
         const ds = getDataset(deps.config, input.dataset);
         const table = ds.tables.find((t) => t.name === input.table);
         if (!table) throw new Error(`table '${input.table}' is not part of dataset '${ds.name}'`);
         const source = deps.config.sources[ds.source];
+        const { attempt, heartbeatDetails } = Context.current().info;
+        const hooks: ExtractHooks = {
+          resume: isProgress(heartbeatDetails) ? heartbeatDetails : null,
+          onProgress: beat,
+          beforeChunk: (index) => deps.beforeStep?.(`extract:${table.name}:chunk:${index}`, attempt),
+        };
         return extractTable({
           sourceName: ds.source,
           source,
@@ -30,8 +37,12 @@ export function createExtractActivities(deps: ActivityDeps) {
           scratchDir: join(deps.scratchDir, 'extract'),
           baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
           acceptDrift: input.acceptDrift ?? false,
-        });
+        }, hooks);
       });
     },
   };
+}
+
+function isProgress(value: unknown): value is ExtractProgress {
+  return typeof value === 'object' && value !== null && Array.isArray((value as ExtractProgress).chunks);
 }

@@ -26,6 +26,8 @@ export const SourceTableSchema = z.object({
    * reference tables, or tables without a trustworthy cursor); cdc: logical replication slot.
    */
   mode: z.enum(['incremental', 'full', 'cdc']).default('incremental'),
+  /** Incremental windows larger than this are read in primary-key-range chunks, each staged and heartbeated. */
+  chunkRows: z.number().int().positive().default(1_000_000),
 });
 
 /** A PostgreSQL source: its connection comes from the secret store, never from the config file. */

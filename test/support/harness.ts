@@ -40,7 +40,12 @@ export interface Harness {
 }
 
 /** Creates a harness with a freshly seeded demo OLTP database named after the test file. */
-export async function createHarness(name: string, seed = { customers: 300, orders: 1200 }): Promise<Harness> {
+export async function createHarness(
+  name: string,
+  seed = { customers: 300, orders: 1200 },
+  /** Adjusts the shipped config for this test (e.g. smaller chunks). */
+  configure?: (config: PipelineConfig) => void,
+): Promise<Harness> {
   installRuntime();
   const dbUrl = await createDatabase(testEnv('pgAdminUrl'), `t_${name}`);
   const pool = new Pool({ connectionString: dbUrl, max: 4 });
@@ -53,6 +58,7 @@ export async function createHarness(name: string, seed = { customers: 300, order
 
   const piiKey = randomBytes(32).toString('hex');
   const config: PipelineConfig = loadConfig();
+  configure?.(config);
   const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey });
   const dataDir = join(testEnv('dataRoot'), name);
   const address = testEnv('temporalAddress');

@@ -38,23 +38,54 @@ export interface ExtractRequest {
   acceptDrift?: boolean;
 }
 
-/** Object key of a table-window's Parquet file: `<source>/<schema>.<table>/dt=<date>/<start>--<end>.parquet`. */
-export function stageKey(sourceName: string, table: SourceTableConfig, window: Window): string {
+/** Object key prefix of a table-window's Parquet parts: `<source>/<schema>.<table>/dt=<date>/<start>--<end>`. */
+export function stagePrefix(sourceName: string, table: SourceTableConfig, window: Window): string {
   const compact = (iso: string) => iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${sourceName}/${table.schema}.${table.name}/dt=${window.start.slice(0, 10)}/${compact(window.start)}--${compact(window.end)}.parquet`;
+  return `${sourceName}/${table.schema}.${table.name}/dt=${window.start.slice(0, 10)}/${compact(window.start)}--${compact(window.end)}`;
 }
+
+/** One staged chunk (a primary-key range of the window), as heartbeated and returned. */
+export interface ChunkResult {
+  index: number;
+  key: string;
+  rows: number;
+  sourceRows: number;
+  bytes: number;
+  maxCursor: string | null;
+}
+
+/** Progress heartbeated after every chunk: a retried activity skips the chunks listed here. */
+export interface ExtractProgress {
+  schemaHash: string;
+  chunks: ChunkResult[];
+}
+
+/** Hooks the activity gives the extractor: durable progress, and a fault hook for tests. */
+export interface ExtractHooks {
+  /** Progress of an earlier attempt of the same activity (from its last heartbeat). */
+  resume?: ExtractProgress | null;
+  /** Called after each staged chunk; the activity heartbeats it. */
+  onProgress?: (progress: ExtractProgress) => void;
+  /** Called before each chunk with its index (tests inject failures here). */
+  beforeChunk?: (index: number) => void | Promise<void>;
+}
+
+type Tx = Pick<Client, 'query'>;
 
 /**
  * Extracts one table into Parquet in the stage: its changes in the window (incremental), or all of it
  * when its checksum changed (full). Compares the live columns with the last load's first: breaking
- * drift stops here unless accepted. Reads inside one
- * REPEATABLE READ READ ONLY snapshot (count, max cursor and the COPY all see the same data), streams
- * COPY output into the Parquet encoder (constant memory) and masks PII columns before anything is written.
+ * drift stops here unless accepted.
+ *
+ * Incremental windows are split into primary-key ranges of about `chunkRows` rows. Each chunk is read
+ * in its own short REPEATABLE READ READ ONLY transaction (count, max cursor and COPY see one snapshot;
+ * no transaction is held across chunks, so the source never keeps old row versions alive for the whole
+ * window), streamed into the Parquet encoder (constant memory) with PII masked before anything is
+ * written, staged, and heartbeated: a retry resumes after the last staged chunk.
  */
-export async function extractTable(req: ExtractRequest): Promise<Manifest> {
+export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}): Promise<Manifest> {
   const { table, window } = req;
   if (table.mode === 'cdc') throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
-  const mode = table.mode;
   const readFrom = new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
   const client = new Client({
     connectionString: req.url,
@@ -62,87 +93,159 @@ export async function extractTable(req: ExtractRequest): Promise<Manifest> {
     statement_timeout: parseDuration(req.source.statementTimeout),
   });
   mkdirSync(req.scratchDir, { recursive: true });
-  const fifo = join(req.scratchDir, `${table.schema}.${table.name}.${process.pid}.${Date.now()}.csv`);
   const extractedAt = new Date().toISOString();
+  const from = qualified(table.schema, table.name);
+  const cursor = quoteIdent(table.cursor);
   await client.connect();
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET LOCAL lock_timeout = ${parseDuration(req.source.lockTimeout)}`);
+    const plan = await snapshot(client, req.source, async () => {
+      const columns = await readColumns(client, table);
+      const drift = req.baseline ? compareSchemas(req.baseline.columns, columns) : null;
+      const manifest: Manifest = {
+        mode: table.mode as Manifest['mode'], source: req.sourceName, schema: table.schema, table: table.name, window, readFrom, keys: [],
+        rows: 0, sourceRows: 0, bytes: 0, schemaHash: schemaHash(columns), columns, primaryKey: table.primaryKey, cursor: table.cursor,
+        maxCursor: null, extractedAt, drift, blocked: false, unchanged: false, checksum: null,
+      };
+      // Breaking drift: read nothing; raw keeps the last good schema and data until someone accepts it.
+      if (drift?.breaking && !req.acceptDrift) return { manifest: { ...manifest, blocked: true }, ranges: [] };
+      if (table.mode === 'full') {
+        const pk = table.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ');
+        const { rows: [sum] } = await client.query<{ checksum: string }>(
+          `SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY ${pk}), '')) AS checksum FROM ${from} AS t`,
+        );
+        if (req.baseline?.checksum === sum.checksum && !drift) return { manifest: { ...manifest, checksum: sum.checksum, unchanged: true }, ranges: [] };
+        // Small reference tables: one chunk, read in this same snapshot as the checksum.
+        const chunk = await copyChunk(client, req, columns, `${stagePrefix(req.sourceName, table, window)}/part-00000.parquet`, 0, '');
+        return { manifest: { ...manifest, checksum: sum.checksum }, ranges: [], chunk };
+      }
+      return { manifest, ranges: await planRanges(client, table, windowWhere(table, readFrom, window.end)) };
+    });
+    const chunks = plan.chunk ? [plan.chunk] : [];
+    const resumed = hooks.resume?.schemaHash === plan.manifest.schemaHash ? hooks.resume.chunks : [];
+    for (const [index, range] of plan.ranges.entries()) {
+      const key = `${stagePrefix(req.sourceName, table, window)}/part-${String(index).padStart(5, '0')}.parquet`;
+      const done = resumed.find((c) => c.index === index && c.key === key);
+      if (done && (await req.stage.exists(key))) {
+        chunks.push(done);
+        continue;
+      }
+      await hooks.beforeChunk?.(index);
+      const where = `${windowWhere(table, readFrom, window.end)}${range}`;
+      chunks.push(await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, key, index, where)));
+      hooks.onProgress?.({ schemaHash: plan.manifest.schemaHash, chunks });
+    }
+    const maxCursor = chunks.map((c) => c.maxCursor).filter((c): c is string => c !== null).sort().pop() ?? null;
+    return {
+      ...plan.manifest,
+      keys: chunks.map((c) => c.key),
+      rows: chunks.reduce((n, c) => n + c.rows, 0),
+      sourceRows: chunks.reduce((n, c) => n + c.sourceRows, 0),
+      bytes: chunks.reduce((n, c) => n + c.bytes, 0),
+      maxCursor,
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+
+  /** Reads one chunk (count, max cursor, rows) inside the caller's snapshot and stages it as Parquet. */
+  async function copyChunk(tx: Tx, r: ExtractRequest, columns: StagedColumn[], key: string, index: number, where: string): Promise<ChunkResult> {
+    const hasCursor = columns.some((c) => c.name === table.cursor);
+    const stats = await tx.query<{ n: string; max_cursor: Date | null }>(
+      `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
+    );
+    const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ${where}`;
+    const { rows, file } = await copyToParquet(client, r, select, columns, `${table.schema}.${table.name}.${index}`);
+    try {
+      const put = await r.stage.putFile(key, file);
+      const max = stats.rows[0].max_cursor;
+      return { index, key, rows, sourceRows: Number(stats.rows[0].n), bytes: put.bytes, maxCursor: max ? max.toISOString() : null };
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+}
+
+/** Runs `fn` in one REPEATABLE READ READ ONLY transaction with the source's safety limits. */
+async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${parseDuration(source.lockTimeout)}`);
     await client.query("SET LOCAL TimeZone = 'UTC'");
     await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
     await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
     await client.query('SET LOCAL extra_float_digits = 3');
+    const out = await fn();
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
 
-    const columns = await readColumns(client, table);
-    const drift = req.baseline ? compareSchemas(req.baseline.columns, columns) : null;
-    const empty: Manifest = {
-      mode, source: req.sourceName, schema: table.schema, table: table.name, window, readFrom, keys: [], rows: 0, sourceRows: 0,
-      bytes: 0, schemaHash: schemaHash(columns), columns, primaryKey: table.primaryKey, cursor: table.cursor, maxCursor: null,
-      extractedAt, drift, blocked: false, unchanged: false, checksum: null,
-    };
-    if (drift?.breaking && !req.acceptDrift) {
-      // Read nothing: raw keeps the last good schema and data until someone accepts the change.
-      await client.query('COMMIT');
-      return { ...empty, blocked: true };
-    }
-    const from = qualified(table.schema, table.name);
-    const cursor = quoteIdent(table.cursor);
-    let where = '';
-    if (mode === 'incremental') {
-      // COPY takes no bind parameters; both bounds are ISO strings we produced from Date, quoted as literals.
-      where = `WHERE ${cursor} >= ${quoteLiteral(readFrom)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`;
-    } else {
-      const pk = table.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ');
-      const { rows: [sum] } = await client.query<{ checksum: string }>(
-        `SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY ${pk}), '')) AS checksum FROM ${from} AS t`,
-      );
-      if (req.baseline?.checksum === sum.checksum && !drift) {
-        await client.query('COMMIT');
-        return { ...empty, checksum: sum.checksum, unchanged: true };
-      }
-      empty.checksum = sum.checksum;
-    }
-    const hasCursor = columns.some((c) => c.name === table.cursor);
-    const stats = await client.query<{ n: string; max_cursor: Date | null }>(
-      `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
-    );
-    const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ${where}`;
+/** The window predicate. COPY takes no bind parameters; both bounds are ISO strings we produced from Date. */
+function windowWhere(table: SourceTableConfig, from: string, to: string): string {
+  const c = quoteIdent(table.cursor);
+  return `WHERE ${c} >= ${quoteLiteral(from)}::timestamptz AND ${c} < ${quoteLiteral(to)}::timestamptz`;
+}
+
+/**
+ * Splits the window into primary-key ranges of about `chunkRows` rows (equal-width ranges between the
+ * window's min and max key). Only a single integer key can be ranged; other keys give one chunk.
+ */
+async function planRanges(client: Client, table: SourceTableConfig, where: string): Promise<string[]> {
+  if (table.primaryKey.length !== 1) return [''];
+  const pk = quoteIdent(table.primaryKey[0]);
+  const { rows: [r] } = await client.query<{ n: string; lo: string | null; hi: string | null; is_int: boolean }>(
+    `SELECT count(*) AS n, min(${pk})::text AS lo, max(${pk})::text AS hi,
+            pg_typeof(min(${pk}))::text IN ('smallint', 'integer', 'bigint') AS is_int
+       FROM ${qualified(table.schema, table.name)} ${where}`,
+  );
+  const n = Number(r.n);
+  if (!r.is_int || r.lo === null || r.hi === null || n <= table.chunkRows) return [''];
+  const lo = BigInt(r.lo);
+  const hi = BigInt(r.hi);
+  const parts = BigInt(Math.ceil(n / table.chunkRows));
+  const width = (hi - lo + parts) / parts;
+  const ranges: string[] = [];
+  for (let start = lo; start <= hi; start += width) {
+    const end = start + width;
+    ranges.push(` AND ${pk} >= ${start} AND ${pk} < ${end}`);
+  }
+  return ranges;
+}
+
+/** Streams one SELECT through COPY into a local Parquet file; returns its row count and path. */
+async function copyToParquet(
+  client: Client,
+  req: ExtractRequest,
+  select: string,
+  columns: StagedColumn[],
+  label: string,
+): Promise<{ rows: number; file: string }> {
+  const fifo = join(req.scratchDir, `${label}.${process.pid}.${Date.now()}.csv`);
+  const file = `${fifo}.parquet`;
+  // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
+  // encoder work in parallel and no spool file ever holds the rows (constant memory and disk).
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  try {
     const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
-    // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
-    // encoder work in parallel and no spool file ever holds the window (constant memory and disk).
-    execFileSync('mkfifo', ['-m', '600', fifo]);
-    const parquet = `${fifo}.parquet`;
-    const pii = table.pii.length ? { columns: table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
+    const pii = req.table.pii.length ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
     let encoderFailure: Error | null = null;
-    const converting = csvToParquet(req.converter, fifo, parquet, columns, pii);
+    const converting = csvToParquet(req.converter, fifo, file, columns, pii);
     // If the encoder fails, stop feeding the pipe and stop waiting for it to open the FIFO.
     converting.catch((err: Error) => {
       encoderFailure = err;
       copy.destroy(err);
     });
     const writer = await openFifoWriter(fifo, () => encoderFailure);
-    const copying = pipeline(copy, writer);
-    const [rows] = await Promise.all([converting, copying]);
-    await client.query('COMMIT');
-
-    const key = stageKey(req.sourceName, table, window);
-    const put = await req.stage.putFile(key, parquet);
-    const maxCursor = stats.rows[0].max_cursor;
-    return {
-      ...empty,
-      keys: [put.key],
-      rows,
-      sourceRows: Number(stats.rows[0].n),
-      bytes: put.bytes,
-      maxCursor: maxCursor ? maxCursor.toISOString() : null,
-    };
+    const [rows] = await Promise.all([converting, pipeline(copy, writer)]);
+    return { rows, file };
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    rmSync(file, { force: true });
     throw err;
   } finally {
-    await client.end().catch(() => undefined);
     rmSync(fifo, { force: true });
-    rmSync(`${fifo}.parquet`, { force: true });
   }
 }
 
