@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { extractTaskQueue } from '../workflows/ids';
 import { parseDuration } from '../config/duration';
 import { ConfigError, getDataset } from '../config/load';
 import type { ActivityDeps } from './deps';
@@ -9,6 +10,8 @@ export interface RunPlan {
   tables: string[];
   publish: string[];
   gateTimeoutMs: number;
+  /** Where extract activities for this dataset's source are dispatched. */
+  extractTaskQueue: string;
 }
 
 /** Creates the plan activity: resolves the dataset from validated config (unknown dataset fails at once). */
@@ -23,6 +26,7 @@ export function createPlanActivities(deps: ActivityDeps) {
           tables: ds.tables.map((t) => t.name),
           publish: ds.publish,
           gateTimeoutMs: parseDuration(ds.gate.timeout),
+          extractTaskQueue: extractTaskQueue(Context.current().info.taskQueue, ds.source),
         };
       } catch (err) {
         if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError');

@@ -15,7 +15,7 @@ import { startTemporalDevServer } from '../infra/local/temporal-server';
 import { applySchedules } from '../schedules/apply';
 import { openEmbeddedDeps } from '../workers/deps';
 import { installRuntime } from '../workers/runtime';
-import { createFreshlineWorker } from '../workers/worker';
+import { createFreshlineWorkers } from '../workers/worker';
 import { DEFAULT_TASK_QUEUE, windowWorkflowId } from '../workflows/ids';
 import { pipelineRun } from '../workflows/pipeline-run';
 import { ms } from './format';
@@ -76,10 +76,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     cleanup.push(() => deps.close());
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanup.push(() => nativeConnection.close());
-    const worker = await createFreshlineWorker({ connection: nativeConnection, deps });
-    const running = worker.run();
+    const workers = await createFreshlineWorkers({ connection: nativeConnection, deps });
+    const running = workers.run();
     cleanup.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      workers.shutdown();
       await running;
     });
     const connection = await Connection.connect({ address: temporal.address });

@@ -39,6 +39,10 @@ export const PostgresSourceSchema = z.object({
   statementTimeout: duration.default('15m'),
   /** Lock wait limit; extraction only ever needs ACCESS SHARE. */
   lockTimeout: duration.default('5s'),
+  /** Concurrent extracts (= source connections) per worker, on the source's own task queue. */
+  maxConcurrentExtracts: z.number().int().positive().default(2),
+  /** Optional cap on extract starts per second across ALL workers (Temporal task queue rate limit). */
+  maxExtractsPerSecond: z.number().positive().optional(),
 });
 
 const checkBase = {

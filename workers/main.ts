@@ -4,7 +4,7 @@ import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
 import { openEmbeddedDeps } from './deps';
 import { logger } from './logger';
 import { installRuntime } from './runtime';
-import { createFreshlineWorker } from './worker';
+import { createFreshlineWorkers } from './worker';
 
 /** Worker entrypoint: `npm run worker` (env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, FRESHLINE_DATA_DIR, FRESHLINE_TASK_QUEUE). */
 async function main(): Promise<void> {
@@ -12,14 +12,14 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const deps = await openEmbeddedDeps({ dataDir: process.env.FRESHLINE_DATA_DIR ?? '.dev/data', config });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const worker = await createFreshlineWorker({
+  const workers = await createFreshlineWorkers({
     connection,
     deps,
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: process.env.FRESHLINE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
   });
-  logger.info({ taskQueue: worker.options.taskQueue }, `freshline worker polling task queue '${worker.options.taskQueue}' on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
-  await worker.run(); // resolves after SIGINT/SIGTERM, which the SDK handles by draining
+  logger.info({ taskQueue: workers.main.options.taskQueue }, `freshline worker polling task queue '${workers.main.options.taskQueue}' (+ ${workers.extract.length} source extract queues) on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
+  await workers.run(); // resolves after SIGINT/SIGTERM, which the SDK handles by draining
   await connection.close();
   await deps.close();
 }

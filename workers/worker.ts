@@ -1,28 +1,69 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
+import { DEFAULT_TASK_QUEUE, extractTaskQueue } from '../workflows/ids';
 
 /** Bundles the workflow code once (webpack); reuse the result across workers in one process. */
 export async function bundleWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
 }
 
-/** Creates a worker for Freshline's workflows and activities on the given connection. */
-export async function createFreshlineWorker(opts: {
+/** The workers of one Freshline process: workflows + warehouse activities, and one extract worker per source. */
+export interface FreshlineWorkers {
+  /** Polls the main task queue: workflows and every activity but extract. */
+  main: Worker;
+  /** Poll `<queue>.extract.<source>`: extract activities, bounded per source. */
+  extract: Worker[];
+  /** Runs all until shut down. */
+  run(): Promise<void>;
+  /** Starts a graceful shutdown of all. */
+  shutdown(): void;
+}
+
+/**
+ * Creates Freshline's workers on the given connection. Extraction gets a task queue per source so
+ * the load on each OLTP database is bounded: `maxConcurrentExtracts` per worker process, and
+ * optionally `maxExtractsPerSecond` across all workers (Temporal's task-queue rate limit).
+ */
+export async function createFreshlineWorkers(opts: {
   connection: NativeConnection;
   deps: ActivityDeps;
   namespace?: string;
   taskQueue?: string;
   workflowBundle?: WorkflowBundle | { codePath: string };
-}): Promise<Worker> {
-  return Worker.create({
+}): Promise<FreshlineWorkers> {
+  const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
+  const namespace = opts.namespace ?? 'default';
+  const activities = createActivities(opts.deps);
+  const main = await Worker.create({
     connection: opts.connection,
-    namespace: opts.namespace ?? 'default',
-    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-    activities: createActivities(opts.deps),
+    namespace,
+    taskQueue,
+    activities,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    // Bounded per worker: extraction holds source connections, and the embedded warehouse is one file.
+    // The embedded warehouse is one file written through one queue: more parallel activities buy nothing.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '10s',
   });
+  const extract = await Promise.all(
+    Object.entries(opts.deps.config.sources).map(([name, source]) =>
+      Worker.create({
+        connection: opts.connection,
+        namespace,
+        taskQueue: extractTaskQueue(taskQueue, name),
+        activities: { extract: activities.extract },
+        maxConcurrentActivityTaskExecutions: source.maxConcurrentExtracts,
+        ...(source.maxExtractsPerSecond ? { maxTaskQueueActivitiesPerSecond: source.maxExtractsPerSecond } : {}),
+        shutdownGraceTime: '10s',
+      }),
+    ),
+  );
+  const all = [main, ...extract];
+  return {
+    main,
+    extract,
+    run: async () => {
+      await Promise.all(all.map((w) => w.run()));
+    },
+    shutdown: () => all.filter((w) => w.getState() === 'RUNNING').forEach((w) => w.shutdown()),
+  };
 }

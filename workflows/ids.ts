@@ -5,3 +5,8 @@ export function windowWorkflowId(dataset: string, windowStart: string): string {
 
 /** Task queue every Freshline worker polls unless configured otherwise. */
 export const DEFAULT_TASK_QUEUE = 'freshline';
+
+/** Task queue of a source's extract activities: its workers bound how hard the source is read. */
+export function extractTaskQueue(taskQueue: string, source: string): string {
+  return `${taskQueue}.extract.${source}`;
+}

@@ -76,7 +76,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   const extractAndLoad = async () => {
     manifests = await step(
       'extract',
-      () => Promise.all(plan.tables.map((table) => heavy.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
+      () => Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
       (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes) }),
       (ms) => ms.map((m) => `${m.table}=${m.rows}`).join(' '),
     );
@@ -98,8 +98,10 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     manifests.map((m) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads.find((l) => l.table === m.table)?.rowsLoaded ?? 0 }));
 
   let plan: Awaited<ReturnType<Activities['planRun']>>;
+  let extractor: typeof heavy;
   try {
     plan = await step('plan', () => quick.planRun({ dataset: input.dataset }), (p) => ({ tables: p.tables.length, publish: p.publish.length }));
+    extractor = proxyActivities<Activities>({ taskQueue: plan.extractTaskQueue, startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
     const gateTimeoutMs = input.gateTimeout ? parseDuration(input.gateTimeout) : plan.gateTimeoutMs;
     await extractAndLoad();
     await transform();

@@ -33,3 +33,31 @@ test('a large window is read in key-range chunks; a failed attempt resumes after
   const [{ n: dupes }] = await h.sql('SELECT count(*)::INTEGER AS n FROM (SELECT order_id FROM raw.shop__orders GROUP BY 1 HAVING count(*) > 1)');
   expect(dupes).toBe(0);
 });
+
+test('extracts run on the source task queue and never hold more source connections than the source allows', async () => {
+  await h.stopWorker();
+  await h.startWorker();
+  // What the OLTP database sees: Freshline's sessions, sampled every few milliseconds during the run.
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'freshline'");
+      peak = Math.max(peak, rows[0].n);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  const result = await h.run();
+  sampling = false;
+  await sampler;
+  expect(result.status).toBe('succeeded');
+  expect(peak).toBeGreaterThanOrEqual(1);
+  expect(peak).toBeLessThanOrEqual(2); // sources.shop.maxConcurrentExtracts
+
+  const { events } = await h.client.workflow.getHandle(result.workflowId).fetchHistory();
+  const queues = (events ?? []).flatMap((e) => {
+    const s = e.activityTaskScheduledEventAttributes;
+    return s?.activityType?.name === 'extract' ? [s.taskQueue?.name] : [];
+  });
+  expect(queues).toEqual(Array(7).fill(`${h.taskQueue}.extract.shop`));
+});

@@ -37,16 +37,16 @@ test('a step failing after load is retried there; extract and load ran exactly o
 test('the worker stopped mid-run and a new one started: the run resumes at the interrupted step', async () => {
   await h.stopWorker();
   let killed = false;
-  const worker = await h.startWorker((step) => {
+  const workers = await h.startWorker((step) => {
     if (step === 'gate' && !killed) {
       killed = true;
-      worker.shutdown(); // the worker goes away while this activity is in flight
+      workers.shutdown(); // the worker process goes away while this activity is in flight
       throw new Error('injected: worker process lost during gate');
     }
   });
   const handle = await h.start();
   // Wait for the first worker to die, then bring up a fresh one (a restarted deployment).
-  while (!killed || worker.getState() !== 'STOPPED') await new Promise((r) => setTimeout(r, 100));
+  while (!killed || workers.main.getState() !== 'STOPPED') await new Promise((r) => setTimeout(r, 100));
   await h.stopWorker();
   await h.startWorker();
   const result = await handle.result();

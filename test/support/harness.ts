@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { EnvSecretStore } from '../../activities/secrets/secret-store';
 import type { Row } from '../../activities/warehouse/warehouse';
@@ -11,7 +11,7 @@ import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator'
 import { createDatabase } from '../../infra/local/postgres';
 import { openEmbeddedDeps, type EmbeddedDeps } from '../../workers/deps';
 import { installRuntime } from '../../workers/runtime';
-import { createFreshlineWorker } from '../../workers/worker';
+import { createFreshlineWorkers, type FreshlineWorkers } from '../../workers/worker';
 import { windowWorkflowId } from '../../workflows/ids';
 import type { PipelineRunInput } from '../../workflows/input';
 import { pipelineRun } from '../../workflows/pipeline-run';
@@ -28,7 +28,7 @@ export interface Harness {
   /** A window [seed minute, +1 h) that contains every seeded row and any change the test makes. */
   window: { start: string; end: string };
   /** Starts a worker (one runs after create); `beforeStep` injects faults like a failing dependency. */
-  startWorker(beforeStep?: EmbeddedDeps['beforeStep']): Promise<Worker>;
+  startWorker(beforeStep?: EmbeddedDeps['beforeStep']): Promise<FreshlineWorkers>;
   stopWorker(): Promise<void>;
   /** Starts pipelineRun for a window with the deterministic id; returns the handle. */
   start(input?: Partial<PipelineRunInput>): ReturnType<Client['workflow']['start']>;
@@ -67,7 +67,7 @@ export async function createHarness(
   const nativeConnection = await NativeConnection.connect({ address });
   const taskQueue = `test-${name}-${process.pid}`;
   const deps = await openEmbeddedDeps({ dataDir, config, secrets });
-  let worker: Worker | null = null;
+  let worker: FreshlineWorkers | null = null;
   let running: Promise<void> | null = null;
 
   const harness: Harness = {
@@ -80,13 +80,14 @@ export async function createHarness(
     window,
     async startWorker(beforeStep) {
       deps.beforeStep = beforeStep;
-      worker = await createFreshlineWorker({ connection: nativeConnection, deps, taskQueue, workflowBundle: { codePath: testEnv('bundlePath') } });
-      running = worker.run();
-      return worker;
+      const started = await createFreshlineWorkers({ connection: nativeConnection, deps, taskQueue, workflowBundle: { codePath: testEnv('bundlePath') } });
+      worker = started;
+      running = started.run();
+      return started;
     },
     async stopWorker() {
       if (!worker) return;
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      worker.shutdown();
       await running;
       worker = null;
     },
