@@ -11,7 +11,8 @@ import { TEST_ENV } from './env';
 /** Starts the real stack once per test run: Temporal dev server (cached CLI), PostgreSQL, workflow bundle. */
 export default async function globalSetup(): Promise<void> {
   const log = (msg: string) => process.stderr.write(`[setup] ${msg}\n`);
-  const root = resolve(__dirname, '../../.dev/test');
+  // A directory per run: two suites in one checkout (an engineer and an agent, say) must not wipe each other.
+  const root = resolve(__dirname, `../../.dev/test/run-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   installRuntime();
@@ -32,5 +33,5 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEST_ENV.pgAdminUrl] = pg.url;
   process.env[TEST_ENV.bundlePath] = bundlePath;
   process.env[TEST_ENV.dataRoot] = root;
-  (globalThis as { __freshlineStack?: unknown }).__freshlineStack = { env, pg };
+  (globalThis as { __freshlineStack?: unknown }).__freshlineStack = { env, pg, root };
 }
