@@ -333,6 +333,35 @@ test('a large capture heartbeats every 10k changes and stages each change once',
   await confirmCdc(url, SLOT, cap.endLsn);
 });
 
+test('a capture cut short by maxWaitMs ends on a transaction boundary and the next capture continues', async () => {
+  // 10 transactions × 100 statements × 60 orders = 6,000 changes each.
+  for (let i = 0; i < 10; i++) await pool.query('DO $$ BEGIN FOR i IN 1..100 LOOP UPDATE shop.orders SET tax = tax + 0.01; END LOOP; END $$');
+  const partial = await capture('partial', { maxWaitMs: 0 });
+  expect(partial.changes).toBeLessThanOrEqual(6_000);
+  expect(partial.changes % 6_000).toBe(0);
+  await confirmCdc(url, SLOT, partial.endLsn);
+  const rest = await capture('rest');
+  expect(rest.startLsn).toBe(partial.endLsn);
+  expect(partial.changes + rest.changes).toBe(60_000);
+  expect(new Set([...(await changeSet(partial)), ...(await changeSet(rest))]).size).toBe(60_000);
+  await confirmCdc(url, SLOT, rest.endLsn);
+});
+
+test('a column added between changes of one capture is staged, NULL for the earlier rows', async () => {
+  await pool.query("UPDATE shop.customers SET city = 'Paris' WHERE customer_id = 900001");
+  await pool.query('ALTER TABLE shop.customers ADD COLUMN loyalty_tier text');
+  await pool.query("UPDATE shop.customers SET city = 'Rome', loyalty_tier = 'gold' WHERE customer_id = 900001");
+  const cap = await capture('drift');
+  const customers = cap.tables.find((t) => t.table === 'customers')!;
+  expect(customers.columns.at(-1)).toEqual({ name: 'loyalty_tier', sourceType: 'text', type: 'VARCHAR' });
+  const rows = await rowsOf(cap, 'customers');
+  expect(rows.map((r) => [r.city, r.loyalty_tier, r.email])).toEqual([
+    ['Paris', null, hmac('ada@lovelace.org')],
+    ['Rome', 'gold', hmac('ada@lovelace.org')],
+  ]);
+  await confirmCdc(url, SLOT, cap.endLsn);
+});
+
 test('TRUNCATE arrives as a marker row instead of being lost', async () => {
   await pool.query('TRUNCATE shop.payments CASCADE');
   const cap = await capture('truncate');

@@ -258,6 +258,8 @@ class CaptureRun {
   private buffered = 0;
   private changes = 0;
   private parts = 0;
+  /** The batch being encoded while the next one streams in; at most one, so memory stays ~2 batches. */
+  private encoding: Promise<void> = Promise.resolve();
   // Stream state.
   private received = 0;
   private processed = 0;
@@ -268,6 +270,7 @@ class CaptureRun {
   private started = false;
   private finished = false;
   private settle: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  private handling: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CaptureOptions) {
     this.dir = join(opts.scratchDir, `cdc-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -321,6 +324,7 @@ class CaptureRun {
   }
 
   async cleanup(): Promise<void> {
+    await this.encoding.catch(() => undefined); // it writes into the scratch directory removed below
     await this.meta?.end().catch(() => undefined);
     this.meta = null;
     rmSync(this.dir, { recursive: true, force: true });
@@ -394,6 +398,7 @@ class CaptureRun {
       // A stuck close must not hang the activity; the server ends the walsender when the socket goes.
       await within(service.destroy().catch(() => undefined), 5_000);
       await within(subscribed, 1_000);
+      await this.handling; // a handler may still be flushing when a timer ended the capture
       if (this.started) await this.waitSlotReleased();
     }
   }
@@ -440,8 +445,9 @@ class CaptureRun {
   }
 
   private checkDone(): void {
-    if (this.safe >= this.target) this.finish();
-    else if (!this.inTx && this.processed >= this.received && Date.now() > this.deadline) this.finish();
+    // `safe` moves only with processed messages, so stopping between transactions is always a valid
+    // boundary (at maxWaitMs a capture returns what it has; the rest goes to the next capture).
+    if (this.safe >= this.target || (!this.inTx && Date.now() > this.deadline)) this.finish();
   }
 
   private onTick(service: LogicalReplicationService): void {
@@ -449,10 +455,16 @@ class CaptureRun {
     // An idle walsender may stay silent; a ping makes it report its position now, so a capture
     // with nothing (more) to read ends promptly instead of waiting for maxWaitMs.
     if (Date.now() - this.lastActivity >= PING_AFTER_MS) this.ack(service, true);
-    if (this.processed >= this.received) this.checkDone();
+    this.checkDone();
   }
 
-  private async onData(lsn: string, msg: Pgoutput.Message): Promise<void> {
+  /** The package runs one handler at a time; remembering it lets the capture wait for it before finalizing. */
+  private onData(lsn: string, msg: Pgoutput.Message): Promise<void> {
+    this.handling = this.handle(lsn, msg);
+    return this.handling;
+  }
+
+  private async handle(lsn: string, msg: Pgoutput.Message): Promise<void> {
     this.processed++;
     if (this.finished) return;
     try {
@@ -552,19 +564,21 @@ class CaptureRun {
     const table = this.relations.get(relation.relationOid);
     if (!table) return;
     let unchanged: string[] | null = null;
-    let line = `${op},${sortableLsn(lsn)},${this.commitTs},`;
-    let values = '';
+    // Built with join: one flat string per row. `+=` would leave a rope of dozens of string nodes per
+    // row, costing many times the batch size in heap.
+    const fields: string[] = [op, sortableLsn(lsn), this.commitTs, ''];
     for (const column of table.columns) {
       const value = tuple[column.name];
       // An unchanged TOASTed value is not sent under REPLICA IDENTITY DEFAULT: say so instead of
       // letting NULL pass for the real value (downstream keeps the previous version's value).
       if (value === undefined && mayOmitToast && column.name in tuple) (unchanged ??= []).push(column.name);
-      values += `,${csvField(value)}`;
+      fields.push(csvField(value));
     }
-    line += `${unchanged ? csvField(unchanged.join(',')) : ''}${values}\n`;
+    if (unchanged) fields[3] = csvField(unchanged.join(','));
+    const line = fields.join(','); // newline added when the batch is written
     table.lines.push(line);
-    table.bytes += line.length;
-    this.buffered += line.length;
+    table.bytes += line.length + 1;
+    this.buffered += line.length + 1;
     table.rows++;
     if (op === 'I') table.inserts++;
     else if (op === 'U') table.updates++;
@@ -574,21 +588,28 @@ class CaptureRun {
     if (this.changes % HEARTBEAT_EVERY === 0) this.opts.heartbeat?.({ changes: this.changes, lsn: sortableLsn(lsn) });
   }
 
-  /** Encodes the table's buffered rows as one Parquet part; PII is tokenised inside the encoder, so plain values never reach a file. */
+  /**
+   * Hands the table's buffered rows to the encoder as one Parquet part (PII is tokenised inside the
+   * encoder, so plain values never reach a file). Waits for the previous part first, then returns
+   * while this one encodes, so streaming and encoding overlap.
+   */
   private async flushTable(table: TableState): Promise<void> {
+    await this.encoding;
     const lines = table.lines;
     table.lines = [];
     this.buffered -= table.bytes;
     table.bytes = 0;
     const base = join(this.dir, `${table.slug}.${this.parts++}`);
     const parquet = `${base}.parquet`;
+    table.parts.push(parquet); // in stream order, whenever its encoding finishes
     const pii = this.piiKeyId && table.cfg.pii.length ? { columns: table.cfg.pii, keyId: this.piiKeyId } : null;
-    await encodeParquet(this.opts.converter, `${base}.csv`, parquet, table.columns, pii, lines);
-    table.parts.push(parquet);
+    this.encoding = encodeParquet(this.opts.converter, `${base}.csv`, parquet, [...table.columns], pii, lines);
+    this.encoding.catch((err: Error) => this.fail(err));
   }
 
   private async finalize(table: TableState): Promise<CdcTableManifest> {
     if (table.lines.length) await this.flushTable(table);
+    await this.encoding;
     if (table.parts.length === 0) return this.manifest(table, []);
     const db = this.opts.converter;
     let file = table.parts[0];
@@ -683,16 +704,10 @@ async function encodeParquet(
   }
 }
 
+/** The batch as CSV text in ~1 MB pieces (rows are stored without their newline). */
 function* chunks(lines: string[]): Generator<string> {
-  let buf = '';
-  for (const line of lines) {
-    buf += line;
-    if (buf.length >= 1 << 20) {
-      yield buf;
-      buf = '';
-    }
-  }
-  if (buf) yield buf;
+  const per = 4096;
+  for (let i = 0; i < lines.length; i += per) yield `${lines.slice(i, i + per).join('\n')}\n`;
 }
 
 /**
