@@ -1,4 +1,5 @@
 import { createAuditActivities } from './audit';
+import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './deps';
 import { createExtractActivities } from './extract';
 import { createLoadActivities } from './load';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createPlanActivities(deps),
     ...createExtractActivities(deps),
+    ...createCdcActivities(deps),
     ...createLoadActivities(deps),
     ...createTransformActivities(deps),
     ...createQualityActivities(deps),

@@ -7,7 +7,10 @@ import type { ActivityDeps } from './deps';
 /** What the workflow needs to know about a dataset: names and limits, no credentials. */
 export interface RunPlan {
   dataset: string;
+  /** Tables read by extract (incremental or full). */
   tables: string[];
+  /** Tables read from the replication slot. */
+  cdcTables: string[];
   publish: string[];
   gateTimeoutMs: number;
   /** Where extract activities for this dataset's source are dispatched. */
@@ -23,7 +26,8 @@ export function createPlanActivities(deps: ActivityDeps) {
         const ds = getDataset(deps.config, input.dataset);
         return {
           dataset: ds.name,
-          tables: ds.tables.map((t) => t.name),
+          tables: ds.tables.filter((t) => t.mode !== 'cdc').map((t) => t.name),
+          cdcTables: ds.tables.filter((t) => t.mode === 'cdc').map((t) => t.name),
           publish: ds.publish,
           gateTimeoutMs: parseDuration(ds.gate.timeout),
           extractTaskQueue: extractTaskQueue(Context.current().info.taskQueue, ds.source),

@@ -43,6 +43,8 @@ export const PostgresSourceSchema = z.object({
   maxConcurrentExtracts: z.number().int().positive().default(2),
   /** Optional cap on extract starts per second across ALL workers (Temporal task queue rate limit). */
   maxExtractsPerSecond: z.number().positive().optional(),
+  /** Logical replication slot and publication for `mode: cdc` tables (default freshline_<source>). */
+  cdc: z.object({ slot: identifier, publication: identifier }).optional(),
 });
 
 const checkBase = {

@@ -50,7 +50,7 @@ export async function createFreshlineWorkers(opts: {
         connection: opts.connection,
         namespace,
         taskQueue: extractTaskQueue(taskQueue, name),
-        activities: { extract: activities.extract },
+        activities: { extract: activities.extract, captureCdc: activities.captureCdc },
         maxConcurrentActivityTaskExecutions: source.maxConcurrentExtracts,
         ...(source.maxExtractsPerSecond ? { maxTaskQueueActivitiesPerSecond: source.maxExtractsPerSecond } : {}),
         shutdownGraceTime: '10s',

@@ -74,11 +74,19 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   let manifests: Manifest[] = [];
   let loads: LoadResult[] = [];
   const extractAndLoad = async () => {
+    let cdcEnd: string | null = null;
     manifests = await step(
       'extract',
-      () => Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
+      async () => {
+        const [extracted, captured] = await Promise.all([
+          Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
+          plan.cdcTables.length ? extractor.captureCdc(io) : Promise.resolve(null),
+        ]);
+        cdcEnd = captured?.endLsn ?? null;
+        return [...extracted, ...(captured?.manifests ?? [])];
+      },
       (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes) }),
-      (ms) => ms.map((m) => `${m.table}=${m.rows}`).join(' '),
+      (ms) => ms.map((m) => `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}`).join(' '),
     );
     loads = await step(
       'load',
@@ -87,6 +95,9 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
         tombstones: sum(ls, (l) => l.tombstones), skipped: ls.filter((l) => l.skipped).length }),
       (ls) => ls.filter((l) => l.skipped || l.evolved.length).map((l) => `${l.table}: ${l.skipped ?? `evolved ${l.evolved.join(', ')}`}`).join('; '),
     );
+    // The slot moves only now that the captured changes are in raw: a crash before this re-delivers them.
+    const lsn = cdcEnd as string | null;
+    if (lsn) await step('confirm', () => quick.confirmCdc({ ...io, lsn }), () => ({}), () => `slot confirmed to ${lsn}`);
     status.drift = manifests.flatMap((m) =>
       m.drift ? [{ table: m.table, summary: m.drift.summary, breaking: m.drift.breaking, accepted: m.drift.breaking && !m.blocked }] : [],
     );
@@ -95,7 +106,8 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     step('transform', () => heavy.transform(io), (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
       (r) => r.models.map((m) => `${m.model}=${m.rows}`).join(' '));
   const counts = (): TableCounts[] =>
-    manifests.map((m) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads.find((l) => l.table === m.table)?.rowsLoaded ?? 0 }));
+    // loads[i] is manifests[i]'s load (a cdc table can have two: its first snapshot and its changes).
+    manifests.map((m, i) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads[i]?.rowsLoaded ?? 0 }));
 
   let plan: Awaited<ReturnType<Activities['planRun']>>;
   let extractor: typeof heavy;

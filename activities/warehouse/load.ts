@@ -36,6 +36,8 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
   const base: LoadResult = { table: manifest.table, rawTable: `${SCHEMAS.raw}.${target}`, loadId, rowsLoaded: 0, rowsReplaced: 0, tombstones: 0, evolved: [], skipped: null };
   if (manifest.blocked) return { ...base, skipped: `breaking schema drift: ${manifest.drift?.summary}` };
   if (manifest.unchanged) return { ...base, skipped: 'full table unchanged since the last load (same checksum)' };
+  if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
+  const cdc = manifest.mode === 'cdc';
 
   const fqn = qualified(SCHEMAS.raw, target);
   const files = `[${manifest.keys.map((k) => quoteLiteral(stage.uriFor(k))).join(', ')}]`;
@@ -46,19 +48,29 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
   const lineageParams = [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt];
   await wh.ensureSchema(SCHEMAS.raw);
   return wh.transaction(async (tx) => {
+    // CDC files carry their own _deleted (tombstones); the other modes stage live rows only.
+    const deleted = cdc ? '' : ', false AS _deleted';
     await tx.run(
       `CREATE TABLE IF NOT EXISTS ${fqn} AS
          SELECT * EXCLUDE (filename), ''::VARCHAR AS _load_id, now()::TIMESTAMPTZ AS _window_start, now()::TIMESTAMPTZ AS _window_end,
-                now()::TIMESTAMPTZ AS _extracted_at, ''::VARCHAR AS _source_file, false AS _deleted
+                now()::TIMESTAMPTZ AS _extracted_at, ''::VARCHAR AS _source_file${deleted}
            FROM ${incoming} LIMIT 0`,
     );
-    // Raw tables written before tombstones existed get the column; a no-op otherwise.
+    // Every raw table has _deleted and _lsn, whatever mode wrote it first, so staging reads them all alike.
     await tx.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false`);
-    const evolved = await evolveRawTable(tx, target, manifest);
+    await tx.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _lsn VARCHAR`);
+    const evolved = await evolveRawTable(tx, target, manifest, incoming);
     const pk = manifest.primaryKey.map(quoteIdent).join(', ');
     let replaced = 0;
     let tombstones = 0;
-    if (manifest.mode === 'incremental') {
+    if (cdc) {
+      // Re-delivered changes (a crash before the slot was confirmed) replace themselves: key + LSN.
+      const keyCols = [...manifest.primaryKey, '_lsn'];
+      replaced += await tx.run(
+        `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
+          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+      );
+    } else if (manifest.mode === 'incremental') {
       replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
         manifest.window.start,
         manifest.window.end,
@@ -86,7 +98,7 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
     }
     const inserted = await tx.run(
       `INSERT INTO ${fqn} BY NAME
-         SELECT * EXCLUDE (filename), ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, filename AS _source_file, false AS _deleted
+         SELECT * EXCLUDE (filename), ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, filename AS _source_file${deleted}
            FROM ${incoming}`,
       lineageParams,
     );
@@ -95,8 +107,11 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
   });
 }
 
-/** Adds columns the source gained and applies accepted type changes, so raw follows the source. */
-async function evolveRawTable(tx: Tx, target: string, manifest: Manifest): Promise<string[]> {
+/**
+ * Adds columns the staged file has and raw lacks (source columns gained, CDC metadata after an initial
+ * snapshot) and applies accepted type changes, so raw follows the source.
+ */
+async function evolveRawTable(tx: Tx, target: string, manifest: Manifest, incoming: string): Promise<string[]> {
   const existing = new Map(
     (await tx.query<{ name: string; type: string }>(
       `SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
@@ -105,11 +120,14 @@ async function evolveRawTable(tx: Tx, target: string, manifest: Manifest): Promi
   );
   const fqn = qualified(SCHEMAS.raw, target);
   const changed: string[] = [];
-  for (const col of manifest.columns) {
+  const staged = await tx.query<{ name: string; type: string }>(
+    `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * EXCLUDE (filename) FROM ${incoming})`,
+  );
+  for (const col of staged) {
     const current = existing.get(col.name);
     if (current === undefined) {
       await tx.run(`ALTER TABLE ${fqn} ADD COLUMN ${quoteIdent(col.name)} ${col.type}`);
-      changed.push(`+${col.name} ${col.type}`);
+      changed.push(`+${col.name}`);
     } else if (current !== col.type && manifest.drift?.retyped.some((r) => r.column === col.name)) {
       await tx.run(`ALTER TABLE ${fqn} ALTER COLUMN ${quoteIdent(col.name)} SET DATA TYPE ${col.type}`);
       changed.push(`${col.name} ${current} → ${col.type}`);

@@ -9,8 +9,9 @@ select
     opened_on,
     updated_at
 from (
-    -- latest version by extraction time (a later extract always saw a newer state), then drop tombstones
+    -- latest version: a later extract always saw a newer state; within one CDC capture the later LSN wins.
+    -- Then drop tombstones (deleted at the source).
     select * from {{ source('shop', 'stores') }}
-    qualify row_number() over (partition by store_id order by _extracted_at desc, updated_at desc nulls last) = 1
+    qualify row_number() over (partition by store_id order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last) = 1
 )
 where not _deleted

@@ -92,7 +92,8 @@ export async function createHarness(
       worker = null;
     },
     start(input = {}) {
-      const args: PipelineRunInput = { dataset: 'sales_core', window, ...input };
+      // A short gate timeout: a run that blocks unexpectedly fails with its reason instead of hanging the suite.
+      const args: PipelineRunInput = { dataset: 'sales_core', window, gateTimeout: '30s', ...input };
       return client.workflow.start(pipelineRun, { taskQueue, workflowId: windowWorkflowId(args.dataset, args.window.start), args: [args] });
     },
     async run(input = {}) {

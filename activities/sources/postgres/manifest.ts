@@ -15,8 +15,8 @@ export interface StagedColumn {
 
 /** What extract returns for one table and window: where the data is, never the data itself. */
 export interface Manifest {
-  /** incremental (window), full (whole table) — decides how load replaces raw rows. */
-  mode: 'incremental' | 'full';
+  /** incremental (window), full (whole table), cdc (slot changes) — decides how load replaces raw rows. */
+  mode: 'incremental' | 'full' | 'cdc';
   source: string;
   schema: string;
   table: string;
