@@ -3,7 +3,7 @@ import { getDataset } from '../config/load';
 import type { DatasetConfig, PipelineConfig } from '../config/schema';
 import { withHeartbeat, type RunWindow } from './context';
 import { PII_KEY_SECRET, type ActivityDeps } from './deps';
-import { captureChanges, confirmCdc, ensureCdcStream, type CdcStream } from './sources/postgres/cdc';
+import { captureChanges, confirmCdc, ensureCdcStream, slotHealth, type CdcStream } from './sources/postgres/cdc';
 import { extractTable, schemaHash } from './sources/postgres/extract';
 import type { Manifest } from './sources/postgres/manifest';
 import { readSourceState } from './warehouse/source-state';
@@ -23,6 +23,8 @@ export interface CdcResult {
   manifests: Manifest[];
   endLsn: string;
   changes: number;
+  /** WAL the slot holds on the source right after the capture (it is released when confirmed). */
+  retainedWalBytes: number;
 }
 
 /** Creates the CDC activities. */
@@ -63,7 +65,8 @@ export function createCdcActivities(deps: ActivityDeps) {
             blocked: false, unchanged: false, checksum: null,
           };
         });
-        return { manifests: [...snapshots, ...changes], endLsn: capture.endLsn, changes: capture.changes };
+        const health = await slotHealth(url, stream.slot);
+        return { manifests: [...snapshots, ...changes], endLsn: capture.endLsn, changes: capture.changes, retainedWalBytes: health.retainedWalBytes };
       });
     },
 

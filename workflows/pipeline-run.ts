@@ -75,6 +75,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   let loads: LoadResult[] = [];
   const extractAndLoad = async () => {
     let cdcEnd: string | null = null;
+    let slotWalBytes: number | null = null;
     manifests = await step(
       'extract',
       async () => {
@@ -83,9 +84,11 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
           plan.cdcTables.length ? extractor.captureCdc(io) : Promise.resolve(null),
         ]);
         cdcEnd = captured?.endLsn ?? null;
+        slotWalBytes = captured?.retainedWalBytes ?? null;
         return [...extracted, ...(captured?.manifests ?? [])];
       },
-      (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes) }),
+      (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes),
+        ...(slotWalBytes === null ? {} : { slotRetainedWalBytes: slotWalBytes }) }),
       (ms) => ms.map((m) => `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}`).join(' '),
     );
     loads = await step(

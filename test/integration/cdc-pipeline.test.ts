@@ -42,6 +42,7 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   const result = await h.run();
   expect(result.status).toBe('succeeded');
   expect(result.steps.extract.detail).toMatch(/orders\(cdc\)=\d+/);
+  expect(result.steps.extract.counts?.slotRetainedWalBytes).toBeGreaterThan(0); // reported: the slot holds WAL until confirmed
   await certifiedMatchesPostgres();
   expect(await h.sql('SELECT order_id FROM certified.fct_orders WHERE order_id = $1', [Number(victim.order_id)])).toEqual([]);
   const tomb = await h.sql('SELECT _op, _deleted FROM raw.shop__orders WHERE order_id = $1 AND _deleted', [Number(victim.order_id)]);
