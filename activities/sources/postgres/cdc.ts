@@ -11,20 +11,18 @@
  * endLsn = E contains exactly the transactions whose commit starts before E, so confirming E hands the
  * next capture exactly the rest.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, mkdirSync, openSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import type { StagedColumn } from './manifest';
-import { hmacExpression, piiKeyJoin, registerPiiKey } from './pii';
+import { encodeCsvToParquet, maskedSelect, type PiiMask } from './parquet-encoder';
+import { registerPiiKey } from './pii';
 import { warehouseType } from './types';
 
 /** Identifies a CDC stream: one logical replication slot + one publication covering some tables. */
@@ -665,43 +663,24 @@ async function captureTarget(client: Client): Promise<bigint> {
 // Logical decoding on a standby (PostgreSQL 16+) decodes up to what it has replayed.
 const CURRENT_LSN_SQL = 'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END';
 
-/** Streams CSV rows through a FIFO into DuckDB's Parquet writer (plain PII only ever exists in memory). */
+/** Encodes one batch of change rows (CSV text, metadata columns first) as Parquet, PII masked. */
 async function encodeParquet(
   db: Warehouse,
   fifo: string,
   parquet: string,
   columns: StagedColumn[],
-  pii: { columns: string[]; keyId: string } | null,
+  pii: PiiMask,
   lines: string[],
 ): Promise<void> {
-  const all = [...META, ...columns];
-  const spec = `{${all.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
-  const select = [
-    ...columns.map((c) => (pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name))),
-    '_op',
-    `_op IN ('D', 'T') AS _deleted`,
-    '_lsn',
-    '_commit_ts',
-    '_unchanged_toast',
-  ].join(', ');
-  execFileSync('mkfifo', ['-m', '600', fifo]);
-  try {
-    let failure: Error | null = null;
-    let writer: Socket | null = null;
-    const converting = db.run(
-      `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"',
-              escape = '"', nullstr = '', allow_quoted_nulls = false, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
-         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
-    );
-    converting.catch((err: Error) => {
-      failure = err;
-      writer?.destroy(err);
-    });
-    writer = await openFifoWriter(fifo, () => failure);
-    await Promise.all([converting, pipeline(Readable.from(chunks(lines)), writer)]);
-  } finally {
-    rmSync(fifo, { force: true });
-  }
+  await encodeCsvToParquet({
+    db,
+    source: Readable.from(chunks(lines)),
+    fifo,
+    parquet,
+    csvColumns: [...META, ...columns],
+    pii,
+    select: [...maskedSelect(columns, pii), '_op', `_op IN ('D', 'T') AS _deleted`, '_lsn', '_commit_ts', '_unchanged_toast'],
+  });
 }
 
 /** The batch as CSV text in ~1 MB pieces (rows are stored without their newline). */
@@ -710,23 +689,6 @@ function* chunks(lines: string[]): Generator<string> {
   for (let i = 0; i < lines.length; i += per) yield `${lines.slice(i, i + per).join('\n')}\n`;
 }
 
-/**
- * Opens the FIFO's write end once the encoder holds its read end (bytes written to a FIFO without a
- * reader are lost). O_NONBLOCK makes open() fail with ENXIO instead of parking a libuv thread, which
- * DuckDB needs to make progress.
- */
-async function openFifoWriter(path: string, failed: () => Error | null): Promise<Socket> {
-  for (;;) {
-    try {
-      return new Socket({ fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK), readable: false, writable: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-    }
-    const failure = failed();
-    if (failure) throw failure;
-    await sleep(5);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup helpers

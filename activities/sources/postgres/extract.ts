@@ -1,9 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, mkdirSync, openSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { PostgresSourceConfig, SourceTableConfig } from '../../../config/schema';
@@ -14,7 +11,8 @@ import type { Warehouse } from '../../warehouse/warehouse';
 import type { SourceState } from '../../warehouse/source-state';
 import { compareSchemas } from './drift';
 import type { Manifest, StagedColumn, Window } from './manifest';
-import { hmacExpression, piiKeyJoin, registerPiiKey } from './pii';
+import { encodeCsvToParquet } from './parquet-encoder';
+import { registerPiiKey } from './pii';
 import { warehouseType } from './types';
 
 /** Everything extractTable needs; connection URL and HMAC key are resolved secrets, never logged. */
@@ -225,27 +223,14 @@ async function copyToParquet(
 ): Promise<{ rows: number; file: string }> {
   const fifo = join(req.scratchDir, `${label}.${process.pid}.${Date.now()}.csv`);
   const file = `${fifo}.parquet`;
-  // COPY output flows through a FIFO straight into DuckDB's Parquet writer: PostgreSQL and the
-  // encoder work in parallel and no spool file ever holds the rows (constant memory and disk).
-  execFileSync('mkfifo', ['-m', '600', fifo]);
   try {
-    const copy = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     const pii = req.table.pii.length ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
-    let encoderFailure: Error | null = null;
-    const converting = csvToParquet(req.converter, fifo, file, columns, pii);
-    // If the encoder fails, stop feeding the pipe and stop waiting for it to open the FIFO.
-    converting.catch((err: Error) => {
-      encoderFailure = err;
-      copy.destroy(err);
-    });
-    const writer = await openFifoWriter(fifo, () => encoderFailure);
-    const [rows] = await Promise.all([converting, pipeline(copy, writer)]);
+    const source = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
+    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: file, csvColumns: columns, pii });
     return { rows, file };
   } catch (err) {
     rmSync(file, { force: true });
     throw err;
-  } finally {
-    rmSync(fifo, { force: true });
   }
 }
 
@@ -265,50 +250,6 @@ async function readColumns(client: Client, table: SourceTableConfig): Promise<St
   return res.rows
     .filter((r) => !table.exclude.includes(r.name))
     .map((r) => ({ name: r.name, sourceType: r.type, type: table.pii.includes(r.name) ? 'VARCHAR' : warehouseType(r.type) }));
-}
-
-/**
- * Opens the FIFO's write end once the encoder has opened its read end. Bytes written to a FIFO that
- * no reader holds are lost when the writer closes, so waiting for the reader is what makes this safe;
- * O_NONBLOCK makes open() fail with ENXIO instead of parking one of libuv's threadpool threads (which
- * DuckDB needs) until then, and a net.Socket over the fd writes through the event loop.
- */
-async function openFifoWriter(path: string, failed: () => Error | null): Promise<Socket> {
-  for (;;) {
-    try {
-      return new Socket({ fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK), readable: false, writable: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-    }
-    const failure = failed();
-    if (failure) throw failure;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/**
- * Encodes the CSV stream arriving on `csv` (a FIFO) as Parquet with explicit types, replacing PII
- * columns by their HMAC tokens on the way (plain values exist only in the encoder's memory); returns
- * the row count.
- */
-async function csvToParquet(
-  db: Warehouse,
-  csv: string,
-  parquet: string,
-  columns: StagedColumn[],
-  pii: { columns: string[]; keyId: string } | null,
-): Promise<number> {
-  const spec = `{${columns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
-  const select = columns
-    .map((c) => (pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name)))
-    .join(', ');
-  await db.run(
-    `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(csv)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
-            nullstr = '', allow_quoted_nulls = false, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
-       TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
-  );
-  const rows = await db.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet(${quoteLiteral(parquet)})`);
-  return Number(rows[0].n);
 }
 
 /** Stable hash of the staged column list: a different hash means the source schema changed. */

@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import { constants, openSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { quoteIdent, quoteLiteral } from '../../warehouse/sql';
+import type { Warehouse } from '../../warehouse/warehouse';
+import { hmacExpression, piiKeyJoin } from './pii';
+
+/** PII columns to tokenise and the registered key to do it with (see pii.ts). */
+export type PiiMask = { columns: string[]; keyId: string } | null;
+
+/** Output expressions for `columns`, with PII columns replaced by their HMAC tokens. */
+export function maskedSelect(columns: { name: string }[], pii: PiiMask): string[] {
+  return columns.map((c) => (pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name)));
+}
+
+/**
+ * Streams CSV text from `source` through a FIFO into DuckDB's Parquet writer and returns the row count.
+ * The producer and the encoder run in parallel and no spool file ever holds the rows (constant memory
+ * and disk); plain PII exists only in the encoder's memory. `csvColumns` types the CSV in order,
+ * `select` says what the file keeps (default: every column, PII masked).
+ */
+export async function encodeCsvToParquet(opts: {
+  db: Warehouse;
+  source: Readable;
+  fifo: string;
+  parquet: string;
+  csvColumns: { name: string; type: string }[];
+  pii: PiiMask;
+  select?: string[];
+}): Promise<number> {
+  const { db, source, fifo, parquet, csvColumns, pii } = opts;
+  const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
+  const select = (opts.select ?? maskedSelect(csvColumns, pii)).join(', ');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  try {
+    let failure: Error | null = null;
+    const encoding = db.run(
+      `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+              nullstr = '', allow_quoted_nulls = false, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
+         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    // If the encoder fails, stop the producer and stop waiting for the encoder to open the FIFO.
+    encoding.catch((err: Error) => {
+      failure = err;
+      source.destroy(err);
+    });
+    const writer = await openFifoWriter(fifo, () => failure);
+    await Promise.all([encoding, pipeline(source, writer)]);
+  } finally {
+    rmSync(fifo, { force: true });
+  }
+  const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet)})`);
+  return Number(n);
+}
+
+/**
+ * Opens the FIFO's write end once the encoder has opened its read end. Bytes written to a FIFO that
+ * no reader holds are lost when the writer closes, so waiting for the reader is what makes this safe;
+ * O_NONBLOCK makes open() fail with ENXIO instead of parking one of libuv's threadpool threads (which
+ * DuckDB needs) until then, and a net.Socket over the fd writes through the event loop.
+ */
+async function openFifoWriter(path: string, failed: () => Error | null): Promise<Socket> {
+  for (;;) {
+    try {
+      return new Socket({ fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK), readable: false, writable: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    }
+    const failure = failed();
+    if (failure) throw failure;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
