@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const pg = await startPostgres({ baseDir: dir });
   const pool = new Pool({ connectionString: pg.url });
-  const converter = await DuckDbWarehouse.open(':memory:', { threads: 2, memoryLimit: '256MB' });
+  const converter = await DuckDbWarehouse.open(':memory:', { threads: 1, memoryLimit: '256MB' });
   const stream: CdcStream = {
     slot: 'bench_cdc',
     publication: 'bench_cdc',

@@ -2,7 +2,7 @@
  * /proc accounting and the parent/child protocol of the extract benchmarks. Kept apart from
  * bench/common.ts so the worker-like child (bench/extract-child.ts) loads nothing a worker would not.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const CLK_TCK = 100; // USER_HZ on Linux: /proc/<pid>/stat times are in 1/100 s
 
@@ -46,6 +46,54 @@ export function systemCpu(): { busy: number; total: number } {
   return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
 }
 
+/**
+ * Sets the nice value of the scheduler autogroup of `pid` (a session leader), when autogroups are on;
+ * with them, per-process nice only orders processes within one session.
+ */
+export function setAutogroupNice(pid: number, nice: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch {
+    // No autogroup support (or not permitted): plain `nice` is all there is.
+  }
+}
+
+/**
+ * CPU seconds per category of process between the first and the last sample() (every process on the
+ * box, classified by the caller from pid and comm). Processes that exit between samples lose at most
+ * one sampling interval; ones that start count from their first sighting.
+ */
+export class CpuByCategory {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, { cpu: number; category: string }>();
+
+  constructor(private readonly classify: (pid: number, comm: string) => string) {}
+
+  sample(): void {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const pid = Number(name);
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpu = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+      if (!this.first.has(pid)) this.first.set(pid, cpu);
+      this.last.set(pid, { cpu, category: this.classify(pid, comm) });
+    }
+  }
+
+  totals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [pid, { cpu, category }] of this.last) out[category] = (out[category] ?? 0) + cpu - (this.first.get(pid) ?? cpu);
+    return out;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parent/child protocol
 // ---------------------------------------------------------------------------------------------
@@ -58,6 +106,14 @@ export interface ChildRequest {
   dir: string;
   /** Repeat extracts until SIGTERM (OLTP impact phase) instead of running once. */
   loop?: boolean;
+  /** DuckDB converter threads; default 2, what workers/deps.ts opens. */
+  converterThreads?: number;
+  /**
+   * What-if mode (bench/extract.ts --breakdown): instead of extractTable, only its streaming path
+   * (COPY → node → FIFO → DuckDB read_csv → Parquet zstd) with the given read_csv extras, e.g.
+   * ", buffer_size = 2097152". `select` and `spec` are the COPY query and read_csv column spec.
+   */
+  variant?: { select: string; spec: string; readCsvExtra: string };
 }
 
 /** What the child reports after each extract (one JSON line prefixed by CHILD_TAG). */
@@ -66,6 +122,8 @@ export interface ChildReport {
   rows: number;
   sourceRows: number;
   bytes: number;
+  /** Parquet parts staged (extractTable splits a window into primary-key chunks of table.chunkRows). */
+  parts: number;
   seconds: number;
   /** VmRSS before the first extract (node + tsx + DuckDB converter opened). */
   rssBeforeMB: number;
@@ -73,7 +131,11 @@ export interface ChildReport {
   peakRssMB: number;
   /** Highest VmRSS seen by the 25 ms sampler during the extract (cross-check of VmHWM). */
   sampledMaxRssMB: number;
-  /** CPU seconds during the extract: main (JS) thread, and the other threads grouped by name. */
+  /**
+   * CPU seconds during the extract: main (JS) thread, and the other threads grouped by name. Threads
+   * that appeared while the DuckDB converter was being opened are DuckDB's own workers ("duckdb-worker");
+   * a DuckDB statement itself runs on the libuv pool thread that called it (name "node", like V8's).
+   */
   cpuMain: number;
   cpuOtherThreads: Record<string, number>;
 }
