@@ -19,6 +19,7 @@ import type { SourceTableConfig } from '../config/schema';
 import { createDemoSchema, seedDemoData } from '../infra/demo-oltp/generator';
 import { startPostgres, type PgCluster } from '../infra/local/postgres';
 import { CHILD_TAG, cpuCount, cpuSeconds, setAutogroupNice, systemCpu, type ChildReport, type ChildRequest } from './proc';
+import { beginReadSnapshot } from '../activities/sources/postgres/extract';
 
 /** All benchmark state lives here (git-ignored). */
 export const BENCH_DIR = resolve(__dirname, '..', '.dev', 'bench');
@@ -265,11 +266,7 @@ export async function copyBaseline(url: string, select: string): Promise<CopyBas
   const client = new Client({ connectionString: url, application_name: 'bench-copy-baseline' });
   await client.connect();
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query("SET LOCAL TimeZone = 'UTC'");
-    await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
-    await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
-    await client.query('SET LOCAL extra_float_digits = 3');
+    await beginReadSnapshot(client);
     const pid = Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
     let bytes = 0;
     const cpu0 = cpuSeconds(pid) ?? 0;

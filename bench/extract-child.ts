@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { extractTable } from '../activities/sources/postgres/extract';
+import { extractTable, beginReadSnapshot } from '../activities/sources/postgres/extract';
 import { LocalObjectStore } from '../activities/storage/local';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
 import { quoteLiteral } from '../activities/warehouse/sql';
@@ -122,11 +122,7 @@ async function streamVariant(
   const client = new Client({ connectionString: url, application_name: 'freshline' });
   await client.connect();
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query("SET LOCAL TimeZone = 'UTC'");
-    await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
-    await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
-    await client.query('SET LOCAL extra_float_digits = 3');
+    await beginReadSnapshot(client);
     const copy = client.query(copyTo(`COPY (${variant.select}) TO STDOUT WITH (FORMAT csv)`));
     execFileSync('mkfifo', ['-m', '600', fifo]);
     const converting = db.run(

@@ -49,6 +49,7 @@ import {
   type CopyBaseline,
 } from './common';
 import { measureOltpImpact, oltpSummaryLines, type OltpResult } from './oltp-impact';
+import { beginReadSnapshot } from '../activities/sources/postgres/extract';
 
 const RATIO_TARGET = 0.7;
 const RSS_LIMIT_MB = 300;
@@ -194,11 +195,7 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
     const client = new Client({ connectionString: db.pg.url });
     await client.connect();
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query("SET LOCAL TimeZone = 'UTC'");
-      await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
-      await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
-      await client.query('SET LOCAL extra_float_digits = 3');
+      await beginReadSnapshot(client);
       const out = await fn(client);
       await client.query('COMMIT');
       return out;

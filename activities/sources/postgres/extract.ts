@@ -163,15 +163,23 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
   }
 }
 
+/**
+ * Opens the read-only snapshot every extract reads in, with the session settings that make COPY's text
+ * unambiguous (UTC timestamps, ISO dates, all float digits). Benchmarks open the same for their baseline.
+ */
+export async function beginReadSnapshot(client: Pick<Client, 'query'>): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await client.query("SET LOCAL TimeZone = 'UTC'");
+  await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
+  await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
+  await client.query('SET LOCAL extra_float_digits = 3');
+}
+
 /** Runs `fn` in one REPEATABLE READ READ ONLY transaction with the source's safety limits. */
 async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
+    await beginReadSnapshot(client);
     await client.query(`SET LOCAL lock_timeout = ${parseDuration(source.lockTimeout)}`);
-    await client.query("SET LOCAL TimeZone = 'UTC'");
-    await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
-    await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
-    await client.query('SET LOCAL extra_float_digits = 3');
     const out = await fn();
     await client.query('COMMIT');
     return out;
