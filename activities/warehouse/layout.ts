@@ -15,6 +15,3 @@ export function shadowSchema(dataset: string): string {
 export function rawTable(source: string, table: string): string {
   return `${source}__${table}`;
 }
-
-/** Lineage columns every raw row carries. */
-export const LINEAGE_COLUMNS = ['_load_id', '_window_start', '_window_end', '_extracted_at', '_source_file'] as const;

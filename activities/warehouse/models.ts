@@ -1,12 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { SCHEMAS, rawTable } from './layout';
-import { qualified } from './sql';
+import { qualified, quoteIdent } from './sql';
 
 /** Default location of the SQL models (dbt-style layers). */
 export const MODELS_DIR = resolve(__dirname, '../../models');
 
-/** A SQL model file: `{{ ref('x') }}` and `{{ source('src', 'table') }}` are its only template tags. */
+/**
+ * A SQL model file. Template tags: `{{ ref('x') }}` (another model), `{{ source('src', 'table') }}`
+ * (a raw table), and `{{ latest('src', 'table', 'key') }}` (the raw table reduced to the live, latest
+ * version of each key — the one deduplication rule every staging model shares).
+ */
 export interface Model {
   name: string;
   layer: 'staging' | 'intermediate' | 'marts';
@@ -19,6 +23,7 @@ export interface Model {
 
 const REF = /\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
 const SOURCE = /\{\{\s*source\(\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
+const LATEST = /\{\{\s*latest\(\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
 
 /** Reads every model under models/<layer>/*.sql; a model without a stated grain is rejected. */
 export function readModels(dir = MODELS_DIR): Map<string, Model> {
@@ -36,7 +41,7 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
         grain,
         sql,
         refs: [...sql.matchAll(REF)].map((m) => m[1]),
-        sources: [...sql.matchAll(SOURCE)].map((m) => ({ source: m[1], table: m[2] })),
+        sources: [...sql.matchAll(SOURCE), ...sql.matchAll(LATEST)].map((m) => ({ source: m[1], table: m[2] })),
       });
     }
   }
@@ -61,9 +66,22 @@ export function buildOrder(models: Map<string, Model>, targets: string[]): Model
   return order;
 }
 
+/**
+ * The live, latest version of each key in a raw table. A later extract always saw a newer state, and
+ * within one CDC capture the later LSN wins; tombstones (deleted at the source) are dropped only after
+ * the latest version is picked, so a delete hides every older version.
+ */
+function latestVersion(source: string, table: string, key: string): string {
+  return `(select * from (
+        select * from ${qualified(SCHEMAS.raw, rawTable(source, table))}
+        qualify row_number() over (partition by ${quoteIdent(key)} order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last) = 1
+    ) where not _deleted)`;
+}
+
 /** Renders a model's SQL: refs point into the shadow schema, sources into raw. */
 export function renderModel(model: Model, shadow: string): string {
   return model.sql
+    .replace(LATEST, (_m, source: string, table: string, key: string) => latestVersion(source, table, key))
     .replace(REF, (_m, name: string) => qualified(shadow, name))
     .replace(SOURCE, (_m, source: string, table: string) => qualified(SCHEMAS.raw, rawTable(source, table)));
 }

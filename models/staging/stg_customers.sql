@@ -11,10 +11,4 @@ select
     country,
     created_at,
     updated_at
-from (
-    -- latest version: a later extract always saw a newer state; within one CDC capture the later LSN wins.
-    -- Then drop tombstones (deleted at the source).
-    select * from {{ source('shop', 'customers') }}
-    qualify row_number() over (partition by customer_id order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last) = 1
-)
-where not _deleted
+from {{ latest('shop', 'customers', 'customer_id') }}

@@ -13,10 +13,4 @@ select
     paid_at,
     updated_at,
     _load_id
-from (
-    -- latest version: a later extract always saw a newer state; within one CDC capture the later LSN wins.
-    -- Then drop tombstones (deleted at the source).
-    select * from {{ source('shop', 'payments') }}
-    qualify row_number() over (partition by payment_id order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last) = 1
-)
-where not _deleted
+from {{ latest('shop', 'payments', 'payment_id') }}
