@@ -262,7 +262,7 @@ async function main(): Promise<void> {
     .option('--mode <mode>', 'tpcb (default TPC-B-like read/write) or select (-S, select-only)', 'tpcb')
     .option('--clients <n>', 'pgbench -c', '4')
     .option('--threads <n>', 'pgbench -j', '2')
-    .option('--converter-threads <n>', 'DuckDB converter threads in the worker (workers/deps.ts opens 2)', '2')
+    .option('--converter-threads <n>', 'DuckDB converter threads in the worker (workers/deps.ts opens 1)', '1')
     .option('--variant-buffer-size <bytes>', 'what-if: loop only the streaming path with this read_csv buffer_size instead of extractTable', '0')
     .option('--worker-nice <n>', 'nice value of the extracting worker (its process and autogroup), e.g. 19', '0')
     .parse()
