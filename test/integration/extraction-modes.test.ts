@@ -71,3 +71,31 @@ test('a dropped column holds only the marts that read the table; accepting it pu
   expect(c1).toEqual({ country: 'CA', city: null }); // the dropped column reads as NULL from now on
   expect((await h.run()).drift).toEqual([]);
 });
+
+test('a renamed column and a narrowed type hold their marts with an alert naming the change; a widened type flows through', async () => {
+  const productsBefore = await snapshot(h, 'dim_product');
+  await h.pool.query('ALTER TABLE shop.products RENAME COLUMN category TO product_category');
+  const renamed = await h.run();
+  expect(renamed.status).toBe('published_partial');
+  expect(renamed.drift).toEqual([{ table: 'products', summary: 'renamed category → product_category', breaking: true, accepted: false }]);
+  expect(renamed.held).toContainEqual({ table: 'dim_product', reason: 'products: breaking schema drift (renamed category → product_category)' });
+  expect(await snapshot(h, 'dim_product')).toEqual(productsBefore);
+
+  await h.pool.query('ALTER TABLE shop.products RENAME COLUMN product_category TO category');
+  await h.pool.query('ALTER TABLE shop.stores ALTER COLUMN store_code TYPE varchar(8)');
+  await h.pool.query('ALTER TABLE shop.order_items ALTER COLUMN quantity TYPE bigint');
+  const retyped = await h.run();
+  expect(retyped.status).toBe('published_partial');
+  expect(retyped.drift).toEqual(expect.arrayContaining([
+    { table: 'stores', summary: 'retyped store_code text → character varying(8)', breaking: true, accepted: false },
+    { table: 'order_items', summary: 'widened quantity integer → bigint', breaking: false, accepted: false },
+  ]));
+  expect(retyped.drift).toHaveLength(2); // the rename was undone before this run: products match their baseline again
+  expect(retyped.held.map((x) => x.table)).toContain('dim_store');
+  expect(retyped.held.map((x) => x.table)).not.toContain('dim_product');
+
+  await h.pool.query('ALTER TABLE shop.stores ALTER COLUMN store_code TYPE text');
+  const restored = await h.run();
+  expect(restored.status).toBe('succeeded');
+  expect(restored.drift).toEqual([]);
+});
