@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const dataset = getDataset(config, 'sales_core');
   const table = dataset.tables.find((t) => t.name === req.tableName);
   if (!table) throw new Error(`sales_core has no table '${req.tableName}'`);
-  const source = config.sources[dataset.source];
+  const configured = config.sources[dataset.source];
+  const source = req.maxReadMBPerSecond ? { ...configured, maxReadMBPerSecond: req.maxReadMBPerSecond } : configured;
   // Same converter as workers/deps.ts gives the extract activity (threads overridable for experiments).
   const threadsBefore = new Set([...threadCpu('self').values()].map((t) => t.tid));
   const converter = await DuckDbWarehouse.open(':memory:', { threads: req.converterThreads ?? 2, memoryLimit: '256MB' });

@@ -49,6 +49,8 @@ export interface OltpOptions {
    * extractTable (see ChildRequest.variant); 0 = the real extractTable.
    */
   variantBufferSize?: number;
+  /** The source's read cap during the run (MB/s of COPY output; 0: unthrottled). */
+  maxReadMBPerSecond?: number;
 }
 
 export interface PgbenchRun {
@@ -76,7 +78,7 @@ export interface OltpResult {
 }
 
 export async function measureOltpImpact(db: BenchDb, window: Window, work: string, options: OltpOptions): Promise<OltpResult> {
-  const opts: Required<OltpOptions> = { clients: 4, threads: 2, workerNice: 0, converterThreads: 1, variantBufferSize: 0, ...options };
+  const opts: Required<OltpOptions> = { clients: 4, threads: 2, workerNice: 0, converterThreads: 1, variantBufferSize: 0, maxReadMBPerSecond: 0, ...options };
   const url = await createDatabase(db.pg.url, 'pgbench');
   const conn = ['-h', db.pg.host, '-p', String(db.pg.port), '-U', db.pg.user];
   const t = performance.now();
@@ -98,7 +100,7 @@ export async function measureOltpImpact(db: BenchDb, window: Window, work: strin
     ? { select: await copySelect(db.pool, db.table, window), spec: await csvColumnSpec(db.pool, db.table), readCsvExtra: `, buffer_size = ${Math.floor(opts.variantBufferSize)}` }
     : undefined;
   const child = startExtractChild(
-    { url: db.pg.url, tableName: db.table.name, window, dir: work, loop: true, converterThreads: opts.converterThreads, variant },
+    { url: db.pg.url, tableName: db.table.name, window, dir: work, loop: true, converterThreads: opts.converterThreads, variant, maxReadMBPerSecond: opts.maxReadMBPerSecond || undefined },
     { nice: opts.workerNice },
   );
   let under: PgbenchRun;
@@ -243,6 +245,7 @@ export function oltpSummaryLines(r: OltpResult): string[] {
   const mode = r.opts.mode === 'select' ? 'select-only (-S)' : 'default TPC-B-like read/write';
   return [
     `OLTP impact: ${r.command}   (${mode}; scale ${r.opts.scale}; 5 s warm-up first; extracting ${fmtInt(r.tableRows)} rows of shop.orders in a loop` +
+      `${r.opts.maxReadMBPerSecond ? `, source read cap maxReadMBPerSecond ${r.opts.maxReadMBPerSecond}` : ', unthrottled'}` +
       `${r.opts.workerNice ? `, worker under nice -n ${r.opts.workerNice}` : ''}${r.opts.converterThreads !== 2 ? `, converter threads ${r.opts.converterThreads}` : ''}` +
       `${r.opts.variantBufferSize ? `; WHAT-IF: streaming path only with read_csv buffer_size ${r.opts.variantBufferSize}, not extractTable` : ''})`,
     `  TPS baseline                   : ${r.before.tps.toFixed(0)} (again after: ${r.after.tps.toFixed(0)}; latency ${r.before.latencyMs.toFixed(2)} ms; ${r.before.busyCores.toFixed(2)} cores busy)`,
@@ -265,6 +268,7 @@ async function main(): Promise<void> {
     .option('--converter-threads <n>', 'DuckDB converter threads in the worker (workers/deps.ts opens 1)', '1')
     .option('--variant-buffer-size <bytes>', 'what-if: loop only the streaming path with this read_csv buffer_size instead of extractTable', '0')
     .option('--worker-nice <n>', 'nice value of the extracting worker (its process and autogroup), e.g. 19', '0')
+    .option('--max-read-mbps <n>', "the source's maxReadMBPerSecond during the run (0: unthrottled)", '0')
     .parse()
     .opts();
   const [rows] = parseSizes(opts.rows).slice(-1);
@@ -288,6 +292,7 @@ async function main(): Promise<void> {
       workerNice: Number(opts.workerNice),
       converterThreads: Number(opts.converterThreads),
       variantBufferSize: Number(opts.variantBufferSize),
+      maxReadMBPerSecond: Number(opts.maxReadMbps),
     });
   } finally {
     await db.close();

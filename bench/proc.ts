@@ -108,6 +108,8 @@ export interface ChildRequest {
   loop?: boolean;
   /** DuckDB converter threads; default 2, what workers/deps.ts opens. */
   converterThreads?: number;
+  /** The source's maxReadMBPerSecond for the extract (unset: as configured, i.e. unthrottled). */
+  maxReadMBPerSecond?: number;
   /**
    * What-if mode (bench/extract.ts --breakdown): instead of extractTable, only its streaming path
    * (COPY → node → FIFO → DuckDB read_csv → Parquet zstd) with the given read_csv extras, e.g.

@@ -43,6 +43,11 @@ export const PostgresSourceSchema = z.object({
   maxConcurrentExtracts: z.number().int().positive().default(2),
   /** Optional cap on extract starts per second across ALL workers (Temporal task queue rate limit). */
   maxExtractsPerSecond: z.number().positive().optional(),
+  /**
+   * Optional cap on how fast each extract reads (MB/s of COPY output), for sources without a replica:
+   * the primary spends at most this much of its CPU and I/O on us (bench/oltp-impact.ts measures it).
+   */
+  maxReadMBPerSecond: z.number().positive().optional(),
   /** Logical replication slot and publication for `mode: cdc` tables (default freshline_<source>). */
   cdc: z.object({ slot: identifier, publication: identifier }).optional(),
 });

@@ -234,7 +234,8 @@ async function copyToParquet(
   try {
     const pii = req.table.pii.length ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
     const source = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
-    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: file, csvColumns: columns, pii });
+    const maxBytesPerSecond = req.source.maxReadMBPerSecond ? req.source.maxReadMBPerSecond * 1024 * 1024 : undefined;
+    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: file, csvColumns: columns, pii, maxBytesPerSecond });
     return { rows, file };
   } catch (err) {
     rmSync(file, { force: true });

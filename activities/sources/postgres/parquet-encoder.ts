@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import { hmacExpression, piiKeyJoin } from './pii';
+import { throttle } from './throttle';
 
 /**
  * DuckDB's CSV reader fills its whole buffer (32 MB by default) from the pipe before parsing, while
@@ -36,6 +37,8 @@ export async function encodeCsvToParquet(opts: {
   csvColumns: { name: string; type: string }[];
   pii: PiiMask;
   select?: string[];
+  /** Caps how fast `source` is read (bytes/s); unset reads as fast as the encoder goes. */
+  maxBytesPerSecond?: number;
 }): Promise<number> {
   const { db, source, fifo, parquet, csvColumns, pii } = opts;
   const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
@@ -54,7 +57,8 @@ export async function encodeCsvToParquet(opts: {
       source.destroy(err);
     });
     const writer = await openFifoWriter(fifo, () => failure);
-    await Promise.all([encoding, pipeline(source, writer)]);
+    const streamed = opts.maxBytesPerSecond ? pipeline(source, throttle(opts.maxBytesPerSecond), writer) : pipeline(source, writer);
+    await Promise.all([encoding, streamed]);
   } finally {
     rmSync(fifo, { force: true });
   }
