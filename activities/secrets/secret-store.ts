@@ -4,6 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 export interface SecretStore {
   /** Returns the secret or throws an error naming it (never its value). */
   get(name: string): Promise<string>;
+  /**
+   * Optional: forgets any cached value of `name` so the next get reads the current version; callers use
+   * it after an auth failure that may mean the credential was rotated. Stores without a cache omit it.
+   */
+  refresh?(name: string): Promise<void>;
 }
 
 /** Reads secrets from the environment, then from a KEY=VALUE file (e.g. .dev/secrets.env). */
