@@ -1,6 +1,6 @@
-import { mkdirSync, renameSync, statSync, existsSync, rmSync, copyFileSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import type { ObjectStore } from './object-store';
+import { mkdirSync, renameSync, statSync, existsSync, rmSync, copyFileSync, unlinkSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { assertValidKey, type ObjectStore, type StoredObject } from './object-store';
 
 /** Object store on a local directory: the embedded default stage. */
 export class LocalObjectStore implements ObjectStore {
@@ -13,7 +13,7 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   private pathOf(key: string): string {
-    if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`invalid object key '${key}'`);
+    assertValidKey(key);
     return join(this.root, key);
   }
 
@@ -37,6 +37,19 @@ export class LocalObjectStore implements ObjectStore {
 
   async exists(key: string): Promise<boolean> {
     return existsSync(this.pathOf(key));
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const base = prefix.replace(/\/+$/, '');
+    const dir = this.pathOf(base);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .map((rel) => `${base}/${rel.split(sep).join('/')}`)
+      .filter((key) => !key.endsWith('.partial')) // a copy still in flight is not staged yet
+      .map((key) => ({ key, stat: statSync(join(this.root, key)) }))
+      .filter(({ stat }) => stat.isFile())
+      .map(({ key, stat }) => ({ key, bytes: stat.size }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async deletePrefix(prefix: string): Promise<void> {
