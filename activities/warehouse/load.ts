@@ -64,12 +64,15 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
     let replaced = 0;
     let tombstones = 0;
     if (cdc) {
-      // Re-delivered changes (a crash before the slot was confirmed) replace themselves: key + LSN.
+      // Re-delivered changes (a crash before the slot was confirmed) replace themselves: key + LSN
+      // (NULL-safe, so a TRUNCATE marker, whose key is NULL, replaces itself too), and so do the
+      // tombstones a re-delivered TRUNCATE wrote.
       const keyCols = [...manifest.primaryKey, '_lsn'];
       replaced += await tx.run(
         `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
-          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} IS NOT DISTINCT FROM s.${quoteIdent(c)}`).join(' AND ')}`,
       );
+      replaced += await tx.run(`DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${incoming} WHERE _op = 'T')`);
     } else if (manifest.mode === 'incremental') {
       replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
         manifest.window.start,
@@ -102,6 +105,10 @@ export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: 
            FROM ${incoming}`,
       lineageParams,
     );
+    if (cdc) {
+      tombstones = await applyTruncates(tx, fqn, manifest, incoming, loadId);
+      await carryUnchangedToast(tx, fqn, manifest, loadId);
+    }
     await writeSourceState(tx, manifest, { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum });
     return { ...base, rowsLoaded: inserted, rowsReplaced: replaced, tombstones, evolved };
   });
@@ -134,4 +141,51 @@ async function evolveRawTable(tx: Tx, target: string, manifest: Manifest, incomi
     }
   }
   return changed;
+}
+
+/**
+ * A TRUNCATE arrives as one marker row (key NULL, `_op` 'T'). Every key raw knew before the marker
+ * gets a tombstone at the marker's LSN, so staging's latest-version rule hides it, while rows
+ * inserted after the TRUNCATE (higher LSN, same capture) stay live. Returns the tombstones written.
+ */
+async function applyTruncates(tx: Tx, fqn: string, manifest: Manifest, incoming: string, loadId: string): Promise<number> {
+  const pk = manifest.primaryKey.map((c) => `k.${quoteIdent(c)}`).join(', ');
+  return tx.run(
+    `INSERT INTO ${fqn} BY NAME
+       SELECT DISTINCT ${pk}, $1::VARCHAR AS _load_id, $2::TIMESTAMPTZ AS _window_start, $3::TIMESTAMPTZ AS _window_end,
+              $4::TIMESTAMPTZ AS _extracted_at, 'tombstone: TRUNCATE at ' || t._lsn AS _source_file, true AS _deleted,
+              'T' AS _op, t._lsn AS _lsn, t._commit_ts AS _commit_ts
+         FROM (SELECT _lsn, _commit_ts FROM ${incoming} WHERE _op = 'T') AS t
+         JOIN ${fqn} AS k ON (k._extracted_at < $4::TIMESTAMPTZ OR k._lsn < t._lsn)
+        WHERE k._deleted IS NOT TRUE AND ${manifest.primaryKey.map((c) => `k.${quoteIdent(c)} IS NOT NULL`).join(' AND ')}`,
+    [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt],
+  );
+}
+
+/**
+ * Under REPLICA IDENTITY DEFAULT an update that leaves a TOASTed value alone does not send it; the
+ * change lists it in `_unchanged_toast` with NULL in its place. The value is the key's previous
+ * version's (from an earlier load or earlier in this capture), so it is carried forward here and
+ * staging sees whole rows. The struct wrapper keeps a genuine NULL from being skipped as "unknown".
+ */
+async function carryUnchangedToast(tx: Tx, fqn: string, manifest: Manifest, loadId: string): Promise<void> {
+  const listed = await tx.query<{ col: string }>(
+    `SELECT DISTINCT unnest(string_split(_unchanged_toast, ',')) AS col FROM ${fqn} WHERE _load_id = $1 AND _unchanged_toast IS NOT NULL`,
+    [loadId],
+  );
+  const known = new Set(manifest.columns.map((c) => c.name));
+  const cols = listed.map((r) => r.col).filter((c) => known.has(c));
+  if (!cols.length) return;
+  const pk = manifest.primaryKey.map(quoteIdent).join(', ');
+  const omitted = (c: string) => `list_contains(string_split(_unchanged_toast, ','), ${quoteLiteral(c)})`;
+  await tx.run(
+    `UPDATE ${fqn} AS r SET ${cols.map((c) => `${quoteIdent(c)} = CASE WHEN ${omitted(c).replace('_unchanged_toast', 'r._unchanged_toast')} THEN f.${quoteIdent(c)} ELSE r.${quoteIdent(c)} END`).join(', ')}
+       FROM (SELECT rowid AS rid,
+                    ${cols.map((c) => `(last_value(CASE WHEN ${omitted(c)} THEN NULL ELSE {'v': ${quoteIdent(c)}} END IGNORE NULLS) OVER w).v AS ${quoteIdent(c)}`).join(', ')}
+               FROM ${fqn}
+              WHERE (${pk}) IN (SELECT (${pk}) FROM ${fqn} WHERE _load_id = $1 AND _unchanged_toast IS NOT NULL)
+             WINDOW w AS (PARTITION BY ${pk} ORDER BY _extracted_at, _lsn NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS f
+      WHERE r.rowid = f.rid AND r._load_id = $1 AND r._unchanged_toast IS NOT NULL`,
+    [loadId],
+  );
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { generateChanges } from '../../infra/demo-oltp/generator';
 import { slotHealth } from '../../activities/sources/postgres/cdc';
 import { createHarness, type Harness } from '../support/harness';
@@ -53,4 +54,32 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   const again = await h.run(); // nothing new: the confirmed changes are not delivered twice
   expect(again.steps.load.detail ?? '').toMatch(/orders: no changes captured/);
   await certifiedMatchesPostgres();
+});
+
+test('an update that leaves a TOASTed value alone keeps that value in raw', async () => {
+  await h.pool.query('ALTER TABLE shop.orders ADD COLUMN notes text');
+  const { rows: [{ order_id: id }] } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'paid' ORDER BY order_id LIMIT 1`);
+  // ~16 KB of incompressible text: stored out of line (TOAST), so an update not touching it omits it.
+  const { rows: [{ notes }] } = await h.pool.query(
+    `UPDATE shop.orders SET notes = (SELECT string_agg(md5(i::text || random()::text), '') FROM generate_series(1, 500) i)
+      WHERE order_id = $1 RETURNING notes`, [id]);
+  expect((await h.run()).status).toBe('succeeded');
+  await h.pool.query(`UPDATE shop.orders SET status = 'shipped' WHERE order_id = $1`, [id]);
+  expect((await h.run()).status).toBe('succeeded');
+  const versions = await h.sql(
+    `SELECT status, _unchanged_toast, md5(notes) AS notes FROM raw.shop__orders WHERE order_id = $1 AND _op = 'U' ORDER BY _lsn`, [Number(id)]);
+  expect(versions.at(-1)).toEqual({ status: 'shipped', _unchanged_toast: 'notes', notes: createHash('md5').update(notes).digest('hex') });
+});
+
+test('TRUNCATE retires every earlier row; rows inserted after it stay', async () => {
+  await h.pool.query('TRUNCATE shop.orders CASCADE');
+  await generateChanges(h.pool, { newOrders: 12, updates: 0, lateCorrections: 0, cancellations: 0, refunds: 0, seed: 9 });
+  const result = await h.run();
+  expect(['succeeded', 'published_with_errors']).toContain(result.status);
+  await certifiedMatchesPostgres();
+  const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE _source_file LIKE 'tombstone: TRUNCATE at %'`);
+  expect(n).toBeGreaterThan(500);
+  const again = await h.run(); // re-running the window neither resurrects nor duplicates
+  await certifiedMatchesPostgres();
+  expect(again.status).toBe(result.status);
 });
