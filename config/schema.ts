@@ -28,6 +28,8 @@ export const SourceTableSchema = z.object({
   mode: z.enum(['incremental', 'full', 'cdc']).default('incremental'),
   /** Incremental windows larger than this are read in primary-key-range chunks, each staged and heartbeated. */
   chunkRows: z.number().int().positive().default(1_000_000),
+  /** Staged Parquet files are split at about this size (Snowflake loads 100–250 MB compressed files best). */
+  fileSizeMB: z.number().positive().default(128),
 });
 
 /** A PostgreSQL source: its connection comes from the secret store, never from the config file. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -45,7 +45,8 @@ export function stagePrefix(sourceName: string, table: SourceTableConfig, window
 /** One staged chunk (a primary-key range of the window), as heartbeated and returned. */
 export interface ChunkResult {
   index: number;
-  key: string;
+  /** The chunk's Parquet files in the stage, in row order (split at the table's fileSizeMB). */
+  keys: string[];
   rows: number;
   sourceRows: number;
   bytes: number;
@@ -113,7 +114,7 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
         );
         if (req.baseline?.checksum === sum.checksum && !drift) return { manifest: { ...manifest, checksum: sum.checksum, unchanged: true }, ranges: [] };
         // Small reference tables: one chunk, read in this same snapshot as the checksum.
-        const chunk = await copyChunk(client, req, columns, `${stagePrefix(req.sourceName, table, window)}/part-00000.parquet`, 0, '');
+        const chunk = await copyChunk(client, req, columns, 0, '');
         return { manifest: { ...manifest, checksum: sum.checksum }, ranges: [], chunk };
       }
       return { manifest, ranges: await planRanges(client, table, windowWhere(table, readFrom, window.end)) };
@@ -121,21 +122,20 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
     const chunks = plan.chunk ? [plan.chunk] : [];
     const resumed = hooks.resume?.schemaHash === plan.manifest.schemaHash ? hooks.resume.chunks : [];
     for (const [index, range] of plan.ranges.entries()) {
-      const key = `${stagePrefix(req.sourceName, table, window)}/part-${String(index).padStart(5, '0')}.parquet`;
-      const done = resumed.find((c) => c.index === index && c.key === key);
-      if (done && (await req.stage.exists(key))) {
+      const done = resumed.find((c) => c.index === index);
+      if (done && (await allExist(req.stage, done.keys))) {
         chunks.push(done);
         continue;
       }
       await hooks.beforeChunk?.(index);
       const where = `${windowWhere(table, readFrom, window.end)}${range}`;
-      chunks.push(await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, key, index, where)));
+      chunks.push(await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, index, where)));
       hooks.onProgress?.({ schemaHash: plan.manifest.schemaHash, chunks });
     }
     const maxCursor = chunks.map((c) => c.maxCursor).filter((c): c is string => c !== null).sort().pop() ?? null;
     return {
       ...plan.manifest,
-      keys: chunks.map((c) => c.key),
+      keys: chunks.flatMap((c) => c.keys),
       rows: chunks.reduce((n, c) => n + c.rows, 0),
       sourceRows: chunks.reduce((n, c) => n + c.sourceRows, 0),
       bytes: chunks.reduce((n, c) => n + c.bytes, 0),
@@ -146,19 +146,26 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
   }
 
   /** Reads one chunk (count, max cursor, rows) inside the caller's snapshot and stages it as Parquet. */
-  async function copyChunk(tx: Tx, r: ExtractRequest, columns: StagedColumn[], key: string, index: number, where: string): Promise<ChunkResult> {
+  async function copyChunk(tx: Tx, r: ExtractRequest, columns: StagedColumn[], index: number, where: string): Promise<ChunkResult> {
     const hasCursor = columns.some((c) => c.name === table.cursor);
     const stats = await tx.query<{ n: string; max_cursor: Date | null }>(
       `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
     );
     const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ${where}`;
-    const { rows, file } = await copyToParquet(client, r, select, columns, `${table.schema}.${table.name}.${index}`);
+    const { rows, dir } = await copyToParquet(client, r, select, columns, `${table.schema}.${table.name}.${index}`);
     try {
-      const put = await r.stage.putFile(key, file);
+      const keys: string[] = [];
+      let bytes = 0;
+      const files = readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort((a, b) => fileNumber(a) - fileNumber(b));
+      for (const [part, name] of files.entries()) {
+        const key = `${stagePrefix(r.sourceName, table, r.window)}/part-${String(index).padStart(5, '0')}-${String(part).padStart(3, '0')}.parquet`;
+        bytes += (await r.stage.putFile(key, join(dir, name))).bytes;
+        keys.push(key);
+      }
       const max = stats.rows[0].max_cursor;
-      return { index, key, rows, sourceRows: Number(stats.rows[0].n), bytes: put.bytes, maxCursor: max ? max.toISOString() : null };
+      return { index, keys, rows, sourceRows: Number(stats.rows[0].n), bytes, maxCursor: max ? max.toISOString() : null };
     } finally {
-      rmSync(file, { force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 }
@@ -173,6 +180,16 @@ export async function beginReadSnapshot(client: Pick<Client, 'query'>): Promise<
   await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
   await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
   await client.query('SET LOCAL extra_float_digits = 3');
+}
+
+/** DuckDB names split output data_<n>.parquet: order by n, not as text (data_10 after data_9). */
+function fileNumber(name: string): number {
+  return Number(/(\d+)\.parquet$/.exec(name)?.[1] ?? 0);
+}
+
+async function allExist(stage: ObjectStore, keys: string[]): Promise<boolean> {
+  for (const key of keys) if (!(await stage.exists(key))) return false;
+  return keys.length > 0;
 }
 
 /** Runs `fn` in one REPEATABLE READ READ ONLY transaction with the source's safety limits. */
@@ -228,17 +245,18 @@ async function copyToParquet(
   select: string,
   columns: StagedColumn[],
   label: string,
-): Promise<{ rows: number; file: string }> {
+): Promise<{ rows: number; dir: string }> {
   const fifo = join(req.scratchDir, `${label}.${process.pid}.${Date.now()}.csv`);
-  const file = `${fifo}.parquet`;
+  const dir = `${fifo}.parquet.d`;
   try {
     const pii = req.table.pii.length ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
     const source = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     const maxBytesPerSecond = req.source.maxReadMBPerSecond ? req.source.maxReadMBPerSecond * 1024 * 1024 : undefined;
-    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: file, csvColumns: columns, pii, maxBytesPerSecond });
-    return { rows, file };
+    const fileSizeBytes = req.table.fileSizeMB * 1024 * 1024;
+    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: dir, csvColumns: columns, pii, maxBytesPerSecond, fileSizeBytes });
+    return { rows, dir };
   } catch (err) {
-    rmSync(file, { force: true });
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }

@@ -39,6 +39,11 @@ export async function encodeCsvToParquet(opts: {
   select?: string[];
   /** Caps how fast `source` is read (bytes/s); unset reads as fast as the encoder goes. */
   maxBytesPerSecond?: number;
+  /**
+   * Split the output into files of about this size: `parquet` is then a directory (which must not
+   * exist) of data_0.parquet, data_1.parquet, … in row order (one writer thread keeps the order).
+   */
+  fileSizeBytes?: number;
 }): Promise<number> {
   const { db, source, fifo, parquet, csvColumns, pii } = opts;
   const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
@@ -49,7 +54,7 @@ export async function encodeCsvToParquet(opts: {
     const encoding = db.run(
       `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
               nullstr = '', allow_quoted_nulls = false, buffer_size = ${READ_BUFFER_BYTES}, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
-         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
+         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd${opts.fileSizeBytes ? `, FILE_SIZE_BYTES ${Math.floor(opts.fileSizeBytes)}` : ''})`,
     );
     // If the encoder fails, stop the producer and stop waiting for the encoder to open the FIFO.
     encoding.catch((err: Error) => {
@@ -62,7 +67,8 @@ export async function encodeCsvToParquet(opts: {
   } finally {
     rmSync(fifo, { force: true });
   }
-  const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet)})`);
+  const written = opts.fileSizeBytes ? `${parquet}/*.parquet` : parquet;
+  const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(written)})`);
   return Number(n);
 }
 
