@@ -6,7 +6,7 @@
  * same table in the same run, at each table size in turn.
  *
  *   npx tsx bench/extract.ts --rows 1000000,10000000                 # throughput ratio + worker peak RSS per size
- *   npx tsx bench/extract.ts --rows 1000000,10000000 --breakdown --oltp
+ *   npx tsx bench/extract.ts --rows 1000000,10000000 --breakdown --oltp --max-read-mbps 0,16
  *
  * One throwaway cluster (.dev/bench, stopped and removed at the end) with the demo schema; shop.orders
  * is grown to each size with set-based SQL (bench/common.ts, 1M rows per INSERT … SELECT).
@@ -17,7 +17,7 @@
  * --breakdown times the extract's parts one by one (count query, COPY to a file, DuckDB CSV → Parquet
  * from a file, and the PG → node → FIFO → DuckDB path with other read_csv buffer sizes / threads).
  * --oltp then runs the pgbench phase of bench/oltp-impact.ts against the largest table (same options
- * there: --pgbench-scale/-seconds/-mode, --worker-nice).
+ * there: --pgbench-scale/-seconds/-mode, --worker-nice), once per --max-read-mbps value.
  * Before every measured run it waits (up to 3 min) for the box to be quiet, and each line reports the
  * "other load" seen meanwhile (CPU used by anything but PostgreSQL's backend, the worker and this script).
  */
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     .option('--pgbench-seconds <n>', 'with --oltp: seconds per pgbench run', '20')
     .option('--pgbench-mode <mode>', 'with --oltp: tpcb (default TPC-B-like read/write) or select (-S)', 'tpcb')
     .option('--worker-nice <n>', 'with --oltp: nice value of the extracting worker (its process and autogroup), e.g. 19', '0')
+    .option('--max-read-mbps <list>', "with --oltp: one phase per value of the source's maxReadMBPerSecond (0: unthrottled), e.g. 0,16", '0')
     .parse()
     .opts();
   const sizes = parseSizes(opts.rows);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const db = await startBenchDb('orders');
   const results: SizeResult[] = [];
-  let oltp: OltpResult | undefined;
+  const oltp: OltpResult[] = [];
   try {
     const anchor = new Date();
     for (const size of sizes) {
@@ -116,13 +117,16 @@ async function main(): Promise<void> {
     }
     if (opts.oltp) {
       const { window } = await fullWindow(db.pool, db.table);
-      oltp = await measureOltpImpact(db, window, work, {
-        scale: Number(opts.pgbenchScale),
-        seconds: Number(opts.pgbenchSeconds),
-        mode: opts.pgbenchMode === 'select' ? 'select' : 'tpcb',
-        workerNice: Number(opts.workerNice),
-        converterThreads,
-      });
+      for (const cap of String(opts.maxReadMbps).split(',').map(Number)) {
+        oltp.push(await measureOltpImpact(db, window, work, {
+          scale: Number(opts.pgbenchScale),
+          seconds: Number(opts.pgbenchSeconds),
+          mode: opts.pgbenchMode === 'select' ? 'select' : 'tpcb',
+          workerNice: Number(opts.workerNice),
+          converterThreads,
+          maxReadMBPerSecond: cap,
+        }));
+      }
     }
   } finally {
     await db.close();
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
         `(x${growth.toFixed(2)} for x${(large.size / small.size).toFixed(0)} rows) ${growth <= 1.2 ? 'flat: does not grow with table size' : 'GROWS with table size'} (run-to-run spread is about ±15%)`,
     );
   }
-  if (oltp) lines.push(...oltpSummaryLines(oltp));
+  for (const phase of oltp) lines.push(...oltpSummaryLines(phase));
   lines.push(`total wall time ${((performance.now() - started) / 1000).toFixed(0)} s`);
   printSummary('bench/extract.ts — freshline extract+stage vs PostgreSQL COPY', lines);
 }
