@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DUCKDB, type Dialect, type DialectName } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
 import { qualified, quoteIdent } from './sql';
 
@@ -7,9 +10,14 @@ import { qualified, quoteIdent } from './sql';
 export const MODELS_DIR = resolve(__dirname, '../../models');
 
 /**
- * A SQL model file. Template tags: `{{ ref('x') }}` (another model), `{{ source('src', 'table') }}`
- * (a raw table), and `{{ latest('src', 'table', 'key') }}` (the raw table reduced to the live, latest
- * version of each key — the one deduplication rule every staging model shares).
+ * A SQL model file. Header comments: `-- grain: …` (required), `-- materialized: table|incremental`,
+ * `-- unique_key: col` (incremental: MERGE on this business key), `-- partition_by: col` (incremental:
+ * only the partitions whose rows changed are rewritten), `-- dialects: duckdb, snowflake`.
+ * Template functions, written once for every dialect (see dialect.ts):
+ * `{{ ref('model') }}`, `{{ source('src', 'table') }}` (every raw version), `{{ latest('src', 'table',
+ * 'key') }}` (the live, latest version of each key — the one deduplication rule every staging model
+ * shares), `{{ surrogate_key('a', 'b') }}`, `{{ date_key('d') }}`, `{{ iso_day_of_week('d') }}`,
+ * `{{ iso_week('d') }}`, `{{ hours_between('a', 'b') }}`, `{{ date_spine('2015-01-01', '2035-12-31') }}`.
  */
 export interface Model {
   name: string;
@@ -19,33 +27,78 @@ export interface Model {
   sql: string;
   refs: string[];
   sources: { source: string; table: string }[];
+  /** table: rebuilt whole every run; incremental: merged by unique_key or rewritten by partition. */
+  materialized: 'table' | 'incremental';
+  /** Business key an incremental model is merged on. */
+  uniqueKey: string | null;
+  /** Column whose changed values an incremental model rewrites (e.g. the business date). */
+  partitionBy: string | null;
+  /** Dialects the model runs on (default: all). */
+  dialects: DialectName[];
 }
 
-const REF = /\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
-const SOURCE = /\{\{\s*source\(\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
-const LATEST = /\{\{\s*latest\(\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*,\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g;
+const TAG = /\{\{\s*([a-z_]+)\(\s*((?:'[^']*'\s*,?\s*)*)\)\s*\}\}/g;
+const ARITY: Record<string, number> = {
+  ref: 1, source: 2, latest: 3, surrogate_key: -1, date_key: 1, iso_day_of_week: 1, iso_week: 1, hours_between: 2, date_spine: 2,
+};
 
-/** Reads every model under models/<layer>/*.sql; a model without a stated grain is rejected. */
+function tagArgs(raw: string): string[] {
+  return [...raw.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+}
+
+function header(sql: string, name: string): string | undefined {
+  return new RegExp(`^--\\s*${name}:\\s*(.+)$`, 'm').exec(sql)?.[1]?.trim();
+}
+
+/** Reads every model under models/<layer>/*.sql; a model without a stated grain or with a bad tag is rejected. */
 export function readModels(dir = MODELS_DIR): Map<string, Model> {
   const models = new Map<string, Model>();
   for (const layer of ['staging', 'intermediate', 'marts'] as const) {
     for (const file of readdirSync(join(dir, layer)).filter((f) => f.endsWith('.sql')).sort()) {
       const sql = readFileSync(join(dir, layer, file), 'utf8');
       const name = basename(file, '.sql');
-      const grain = /^--\s*grain:\s*(.+)$/m.exec(sql)?.[1]?.trim();
-      if (!grain) throw new Error(`model ${layer}/${file} does not state its grain ('-- grain: …' at the top)`);
+      const where = `model ${layer}/${file}`;
+      const grain = header(sql, 'grain');
+      if (!grain) throw new Error(`${where} does not state its grain ('-- grain: …' at the top)`);
       if (models.has(name)) throw new Error(`model name '${name}' is defined twice`);
-      models.set(name, {
-        name,
-        layer,
-        grain,
-        sql,
-        refs: [...sql.matchAll(REF)].map((m) => m[1]),
-        sources: [...sql.matchAll(SOURCE), ...sql.matchAll(LATEST)].map((m) => ({ source: m[1], table: m[2] })),
-      });
+      const refs: string[] = [];
+      const sources: Model['sources'] = [];
+      for (const m of sql.matchAll(TAG)) {
+        const args = tagArgs(m[2]);
+        const arity = ARITY[m[1]];
+        if (arity === undefined) throw new Error(`${where}: unknown template function '${m[1]}' (known: ${Object.keys(ARITY).join(', ')})`);
+        if (arity >= 0 ? args.length !== arity : args.length === 0) throw new Error(`${where}: ${m[1]}() takes ${arity >= 0 ? arity : 'one or more'} argument(s), got ${args.length}`);
+        if (m[1] === 'ref') refs.push(args[0]);
+        if (m[1] === 'source' || m[1] === 'latest') sources.push({ source: args[0], table: args[1] });
+      }
+      const leftover = /\{\{[^}]*\}\}/.exec(sql.replace(TAG, ''));
+      if (leftover) throw new Error(`${where}: cannot read template tag ${leftover[0]}`);
+      const materialized = header(sql, 'materialized') ?? 'table';
+      if (materialized !== 'table' && materialized !== 'incremental') throw new Error(`${where}: materialized must be table or incremental, got '${materialized}'`);
+      const uniqueKey = header(sql, 'unique_key') ?? null;
+      const partitionBy = header(sql, 'partition_by') ?? null;
+      if (materialized === 'incremental' && !uniqueKey === !partitionBy) throw new Error(`${where}: an incremental model needs exactly one of unique_key or partition_by`);
+      if (materialized === 'incremental' && layer !== 'marts') throw new Error(`${where}: only marts are incremental (staging and intermediate are rebuilt every run)`);
+      const dialects = (header(sql, 'dialects') ?? 'duckdb, snowflake').split(/\s*,\s*/) as DialectName[];
+      if (dialects.some((d) => d !== 'duckdb' && d !== 'snowflake')) throw new Error(`${where}: dialects must list duckdb and/or snowflake`);
+      models.set(name, { name, layer, grain, sql, refs, sources, materialized: materialized as Model['materialized'], uniqueKey, partitionBy, dialects });
     }
   }
   return models;
+}
+
+/**
+ * Checks, when the worker starts (not when a run reaches the model), that every model the dataset
+ * builds can run on the warehouse's dialect; the error names each model and construct.
+ */
+export function checkModelsForDialect(models: Model[], dialect: Dialect): void {
+  const problems: string[] = [];
+  for (const model of models) {
+    if (!model.dialects.includes(dialect.name)) problems.push(`${model.layer}/${model.name}.sql declares dialects: ${model.dialects.join(', ')}`);
+    const code = model.sql.replace(/--.*$/gm, '');
+    for (const u of dialect.unsupported) if (u.pattern.test(code)) problems.push(`${model.layer}/${model.name}.sql uses ${u.what}`);
+  }
+  if (problems.length) throw new Error(`models cannot run on ${dialect.name}:\n  ${problems.join('\n  ')}`);
 }
 
 /** The models needed to build `targets`, upstream first (topological order); cycles and unknown refs fail. */
@@ -69,21 +122,35 @@ export function buildOrder(models: Map<string, Model>, targets: string[]): Model
 /**
  * The live, latest version of each key in a raw table. A later extract always saw a newer state, and
  * within one CDC capture the later LSN wins; tombstones (deleted at the source) are dropped only after
- * the latest version is picked, so a delete hides every older version.
+ * the latest version is picked, so a delete hides every older version. `_duplicate_count` > 1 says
+ * the source delivered that very version more than once (same key, same version stamp).
  */
 function latestVersion(source: string, table: string, key: string): string {
+  const k = quoteIdent(key);
   return `(select * from (
-        select * from ${qualified(SCHEMAS.raw, rawTable(source, table))}
-        qualify row_number() over (partition by ${quoteIdent(key)} order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last) = 1
+        select *, count(*) over (partition by ${k}, _extracted_at, _lsn, updated_at) as _duplicate_count
+          from ${qualified(SCHEMAS.raw, rawTable(source, table))}
+        qualify row_number() over (partition by ${k} order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1
     ) where not _deleted)`;
 }
 
-/** Renders a model's SQL: refs point into the shadow schema, sources into raw. */
-export function renderModel(model: Model, shadow: string): string {
-  return model.sql
-    .replace(LATEST, (_m, source: string, table: string, key: string) => latestVersion(source, table, key))
-    .replace(REF, (_m, name: string) => qualified(shadow, name))
-    .replace(SOURCE, (_m, source: string, table: string) => qualified(SCHEMAS.raw, rawTable(source, table)));
+/** Renders a model's SQL for a dialect: refs point into the shadow schema, sources into raw. */
+export function renderModel(model: Model, shadow: string, dialect: Dialect = DUCKDB): string {
+  return model.sql.replace(TAG, (_m, fn: string, raw: string) => {
+    const a = tagArgs(raw);
+    switch (fn) {
+      case 'ref': return qualified(shadow, a[0]);
+      case 'source': return qualified(SCHEMAS.raw, rawTable(a[0], a[1]));
+      case 'latest': return latestVersion(a[0], a[1], a[2]);
+      case 'surrogate_key': return dialect.surrogateKey(a);
+      case 'date_key': return dialect.dateKey(a[0]);
+      case 'iso_day_of_week': return dialect.isoDayOfWeek(a[0]);
+      case 'iso_week': return dialect.isoWeek(a[0]);
+      case 'hours_between': return dialect.hoursBetween(a[0], a[1]);
+      case 'date_spine': return dialect.dateSpine(a[0], a[1]);
+      default: throw new Error(`model ${model.name}: unknown template function '${fn}'`);
+    }
+  });
 }
 
 /** Source tables a model reads, directly or through the models it refs. */
@@ -91,4 +158,37 @@ export function upstreamSources(models: Map<string, Model>, name: string): { sou
   const seen = new Map<string, { source: string; table: string }>();
   for (const model of buildOrder(models, [name])) for (const s of model.sources) seen.set(`${s.source}.${s.table}`, s);
   return [...seen.values()];
+}
+
+const SourceContractSchema = z.record(
+  z.string(),
+  z.record(z.string(), z.object({
+    /** Where the columns are documented. */
+    doc: z.string().optional(),
+    /** The key latest() deduplicates on. */
+    key: z.string(),
+    /** Column name → portable SQL type. */
+    columns: z.record(z.string(), z.string().regex(/^[A-Z]+(\(\d+(,\s*\d+)?\))?$/, 'a portable SQL type such as BIGINT or DECIMAL(12,2)')),
+  })),
+);
+
+/** A source table models read before any extractor writes it (models/sources.yaml). */
+export interface SourceContract {
+  source: string;
+  table: string;
+  columns: Record<string, string>;
+}
+
+/** The declared-but-not-yet-extracted sources (models/sources.yaml); empty when the file is absent. */
+export function readSourceContracts(dir = MODELS_DIR): SourceContract[] {
+  const file = join(dir, 'sources.yaml');
+  if (!existsSync(file)) return [];
+  const parsed = SourceContractSchema.safeParse(parseYaml(readFileSync(file, 'utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`models/sources.yaml: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return Object.entries(parsed.data).flatMap(([source, tables]) =>
+    Object.entries(tables).map(([table, t]) => ({ source, table, columns: t.columns })),
+  );
 }

@@ -3,6 +3,6 @@
 select
     order_id,
     count(*) as payment_count,
-    coalesce(sum(amount) filter (where status = 'captured'), 0)::decimal(14, 2) as amount_paid
+    coalesce(sum(case when status = 'captured' then amount end), 0)::decimal(14, 2) as amount_paid
 from {{ ref('stg_payments') }}
 group by order_id

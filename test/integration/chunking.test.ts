@@ -59,5 +59,5 @@ test('extracts run on the source task queue and never hold more source connectio
     const s = e.activityTaskScheduledEventAttributes;
     return s?.activityType?.name === 'extract' ? [s.taskQueue?.name] : [];
   });
-  expect(queues).toEqual(Array(7).fill(`${h.taskQueue}.extract.shop`));
+  expect(queues).toEqual(Array(8).fill(`${h.taskQueue}.extract.shop`));
 });

@@ -56,9 +56,15 @@ test('a dropped column holds only the marts that read the table; accepting it pu
   const result = await h.run();
   expect(result.status).toBe('published_partial');
   expect(result.drift).toEqual([{ table: 'customers', summary: 'dropped city', breaking: true, accepted: false }]);
-  expect(result.held).toEqual([{ table: 'dim_customer', reason: 'customers: breaking schema drift (dropped city)' }]);
+  // Every mart that reads customers is held (orders carry the customer's version, sales roll up orders) …
+  const reason = 'customers: breaking schema drift (dropped city)';
+  expect(result.held).toEqual(['dim_customer', 'fct_orders', 'agg_sales_daily', 'agg_sales_region_daily'].map((table) => ({ table, reason })));
   expect(await snapshot(h, 'dim_customer')).toEqual(customersBefore); // yesterday's numbers stay
-  expect(await h.sql(`SELECT order_number FROM certified.fct_orders WHERE order_number = 'SO-DRIFT-1'`)).toHaveLength(1); // others continue
+  expect(await h.sql(`SELECT order_number FROM certified.fct_orders WHERE order_number = 'SO-DRIFT-1'`)).toHaveLength(0);
+  // … and the others continue.
+  const [{ n: drifted }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.fct_payments p JOIN shadow_sales_core.stg_orders o USING (order_id)
+                                        WHERE o.order_number = 'SO-DRIFT-1'`);
+  expect(drifted).toBe(1);
   const [dq] = await h.sql(`SELECT severity, status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
                             ORDER BY checked_at DESC LIMIT 1`, [result.workflowId]);
   expect(dq).toMatchObject({ severity: 'error', status: 'fail' });
@@ -67,7 +73,7 @@ test('a dropped column holds only the marts that read the table; accepting it pu
   const accepted = await h.run({ acceptDrift: ['customers'] });
   expect(accepted.status).toBe('succeeded');
   expect(accepted.held).toEqual([]);
-  const [c1] = await h.sql('SELECT country, city FROM certified.dim_customer WHERE customer_id = 1');
+  const [c1] = await h.sql('SELECT country, city FROM certified.dim_customer WHERE customer_id = 1 AND is_current');
   expect(c1).toEqual({ country: 'CA', city: null }); // the dropped column reads as NULL from now on
   expect((await h.run()).drift).toEqual([]);
 });

@@ -21,8 +21,8 @@ test('a step failing after load is retried there; extract and load ran exactly o
   expect(failures).toEqual([1, 2]);
 
   const { scheduled, attempts } = await activityHistory(h.client, result.workflowId);
-  expect(scheduled.extract).toBe(7); // one per source table, never repeated
-  expect(scheduled.load).toBe(7);
+  expect(scheduled.extract).toBe(8); // one per source table, never repeated
+  expect(scheduled.load).toBe(8);
   expect(scheduled.transform).toBe(1);
   expect(attempts.transform).toEqual([3]); // history records the attempt that completed
   expect(attempts.extract.every((a) => a === 1)).toBe(true);
@@ -53,7 +53,7 @@ test('the worker stopped mid-run and a new one started: the run resumes at the i
   expect(result.status).toBe('succeeded');
 
   const { scheduled, attempts } = await activityHistory(h.client, result.workflowId);
-  expect(scheduled).toMatchObject({ extract: 7, load: 7, transform: 1, gate: 1, publish: 1 });
+  expect(scheduled).toMatchObject({ extract: 8, load: 8, transform: 1, gate: 1, publish: 1 });
   expect(attempts.gate).toEqual([2]);
   expect(attempts.transform).toEqual([1]);
 });
