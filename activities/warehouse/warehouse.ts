@@ -7,7 +7,7 @@ export type BindValue = string | number | boolean | null;
 /** What every step needs from a warehouse; DuckDB is the embedded default, Snowflake the production one. */
 export interface Warehouse {
   /** Dialect name, for the few places that differ (see dialect.ts). */
-  readonly dialect: 'duckdb';
+  readonly dialect: 'duckdb' | 'snowflake';
   /** Runs one statement; returns affected/produced row count where the engine reports it. */
   run(sql: string, params?: BindValue[]): Promise<number>;
   /** Runs a query and returns its rows as plain objects. */
