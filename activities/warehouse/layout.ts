@@ -2,6 +2,8 @@
 export const SCHEMAS = {
   raw: 'raw',
   certified: 'certified',
+  /** Stable views over certified tables: what dashboards read. */
+  bi: 'bi',
   audit: 'audit',
   quarantine: 'quarantine',
 } as const;
