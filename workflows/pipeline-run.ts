@@ -107,7 +107,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   };
   const transform = () =>
     step('transform', () => heavy.transform(io), (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
-      (r) => r.models.map((m) => `${m.model}=${m.rows}`).join(' '));
+      (r) => r.models.map((m) => `${m.model}=${m.rows}${modelChanges(m)}`).join(' '));
   const counts = (): TableCounts[] =>
     // loads[i] is manifests[i]'s load (a cdc table can have two: its first snapshot and its changes).
     manifests.map((m, i) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads[i]?.rowsLoaded ?? 0 }));
@@ -184,4 +184,11 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       error: status.error, startedAt });
     status.steps.audit = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
   }
+}
+
+/** How an incremental mart changed, for the step detail: merged (+inserted ~updated -deleted) or partitions rewritten. */
+function modelChanges(m: { how?: string; changes?: { inserted: number; updated: number; deleted: number }; partitions?: number }): string {
+  if (m.how === 'merged' && m.changes) return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
+  if (m.how === 'partitions') return ` (${m.partitions} partition(s) rewritten)`;
+  return '';
 }

@@ -73,6 +73,20 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
+  /**
+   * A second, read-only use connection on the same database, outside the write queue: what a BI tool
+   * reading concurrently sees (each query one MVCC snapshot of committed data).
+   */
+  async reader(): Promise<{ query<T extends Row = Row>(sql: string, params?: BindValue[]): Promise<T[]>; close(): void }> {
+    const connection = await this.instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
+    return {
+      query: async <T extends Row = Row>(sql: string, params?: BindValue[]) =>
+        (await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined)).getRowObjectsJson() as T[],
+      close: () => connection.closeSync(),
+    };
+  }
+
   async ensureSchema(schema: string): Promise<void> {
     await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   }

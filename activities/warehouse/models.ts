@@ -123,12 +123,13 @@ export function buildOrder(models: Map<string, Model>, targets: string[]): Model
  * The live, latest version of each key in a raw table. A later extract always saw a newer state, and
  * within one CDC capture the later LSN wins; tombstones (deleted at the source) are dropped only after
  * the latest version is picked, so a delete hides every older version. `_duplicate_count` > 1 says
- * the source delivered that very version more than once (same key, same version stamp).
+ * one extraction (or one CDC change position) delivered the key more than once: the source holds
+ * duplicates of a key it should not (no enforced constraint). The newest of them wins.
  */
 function latestVersion(source: string, table: string, key: string): string {
   const k = quoteIdent(key);
   return `(select * from (
-        select *, count(*) over (partition by ${k}, _extracted_at, _lsn, updated_at) as _duplicate_count
+        select *, count(*) over (partition by ${k}, _extracted_at, _lsn) as _duplicate_count
           from ${qualified(SCHEMAS.raw, rawTable(source, table))}
         qualify row_number() over (partition by ${k} order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1
     ) where not _deleted)`;
