@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import { Pool } from 'pg';
 import { captureChanges, confirmCdc, ensureCdcStream, slotHealth, type CdcStream } from '../activities/sources/postgres/cdc';
 import { LocalObjectStore } from '../activities/storage/local';
-import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
+import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import { createDemoSchema, seedDemoData } from '../infra/demo-oltp/generator';
 import { startPostgres } from '../infra/local/postgres';
 
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const pg = await startPostgres({ baseDir: dir });
   const pool = new Pool({ connectionString: pg.url });
-  const converter = await DuckDbWarehouse.open(':memory:', { threads: 1, memoryLimit: '256MB' });
+  const converter = await openParquetConverter();
   const stream: CdcStream = {
     slot: 'bench_cdc',
     publication: 'bench_cdc',

@@ -1,8 +1,8 @@
 /**
  * Worker-like child process of bench/extract.ts and bench/oltp-impact.ts; not meant to be run by hand.
- * It holds what a worker holds for extraction (workers/deps.ts): an in-memory DuckDB converter with
- * 2 threads and a 256 MB limit, and a local-directory stage; runs `extractTable` for one table of
- * sales_core; and reports, per extract, rows, seconds, bytes, peak RSS (VmHWM from /proc/self/status,
+ * It holds what a worker holds for extraction (workers/deps.ts): the in-memory DuckDB converter
+ * (openParquetConverter: 1 thread, 256 MB, allocator flushed after each task) and a local-directory
+ * stage; runs `extractTable` for one table of sales_core; and reports, per extract, rows, seconds, bytes, peak RSS (VmHWM from /proc/self/status,
  * cross-checked by a 25 ms VmRSS sampler) and CPU seconds per thread.
  *
  *   node --require tsx/cjs bench/extract-child.ts '{"url":…,"tableName":"orders","window":{…},"dir":…,"loop":false}'
@@ -20,6 +20,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { extractTable, beginReadSnapshot } from '../activities/sources/postgres/extract';
 import { LocalObjectStore } from '../activities/storage/local';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
+import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import { quoteLiteral } from '../activities/warehouse/sql';
 import { getDataset, loadConfig } from '../config/load';
 import { CHILD_TAG, threadCpu, type ChildReport, type ChildRequest } from './proc';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   const source = req.maxReadMBPerSecond ? { ...configured, maxReadMBPerSecond: req.maxReadMBPerSecond } : configured;
   // Same converter as workers/deps.ts gives the extract activity (threads overridable for experiments).
   const threadsBefore = new Set([...threadCpu('self').values()].map((t) => t.tid));
-  const converter = await DuckDbWarehouse.open(':memory:', { threads: req.converterThreads ?? 2, memoryLimit: '256MB' });
+  const converter = await openParquetConverter(req.converterThreads);
   const duckdbThreads = new Set(
     [...threadCpu('self').values()].filter((t) => !threadsBefore.has(t.tid) && t.comm !== 'libuv-worker').map((t) => t.tid),
   );

@@ -106,7 +106,7 @@ export interface ChildRequest {
   dir: string;
   /** Repeat extracts until SIGTERM (OLTP impact phase) instead of running once. */
   loop?: boolean;
-  /** DuckDB converter threads; default 2, what workers/deps.ts opens. */
+  /** DuckDB converter threads; default 1, what workers/deps.ts opens. */
   converterThreads?: number;
   /** The source's maxReadMBPerSecond for the extract (unset: as configured, i.e. unthrottled). */
   maxReadMBPerSecond?: number;

@@ -4,6 +4,7 @@ import { EnvSecretStore, type SecretStore } from '../activities/secrets/secret-s
 import { LocalObjectStore } from '../activities/storage/local';
 import { ensureAuditTables } from '../activities/warehouse/audit';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
+import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import type { PipelineConfig } from '../config/schema';
 
 /** Embedded-default adapters: DuckDB file warehouse, local-directory stage, env/file secrets. */
@@ -24,7 +25,7 @@ export async function openEmbeddedDeps(opts: {
   const warehouse = await DuckDbWarehouse.open(join(dataDir, 'warehouse.duckdb'));
   // Parquet writing gets its own small in-memory engine so staging never queues behind warehouse work.
   // One thread: a streamed CSV scan gains nothing from a second, whose busy-waiting cost ~3x the CPU (bench/).
-  const converter = await DuckDbWarehouse.open(':memory:', { threads: 1, memoryLimit: '256MB' });
+  const converter = await openParquetConverter();
   await ensureAuditTables(warehouse);
   return {
     config: opts.config,

@@ -22,11 +22,15 @@ export class DuckDbWarehouse implements Warehouse {
   ) {}
 
   /** Opens (creating if needed) the DuckDB file at `path`. */
-  static async open(path: string, options: { threads?: number; memoryLimit?: string } = {}): Promise<DuckDbWarehouse> {
+  static async open(
+    path: string,
+    options: { threads?: number; memoryLimit?: string; /** Return freed memory to the OS above this peak (DuckDB allocator_flush_threshold). */ flushThreshold?: string } = {},
+  ): Promise<DuckDbWarehouse> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const settings: Record<string, string> = {};
     if (options.threads) settings.threads = String(options.threads);
     if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+    if (options.flushThreshold) settings.allocator_flush_threshold = options.flushThreshold;
     const instance = await DuckDBInstance.create(path, settings);
     const connection = await instance.connect();
     // Session time zone UTC so TIMESTAMPTZ renders the same on every machine (set after connect: the
