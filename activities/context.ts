@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { RunIdentity } from './warehouse/audit';
+import type { Warehouse } from './warehouse/warehouse';
 import type { ActivityDeps } from './deps';
 
 /** The window a run owns, as passed between workflow and activities. */
@@ -18,6 +19,15 @@ export function currentRun(): { workflowId: string; runId: string } {
   const exec = Context.current().info.workflowExecution;
   if (!exec) throw new Error('Freshline activities run only inside a workflow (no workflow execution in context)');
   return { workflowId: exec.workflowId, runId: exec.runId };
+}
+
+/**
+ * The warehouse as a step should use it: its statements tagged with dataset, workflow, run and step
+ * where the engine keeps query tags (Snowflake QUERY_TAG), so QUERY_HISTORY ties cost and failures to a run.
+ */
+export function runWarehouse(deps: ActivityDeps, input: RunWindow, step: string): Warehouse {
+  const { workflowId, runId } = currentRun();
+  return deps.warehouse.withQueryTag?.({ dataset: input.dataset, workflowId, runId, step }) ?? deps.warehouse;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { PipelineConfig } from '../config/schema';
 import type { SecretStore } from './secrets/secret-store';
 import type { ObjectStore } from './storage/object-store';
+import type { StagedRowsReader } from './warehouse/staged';
 import type { Warehouse } from './warehouse/warehouse';
 
 /** Name of the secret holding the PII HMAC key. */
@@ -13,6 +14,8 @@ export interface ActivityDeps {
   /** Scratch in-memory DuckDB that writes Parquet during extraction. */
   converter: Warehouse;
   stage: ObjectStore;
+  /** How the warehouse reads a manifest's staged files (DuckDB in place; Snowflake via its external stage). */
+  stagedRows: StagedRowsReader;
   secrets: SecretStore;
   /** Local scratch directory for spool files. */
   scratchDir: string;

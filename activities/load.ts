@@ -1,4 +1,4 @@
-import { currentRun, withHeartbeat, type RunWindow } from './context';
+import { currentRun, runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import type { Manifest } from './sources/postgres/manifest';
 import { loadManifest, type LoadResult } from './warehouse/load';
@@ -14,7 +14,7 @@ export function createLoadActivities(deps: ActivityDeps) {
     async load(input: RunWindow & { manifest: Manifest }): Promise<LoadResult> {
       return withHeartbeat(deps, 'load', () => {
         const { workflowId } = currentRun();
-        return loadManifest(deps.warehouse, deps.stage, input.manifest, `${workflowId}/${input.manifest.table}`);
+        return loadManifest(runWarehouse(deps, input, 'load'), deps.stagedRows, input.manifest, `${workflowId}/${input.manifest.table}`);
       });
     },
   };

@@ -1,5 +1,5 @@
 import { getDataset } from '../config/load';
-import { withHeartbeat, type RunWindow } from './context';
+import { runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { readModels, upstreamSources } from './warehouse/models';
 import { publishTables, type PublishResult } from './warehouse/publish';
@@ -19,7 +19,8 @@ export function createPublishActivities(deps: ActivityDeps) {
           const reasons = (input.blockedTables ?? []).filter((b) => upstreamSources(models, mart).some((s) => s.source === ds.source && s.table === b.table));
           return reasons.length ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }] : [];
         });
-        return publishTables(deps.warehouse, input.dataset, ds.publish, hold);
+        const wh = deps.config.warehouse;
+        return publishTables(runWarehouse(deps, input, 'publish'), input.dataset, ds.publish, hold, wh.type === 'snowflake' ? { biRole: wh.biRole } : {});
       });
     },
   };

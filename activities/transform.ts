@@ -1,6 +1,7 @@
 import { getDataset, modelsToBuild } from '../config/load';
-import { currentRun, withHeartbeat, type RunWindow } from './context';
+import { currentRun, runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
+import { dialectOf } from './warehouse/dialect';
 import { buildModels, type ModelResult } from './warehouse/transform';
 
 /** Creates the transform activity. */
@@ -11,7 +12,8 @@ export function createTransformActivities(deps: ActivityDeps) {
       return withHeartbeat(deps, 'transform', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const { workflowId } = currentRun();
-        return { models: await buildModels(deps.warehouse, { dataset: ds.name, targets: modelsToBuild(ds), runId: workflowId }) };
+        const wh = runWarehouse(deps, input, 'transform');
+        return { models: await buildModels(wh, { dataset: ds.name, targets: modelsToBuild(ds), runId: workflowId, dialect: dialectOf(wh.dialect) }) };
       });
     },
   };

@@ -132,13 +132,114 @@ export const DatasetSchema = z.object({
     .default({}),
 });
 
+// Names the Snowflake driver sends at login (role, warehouse, database): Snowflake's own identifier rules.
+const snowflakeName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a Snowflake identifier (letters, digits, _ and $)');
+const s3Url = z
+  .string()
+  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_.=\/-]*)?$/, "must be an S3 URL such as s3://bucket/prefix/");
+
+/** The embedded default: one DuckDB file. */
+export const DuckDbWarehouseSchema = z.object({
+  /** Embedded DuckDB. */
+  type: z.literal('duckdb'),
+  /** DuckDB file, relative to the data directory; default `<data dir>/warehouse.duckdb`. */
+  path: z.string().min(1).optional(),
+});
+
+/** Production: Snowflake, loading from an external S3 stage. Credentials are secret names, never values. */
+export const SnowflakeWarehouseSchema = z.object({
+  /** Snowflake through snowflake-sdk (activities/warehouse/snowflake.ts). */
+  type: z.literal('snowflake'),
+  /** Account identifier, e.g. `myorg-myaccount` (or a locator such as `xy12345.eu-west-1`). */
+  account: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a Snowflake account identifier such as myorg-myaccount'),
+  /** Login name of the service user. */
+  user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@$-]*$/, 'must be a Snowflake login name'),
+  /** Role the worker's session assumes (owns raw, shadow, certified and bi). */
+  role: snowflakeName,
+  /** Virtual warehouse that runs Freshline's statements. */
+  warehouse: snowflakeName,
+  /** Database holding raw, shadow_*, certified, bi and audit. */
+  database: snowflakeName,
+  /** SNOWFLAKE_JWT: key-pair authentication (services); SNOWFLAKE: password. */
+  authenticator: z.enum(['SNOWFLAKE_JWT', 'SNOWFLAKE']).default('SNOWFLAKE_JWT'),
+  /** Secret holding the private key PEM; required for SNOWFLAKE_JWT. */
+  privateKeySecret: z.string().min(1).optional(),
+  /** Secret holding the passphrase of an encrypted private key (SNOWFLAKE_JWT). */
+  privateKeyPassphraseSecret: z.string().min(1).optional(),
+  /** Secret holding the password; required for SNOWFLAKE. */
+  passwordSecret: z.string().min(1).optional(),
+  /** Endpoint overriding the one derived from the account (private link, or a test stand-in). */
+  accessUrl: z.url().optional(),
+  /** The external stage COPY INTO reads the staged Parquet from (created in `raw` if missing). */
+  externalStage: z.object({
+    /** Stage name, e.g. freshline_stage. */
+    name: identifier,
+    /** The stage's S3 URL: the S3 stage's bucket and prefix, e.g. s3://bucket/freshline/stage/. */
+    url: s3Url,
+    /** Storage integration (created by an account admin) that lets Snowflake read the bucket. */
+    storageIntegration: identifier,
+  }),
+  /** Role dashboards use: granted USAGE on `certified` and `bi` and SELECT on their tables and views after every publish. */
+  biRole: identifier,
+  /** Session STATEMENT_TIMEOUT_IN_SECONDS: Snowflake cancels statements running longer (default: the account's). */
+  statementTimeout: duration.optional(),
+});
+
+/** Where the warehouse is: DuckDB (default) or Snowflake. */
+export const WarehouseConfigSchema = z.discriminatedUnion('type', [DuckDbWarehouseSchema, SnowflakeWarehouseSchema]);
+
+/** Where staged Parquet lives: a local directory (default) or S3. */
+export const StageConfigSchema = z.discriminatedUnion('type', [
+  z.object({
+    /** `<data dir>/stage`. */
+    type: z.literal('local'),
+  }),
+  z.object({
+    /** An S3 bucket (credentials from the AWS SDK chain: environment, profile, instance or task role). */
+    type: z.literal('s3'),
+    /** Bucket holding the stage. */
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+    /** Key prefix inside the bucket, e.g. freshline/stage (no leading or trailing slash). */
+    prefix: z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key prefix such as freshline/stage (no leading or trailing slash)'),
+    /** AWS region of the bucket. */
+    region: z.string().min(1),
+    /** Endpoint of an S3-compatible server (MinIO, a test server); omit for AWS. */
+    endpoint: z.url().optional(),
+  }),
+]);
+
+/** Where secrets come from: the environment and `<data dir>/secrets.env` (default), or AWS Secrets Manager. */
+export const SecretsConfigSchema = z.discriminatedUnion('type', [
+  z.object({
+    /** Environment variables, then `<data dir>/secrets.env`. */
+    type: z.literal('env'),
+  }),
+  z.object({
+    /** AWS Secrets Manager (credentials from the AWS SDK chain). */
+    type: z.literal('aws'),
+    /** AWS region holding the secrets. */
+    region: z.string().min(1),
+    /** Prepended to every secret name to form the secret id, e.g. freshline/prod/. */
+    prefix: z.string().optional(),
+    /** How long a fetched value is served before asking AWS again (default 5m). */
+    ttl: duration.optional(),
+  }),
+]);
+
 /** The whole pipeline definition (config/pipeline.yaml). */
 export const PipelineConfigSchema = z
   .object({
     sources: z.record(identifier, PostgresSourceSchema),
     datasets: z.array(DatasetSchema).min(1),
+    /** The warehouse raw, shadow, certified and bi live in (default: embedded DuckDB). */
+    warehouse: WarehouseConfigSchema.default({ type: 'duckdb' }),
+    /** Where extracts stage Parquet (default: a local directory). */
+    stage: StageConfigSchema.default({ type: 'local' }),
+    /** Where credentials come from (default: environment and secrets file). */
+    secrets: SecretsConfigSchema.default({ type: 'env' }),
   })
   .superRefine((cfg, ctx) => {
+    checkWarehouse(cfg, ctx);
     const names = new Set<string>();
     cfg.datasets.forEach((d, i) => {
       if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `duplicate dataset '${d.name}'` });
@@ -158,7 +259,36 @@ export const PipelineConfigSchema = z
     });
   });
 
+/** Cross-field rules of the warehouse section: credentials per authenticator, and a stage Snowflake can read. */
+function checkWarehouse(
+  cfg: { warehouse: z.infer<typeof WarehouseConfigSchema>; stage: z.infer<typeof StageConfigSchema> },
+  ctx: z.RefinementCtx,
+): void {
+  const wh = cfg.warehouse;
+  if (wh.type !== 'snowflake') return;
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (wh.authenticator === 'SNOWFLAKE_JWT' && !wh.privateKeySecret) {
+    issue(['warehouse', 'privateKeySecret'], 'required when authenticator is SNOWFLAKE_JWT (the name of the secret holding the private key PEM)');
+  }
+  if (wh.authenticator === 'SNOWFLAKE' && !wh.passwordSecret) {
+    issue(['warehouse', 'passwordSecret'], 'required when authenticator is SNOWFLAKE (the name of the secret holding the password)');
+  }
+  if (cfg.stage.type !== 's3') {
+    issue(['stage', 'type'], "must be s3 when the warehouse is snowflake (Snowflake loads from an external S3 stage, not a local directory)");
+  } else {
+    // COPY names files relative to the stage URL, and extracts write them relative to bucket/prefix: the two must agree.
+    const expected = `s3://${cfg.stage.bucket}/${cfg.stage.prefix}/`;
+    if (wh.externalStage.url.replace(/\/*$/, '/') !== expected) {
+      issue(['warehouse', 'externalStage', 'url'], `must be the S3 stage's bucket and prefix, ${expected} (got ${wh.externalStage.url})`);
+    }
+  }
+}
+
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+export type WarehouseConfig = z.infer<typeof WarehouseConfigSchema>;
+export type SnowflakeWarehouseConfig = z.infer<typeof SnowflakeWarehouseSchema>;
+export type StageConfig = z.infer<typeof StageConfigSchema>;
+export type SecretsConfig = z.infer<typeof SecretsConfigSchema>;
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 export type SourceTableConfig = z.infer<typeof SourceTableSchema>;
 export type PostgresSourceConfig = z.infer<typeof PostgresSourceSchema>;

@@ -1,7 +1,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
-import { openEmbeddedDeps } from './deps';
+import { openDeps } from './deps';
 import { logger } from './logger';
 import { installRuntime } from './runtime';
 import { createFreshlineWorkers } from './worker';
@@ -10,7 +10,7 @@ import { createFreshlineWorkers } from './worker';
 async function main(): Promise<void> {
   installRuntime();
   const config = loadConfig();
-  const deps = await openEmbeddedDeps({ dataDir: process.env.FRESHLINE_DATA_DIR ?? '.dev/data', config });
+  const deps = await openDeps({ dataDir: process.env.FRESHLINE_DATA_DIR ?? '.dev/data', config });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   const workers = await createFreshlineWorkers({
     connection,

@@ -26,6 +26,14 @@ export interface Dialect {
   cloneTable(target: string, source: string): string;
   /** Constructs models must not use on this dialect, with why (checked when models are read). */
   readonly unsupported: { pattern: RegExp; what: string }[];
+  /** Query for a table's columns as `name`, `type` (DDL-usable) in table order; binds $1 schema, $2 table. */
+  readonly columnsSql: string;
+  /** Column type for the JSON documents Freshline writes to audit tables. */
+  readonly jsonType: string;
+  /** Turns a bind holding JSON text into a value of `jsonType` (usable in INSERT … VALUES). */
+  jsonFromText(bind: string): string;
+  /** The current timestamp (TIMESTAMPTZ). */
+  readonly now: string;
 }
 
 const isoDate = (s: string) => {
@@ -51,6 +59,11 @@ export const DUCKDB: Dialect = {
     { pattern: /\biff\s*\(/i, what: 'IFF (Snowflake only; use CASE)' },
     { pattern: /::\s*variant\b/i, what: 'VARIANT (Snowflake only; use JSON)' },
   ],
+  columnsSql: `SELECT column_name AS name, data_type AS type FROM information_schema.columns
+        WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+  jsonType: 'JSON',
+  jsonFromText: (bind) => `${bind}::JSON`,
+  now: 'now()',
 };
 
 export const SNOWFLAKE: Dialect = {
@@ -71,7 +84,53 @@ export const SNOWFLAKE: Dialect = {
     { pattern: /\{\s*'[a-z_]+'\s*:/i, what: 'struct literals (DuckDB only)' },
     { pattern: /\blist_[a-z_]+\s*\(|\bunnest\s*\(/i, what: 'list functions / unnest (DuckDB only; Snowflake uses FLATTEN)' },
   ],
+  // The session sets QUOTED_IDENTIFIERS_IGNORE_CASE (snowflake.ts), so the catalog holds our quoted lower-case
+  // names upper-cased: look them up upper-cased and answer in lower case, like every other row we read.
+  // INFORMATION_SCHEMA's data_type says NUMBER without precision and scale; they are put back so the
+  // type can be used in DDL (the stable bi views cast vanished columns to it).
+  columnsSql: `SELECT lower(column_name) AS name,
+               CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type
+          FROM information_schema.columns
+         WHERE table_schema = upper($1) AND table_name = upper($2) ORDER BY ordinal_position`,
+  // JSON text as VARCHAR: Snowflake accepts no PARSE_JSON in INSERT … VALUES, and readers parse the text anyway.
+  jsonType: 'VARCHAR',
+  jsonFromText: (bind) => bind,
+  now: 'current_timestamp()',
 };
+
+/**
+ * The Snowflake type for a staged column's warehouse type (manifest columns carry DuckDB types, see
+ * sources/postgres/types.ts). Exact numerics stay exact; JSON stays text (models PARSE_JSON what they
+ * need), as do UUIDs; an unknown type fails the load instead of being guessed.
+ */
+export function snowflakeType(duckdbType: string, column: string): string {
+  const t = duckdbType.trim().toUpperCase();
+  const decimal = /^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(t);
+  if (decimal) return `NUMBER(${decimal[1]},${decimal[2]})`;
+  const direct: Record<string, string> = {
+    TINYINT: 'NUMBER(38,0)',
+    SMALLINT: 'NUMBER(38,0)',
+    INTEGER: 'NUMBER(38,0)',
+    BIGINT: 'NUMBER(38,0)',
+    HUGEINT: 'NUMBER(38,0)',
+    REAL: 'FLOAT',
+    FLOAT: 'FLOAT',
+    DOUBLE: 'FLOAT',
+    BOOLEAN: 'BOOLEAN',
+    VARCHAR: 'VARCHAR',
+    DATE: 'DATE',
+    TIME: 'TIME',
+    TIMESTAMP: 'TIMESTAMP_NTZ',
+    TIMESTAMPTZ: 'TIMESTAMP_TZ',
+    'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_TZ',
+    UUID: 'VARCHAR',
+    JSON: 'VARCHAR',
+    BLOB: 'BINARY',
+  };
+  const mapped = direct[t];
+  if (!mapped) throw new Error(`column '${column}': no Snowflake type for staged type '${duckdbType}' (add it to snowflakeType in dialect.ts)`);
+  return mapped;
+}
 
 function daysInclusive(from: string, to: string): number {
   const days = (Date.parse(`${isoDate(to)}T00:00:00Z`) - Date.parse(`${isoDate(from)}T00:00:00Z`)) / 86_400_000 + 1;

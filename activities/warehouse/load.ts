@@ -1,8 +1,9 @@
 import type { Manifest } from '../sources/postgres/manifest';
-import type { ObjectStore } from '../storage/object-store';
+import { dialectOf, type Dialect } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
 import { writeSourceState } from './source-state';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
+import type { StagedRelation, StagedRowsReader, TypedColumn } from './staged';
 import type { Warehouse } from './warehouse';
 
 /** What a load step reports for one table. */
@@ -16,7 +17,7 @@ export interface LoadResult {
   rowsReplaced: number;
   /** Full mode: keys gone from the source since the last load, recorded as `_deleted` tombstones. */
   tombstones: number;
-  /** Columns added to (or retyped in) the raw table by this load. */
+  /** Columns added to (or retyped in) the raw table by this load (a retry after the DDL step reports none). */
   evolved: string[];
   /** Why nothing was loaded, when nothing was. */
   skipped: string | null;
@@ -24,119 +25,160 @@ export interface LoadResult {
 
 type Tx = Pick<Warehouse, 'run' | 'query'>;
 
+/** Lineage columns every raw row carries after the staged columns (portable types). */
+const LINEAGE: TypedColumn[] = [
+  { name: '_load_id', type: 'VARCHAR' },
+  { name: '_window_start', type: 'TIMESTAMPTZ' },
+  { name: '_window_end', type: 'TIMESTAMPTZ' },
+  { name: '_extracted_at', type: 'TIMESTAMPTZ' },
+  { name: '_source_file', type: 'VARCHAR' },
+];
+
+/** The lineage values, as selected: binds $1…$4 are load id, window start and end, extraction time. */
+const LINEAGE_SELECT =
+  '$1::VARCHAR AS _load_id, $2::TIMESTAMPTZ AS _window_start, $3::TIMESTAMPTZ AS _window_end, $4::TIMESTAMPTZ AS _extracted_at';
+
+const columnList = (names: string[]) => `(${names.map(quoteIdent).join(', ')})`;
+
 /**
- * Loads one manifest into raw.<source>__<table> in one transaction, together with the table's new
- * baseline (schema, checksum) so drift detection never disagrees with what raw holds.
+ * Loads one manifest into raw.<source>__<table>, together with the table's new baseline (schema,
+ * checksum) so drift detection never disagrees with what raw holds.
  * - incremental: raw holds one row per (primary key, cursor) version; the window's previous rows and
  *   any version this load brings are deleted first, so re-runs and overlapping windows never duplicate;
  * - full: the new snapshot replaces the live rows, and keys that disappeared become `_deleted` tombstones.
+ * Steps: the reader makes the staged rows readable (DuckDB: the files in place; Snowflake: COPY into a
+ * temporary table, checked against the manifest); then the raw table is created and evolved (DDL, which
+ * Snowflake commits implicitly, so it runs before and outside the data transaction; every step is
+ * idempotent); then one transaction replaces the rows and records the baseline.
  */
-export async function loadManifest(wh: Warehouse, stage: ObjectStore, manifest: Manifest, loadId: string): Promise<LoadResult> {
+export async function loadManifest(wh: Warehouse, staged: StagedRowsReader, manifest: Manifest, loadId: string): Promise<LoadResult> {
   const target = rawTable(manifest.source, manifest.table);
   const base: LoadResult = { table: manifest.table, rawTable: `${SCHEMAS.raw}.${target}`, loadId, rowsLoaded: 0, rowsReplaced: 0, tombstones: 0, evolved: [], skipped: null };
   if (manifest.blocked) return { ...base, skipped: `breaking schema drift: ${manifest.drift?.summary}` };
   if (manifest.unchanged) return { ...base, skipped: 'full table unchanged since the last load (same checksum)' };
   if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
-  const cdc = manifest.mode === 'cdc';
-
-  const fqn = qualified(SCHEMAS.raw, target);
-  const files = `[${manifest.keys.map((k) => quoteLiteral(stage.uriFor(k))).join(', ')}]`;
-  const incoming = `read_parquet(${files}, filename = true)`;
-  const lineage = (params: { loadId: number; start: number; end: number; extractedAt: number }) =>
-    `$${params.loadId}::VARCHAR AS _load_id, $${params.start}::TIMESTAMPTZ AS _window_start, $${params.end}::TIMESTAMPTZ AS _window_end, ` +
-    `$${params.extractedAt}::TIMESTAMPTZ AS _extracted_at`;
-  const lineageParams = [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt];
-  await wh.ensureSchema(SCHEMAS.raw);
-  return wh.transaction(async (tx) => {
-    // CDC files carry their own _deleted (tombstones); the other modes stage live rows only.
-    const deleted = cdc ? '' : ', false AS _deleted';
-    await tx.run(
-      `CREATE TABLE IF NOT EXISTS ${fqn} AS
-         SELECT * EXCLUDE (filename), ''::VARCHAR AS _load_id, now()::TIMESTAMPTZ AS _window_start, now()::TIMESTAMPTZ AS _window_end,
-                now()::TIMESTAMPTZ AS _extracted_at, ''::VARCHAR AS _source_file${deleted}
-           FROM ${incoming} LIMIT 0`,
+  if (staged.dialect !== wh.dialect) throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);
+  if (manifest.mode === 'cdc' && wh.dialect !== 'duckdb') {
+    throw new Error(
+      `not implemented on ${wh.dialect}: CDC load of ${manifest.source}.${manifest.table} (TRUNCATE markers and unchanged TOAST ` +
+        'values are applied with DuckDB-only SQL: applyTruncates, carryUnchangedToast in activities/warehouse/load.ts)',
     );
-    // Every raw table has _deleted and _lsn, whatever mode wrote it first, so staging reads them all alike.
-    await tx.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false`);
-    await tx.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _lsn VARCHAR`);
-    const evolved = await evolveRawTable(tx, target, manifest, incoming);
-    const pk = manifest.primaryKey.map(quoteIdent).join(', ');
-    let replaced = 0;
-    let tombstones = 0;
-    if (cdc) {
-      // Re-delivered changes (a crash before the slot was confirmed) replace themselves: key + LSN
-      // (NULL-safe, so a TRUNCATE marker, whose key is NULL, replaces itself too), and so do the
-      // tombstones a re-delivered TRUNCATE wrote.
-      const keyCols = [...manifest.primaryKey, '_lsn'];
-      replaced += await tx.run(
-        `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
-          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} IS NOT DISTINCT FROM s.${quoteIdent(c)}`).join(' AND ')}`,
-      );
-      replaced += await tx.run(`DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${incoming} WHERE _op = 'T')`);
-    } else if (manifest.mode === 'incremental') {
-      replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
-        manifest.window.start,
-        manifest.window.end,
-      ]);
-      const keyCols = [...manifest.primaryKey, manifest.cursor];
-      replaced += await tx.run(
-        `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${incoming}) AS s
-          WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
-      );
-    } else {
-      tombstones = await tx.run(
-        `INSERT INTO ${fqn} BY NAME
-           SELECT ${pk}, ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, 'tombstone: key absent from full snapshot' AS _source_file,
-                  true AS _deleted
-             FROM (SELECT DISTINCT ${pk} FROM ${fqn} WHERE NOT _deleted EXCEPT SELECT ${pk} FROM ${incoming})`,
-        lineageParams,
-      );
-      replaced += await tx.run(`DELETE FROM ${fqn} WHERE NOT _deleted`);
-      // A key that comes back supersedes its old tombstone.
-      await tx.run(
-        `DELETE FROM ${fqn} AS r USING (SELECT ${pk} FROM ${incoming}) AS s
-          WHERE r._deleted AND r._load_id <> $1 AND ${manifest.primaryKey.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
-        [loadId],
-      );
-    }
-    const inserted = await tx.run(
-      `INSERT INTO ${fqn} BY NAME
-         SELECT * EXCLUDE (filename), ${lineage({ loadId: 1, start: 2, end: 3, extractedAt: 4 })}, filename AS _source_file${deleted}
-           FROM ${incoming}`,
+  }
+
+  await wh.ensureSchema(SCHEMAS.raw);
+  const incoming = await staged.open(wh, manifest);
+  try {
+    const evolved = await prepareRawTable(wh, target, manifest, incoming.columns);
+    const dialect = dialectOf(wh.dialect);
+    return await wh.transaction(async (tx) => ({ ...base, ...(await replaceRows(tx, dialect, target, manifest, incoming, loadId)), evolved }));
+  } finally {
+    // A leftover is harmless (Snowflake drops temporary tables with the session); the load's outcome stands.
+    await incoming.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates the raw table from the staged columns if missing, gives it the columns every raw table has,
+ * and evolves it to the staged columns. DDL only, each statement idempotent (IF NOT EXISTS), so a load
+ * retried after a failed data transaction, or two loads of one table, redo it harmlessly.
+ */
+async function prepareRawTable(wh: Warehouse, target: string, manifest: Manifest, staged: TypedColumn[]): Promise<string[]> {
+  const fqn = qualified(SCHEMAS.raw, target);
+  // CDC files carry their own _deleted (tombstones); the other modes stage live rows only.
+  const deleted = staged.some((c) => c.name === '_deleted') ? [] : [{ name: '_deleted', type: 'BOOLEAN' }];
+  const columns = [...staged, ...LINEAGE, ...deleted];
+  await wh.run(`CREATE TABLE IF NOT EXISTS ${fqn} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
+  // Every raw table has _deleted and _lsn, whatever mode wrote it first, so staging reads them all alike.
+  await wh.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false`);
+  await wh.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _lsn VARCHAR`);
+  return evolveRawTable(wh, target, manifest, staged);
+}
+
+/** Deletes the rows this load replaces, inserts the staged rows, records the baseline; inside the transaction. */
+async function replaceRows(
+  tx: Tx,
+  dialect: Dialect,
+  target: string,
+  manifest: Manifest,
+  incoming: StagedRelation,
+  loadId: string,
+): Promise<Pick<LoadResult, 'rowsLoaded' | 'rowsReplaced' | 'tombstones'>> {
+  const fqn = qualified(SCHEMAS.raw, target);
+  const from = incoming.from;
+  const cdc = manifest.mode === 'cdc';
+  const lineageParams = [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt];
+  const lineageNames = LINEAGE.map((c) => c.name);
+  const pk = manifest.primaryKey.map(quoteIdent).join(', ');
+  let replaced = 0;
+  let tombstones = 0;
+  if (cdc) {
+    // Re-delivered changes (a crash before the slot was confirmed) replace themselves: key + LSN
+    // (NULL-safe, so a TRUNCATE marker, whose key is NULL, replaces itself too), and so do the
+    // tombstones a re-delivered TRUNCATE wrote.
+    const keyCols = [...manifest.primaryKey, '_lsn'];
+    replaced += await tx.run(
+      `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${from}) AS s
+        WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} IS NOT DISTINCT FROM s.${quoteIdent(c)}`).join(' AND ')}`,
+    );
+    replaced += await tx.run(`DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${from} WHERE _op = 'T')`);
+  } else if (manifest.mode === 'incremental') {
+    replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
+      manifest.window.start,
+      manifest.window.end,
+    ]);
+    const keyCols = [...manifest.primaryKey, manifest.cursor];
+    replaced += await tx.run(
+      `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${from}) AS s
+        WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+    );
+  } else {
+    tombstones = await tx.run(
+      `INSERT INTO ${fqn} ${columnList([...manifest.primaryKey, ...lineageNames, '_deleted'])}
+         SELECT ${pk}, ${LINEAGE_SELECT}, 'tombstone: key absent from full snapshot' AS _source_file, true AS _deleted
+           FROM (SELECT DISTINCT ${pk} FROM ${fqn} WHERE NOT _deleted EXCEPT SELECT ${pk} FROM ${from})`,
       lineageParams,
     );
-    if (cdc) {
-      tombstones = await applyTruncates(tx, fqn, manifest, incoming, loadId);
-      await carryUnchangedToast(tx, fqn, manifest, loadId);
-    }
-    await writeSourceState(tx, manifest, { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum });
-    return { ...base, rowsLoaded: inserted, rowsReplaced: replaced, tombstones, evolved };
-  });
+    replaced += await tx.run(`DELETE FROM ${fqn} WHERE NOT _deleted`);
+    // A key that comes back supersedes its old tombstone.
+    await tx.run(
+      `DELETE FROM ${fqn} AS r USING (SELECT ${pk} FROM ${from}) AS s
+        WHERE r._deleted AND r._load_id <> $1 AND ${manifest.primaryKey.map((c) => `r.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')}`,
+      [loadId],
+    );
+  }
+  const data = incoming.columns.map((c) => c.name);
+  const stagesDeleted = data.includes('_deleted');
+  const inserted = await tx.run(
+    `INSERT INTO ${fqn} ${columnList([...data, ...lineageNames, ...(stagesDeleted ? [] : ['_deleted'])])}
+       SELECT ${data.map(quoteIdent).join(', ')}, ${LINEAGE_SELECT}, filename AS _source_file${stagesDeleted ? '' : ', false AS _deleted'}
+         FROM ${from}`,
+    lineageParams,
+  );
+  if (cdc) {
+    tombstones = await applyTruncates(tx, fqn, manifest, from, loadId);
+    await carryUnchangedToast(tx, fqn, manifest, loadId);
+  }
+  await writeSourceState(tx, manifest, { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum }, dialect);
+  return { rowsLoaded: inserted, rowsReplaced: replaced, tombstones };
 }
 
 /**
  * Adds columns the staged file has and raw lacks (source columns gained, CDC metadata after an initial
  * snapshot) and applies accepted type changes, so raw follows the source.
  */
-async function evolveRawTable(tx: Tx, target: string, manifest: Manifest, incoming: string): Promise<string[]> {
+async function evolveRawTable(wh: Warehouse, target: string, manifest: Manifest, staged: TypedColumn[]): Promise<string[]> {
   const existing = new Map(
-    (await tx.query<{ name: string; type: string }>(
-      `SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-      [SCHEMAS.raw, target],
-    )).map((c) => [c.name, c.type]),
+    (await wh.query<{ name: string; type: string }>(dialectOf(wh.dialect).columnsSql, [SCHEMAS.raw, target])).map((c) => [c.name, c.type]),
   );
   const fqn = qualified(SCHEMAS.raw, target);
   const changed: string[] = [];
-  const staged = await tx.query<{ name: string; type: string }>(
-    `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * EXCLUDE (filename) FROM ${incoming})`,
-  );
   for (const col of staged) {
     const current = existing.get(col.name);
     if (current === undefined) {
-      await tx.run(`ALTER TABLE ${fqn} ADD COLUMN ${quoteIdent(col.name)} ${col.type}`);
+      await wh.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS ${quoteIdent(col.name)} ${col.type}`);
       changed.push(`+${col.name}`);
     } else if (current !== col.type && manifest.drift?.retyped.some((r) => r.column === col.name)) {
-      await tx.run(`ALTER TABLE ${fqn} ALTER COLUMN ${quoteIdent(col.name)} SET DATA TYPE ${col.type}`);
+      await wh.run(`ALTER TABLE ${fqn} ALTER COLUMN ${quoteIdent(col.name)} SET DATA TYPE ${col.type}`);
       changed.push(`${col.name} ${current} → ${col.type}`);
     }
   }
@@ -150,8 +192,9 @@ async function evolveRawTable(tx: Tx, target: string, manifest: Manifest, incomi
  */
 async function applyTruncates(tx: Tx, fqn: string, manifest: Manifest, incoming: string, loadId: string): Promise<number> {
   const pk = manifest.primaryKey.map((c) => `k.${quoteIdent(c)}`).join(', ');
+  const columns = [...manifest.primaryKey, ...LINEAGE.map((c) => c.name), '_deleted', '_op', '_lsn', '_commit_ts'];
   return tx.run(
-    `INSERT INTO ${fqn} BY NAME
+    `INSERT INTO ${fqn} ${columnList(columns)}
        SELECT DISTINCT ${pk}, $1::VARCHAR AS _load_id, $2::TIMESTAMPTZ AS _window_start, $3::TIMESTAMPTZ AS _window_end,
               $4::TIMESTAMPTZ AS _extracted_at, 'tombstone: TRUNCATE at ' || t._lsn AS _source_file, true AS _deleted,
               'T' AS _op, t._lsn AS _lsn, t._commit_ts AS _commit_ts

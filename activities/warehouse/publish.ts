@@ -1,3 +1,4 @@
+import { DUCKDB, SNOWFLAKE, type Dialect } from './dialect';
 import { SCHEMAS, shadowSchema } from './layout';
 import { qualified, quoteIdent } from './sql';
 import type { Warehouse } from './warehouse';
@@ -8,14 +9,21 @@ export interface PublishResult {
   held: { table: string; reason: string }[];
 }
 
+/** What a publish needs beyond the tables. */
+export interface PublishOptions {
+  /** Snowflake: the role dashboards use, granted USAGE and SELECT on `certified` and `bi` after every publish. */
+  biRole?: string;
+}
+
 type Tx = Pick<Warehouse, 'run' | 'query'>;
 
 /** Columns of a mart that are Freshline's bookkeeping, not for dashboards. */
 const HIDDEN_FROM_BI = new Set(['_row_hash']);
 
 /**
- * Swaps the dataset's shadow marts into `certified` in one transaction: dashboards see either all
- * of yesterday's tables or all of today's, never a mix. (Snowflake: ALTER TABLE … SWAP WITH.)
+ * Swaps the dataset's shadow marts into `certified`. DuckDB: in one transaction, so dashboards see
+ * either all of yesterday's tables or all of today's, never a mix. Snowflake: ALTER TABLE … SWAP WITH,
+ * atomic per table only (see publishBySwap).
  * Dashboards read `bi.<mart>`, a view over the certified table whose columns only ever grow: a column
  * the model no longer produces stays in the view as NULL, so a workbook never breaks on a rename.
  */
@@ -25,16 +33,19 @@ export async function publishTables(
   tables: string[],
   /** Tables not to publish this run (their certified version stays), with the reason. */
   hold: PublishResult['held'] = [],
+  options: PublishOptions = {},
 ): Promise<PublishResult> {
   const shadow = shadowSchema(dataset);
+  const publishable = tables.filter((t) => !hold.some((h) => h.table === t));
+  if (wh.dialect === 'snowflake') return { tables: await publishBySwap(wh, shadow, publishable, options), held: hold };
   await wh.ensureSchema(SCHEMAS.certified);
   await wh.ensureSchema(SCHEMAS.bi);
   return wh.transaction(async (tx) => {
     const out: PublishResult['tables'] = [];
-    for (const table of tables.filter((t) => !hold.some((h) => h.table === t))) {
+    for (const table of publishable) {
       const target = qualified(SCHEMAS.certified, table);
       await tx.run(`CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${qualified(shadow, table)}`);
-      await replaceBiView(tx, table);
+      await replaceBiView(tx, table, DUCKDB);
       const [{ n }] = await tx.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
       out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
     }
@@ -42,14 +53,67 @@ export async function publishTables(
   });
 }
 
+/**
+ * Snowflake: per table, `ALTER TABLE certified.t SWAP WITH shadow.t` (zero-copy; shadow keeps
+ * yesterday's table), or `CREATE TABLE certified.t CLONE shadow.t` the first time; then its bi view;
+ * then the grants, re-applied every time because SWAP moves grants with the table objects: the table
+ * swapped in arrives with the shadow table's grants, not certified's.
+ *
+ * Atomicity: each SWAP is atomic for its table, but Snowflake commits every DDL statement on its own,
+ * so for the seconds a publish takes dashboards can see some of today's marts beside yesterday's
+ * others. All-or-nothing across tables needs a single statement: build the dataset's marts in a schema
+ * of their own and `ALTER SCHEMA certified SWAP WITH <that schema>`. Not now: `certified` is shared by
+ * every dataset, so a schema swap would first have to clone the other datasets' tables (and this
+ * dataset's held ones) into the new schema, and rebuild bi views and grants over it, on every publish.
+ *
+ * Retries: a second SWAP would put yesterday's table back. SWAP exchanges names, so each table keeps
+ * its CREATED time: transform always makes the shadow table anew, so it is newer than certified's
+ * until it has been swapped (or cloned) in. A retried publish finds certified newer and leaves it.
+ */
+async function publishBySwap(wh: Warehouse, shadow: string, tables: string[], options: PublishOptions): Promise<PublishResult['tables']> {
+  const role = options.biRole;
+  if (!role) throw new Error('publish on snowflake needs the BI role to grant SELECT to (config warehouse.biRole)');
+  await wh.ensureSchema(SCHEMAS.certified);
+  await wh.ensureSchema(SCHEMAS.bi);
+  const out: PublishResult['tables'] = [];
+  for (const table of tables) {
+    const target = qualified(SCHEMAS.certified, table);
+    const source = qualified(shadow, table);
+    const { built, current } = await createdTimes(wh, shadow, table);
+    if (built === undefined) throw new Error(`cannot publish ${table}: ${shadow}.${table} does not exist (transform did not build it)`);
+    if (current === undefined) await wh.run(`CREATE TABLE ${target} CLONE ${source}`);
+    else if (built > current) await wh.run(`ALTER TABLE ${target} SWAP WITH ${source}`);
+    // else an earlier attempt of this publish already swapped it in.
+    await replaceBiView(wh, table, SNOWFLAKE);
+    const [{ n }] = await wh.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
+    out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
+  }
+  const grantee = `ROLE ${quoteIdent(role)}`;
+  await wh.run(`GRANT USAGE ON SCHEMA ${quoteIdent(SCHEMAS.certified)} TO ${grantee}`);
+  await wh.run(`GRANT USAGE ON SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ${grantee}`);
+  await wh.run(`GRANT SELECT ON ALL TABLES IN SCHEMA ${quoteIdent(SCHEMAS.certified)} TO ${grantee}`);
+  await wh.run(`GRANT SELECT ON ALL VIEWS IN SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ${grantee}`);
+  return out;
+}
+
+/** CREATED (epoch ms) of the shadow build and of the certified table, each undefined when missing. */
+async function createdTimes(wh: Warehouse, shadow: string, table: string): Promise<{ built?: number; current?: number }> {
+  // Upper-cased lookups: the session's QUOTED_IDENTIFIERS_IGNORE_CASE stores our names upper-case.
+  const rows = await wh.query<{ schema_name: string; created: string }>(
+    `SELECT lower(table_schema) AS schema_name, created FROM information_schema.tables
+      WHERE table_schema IN (upper($1), upper($2)) AND table_name = upper($3) AND table_type = 'BASE TABLE'`,
+    [SCHEMAS.certified, shadow, table],
+  );
+  const of = (schema: string) => {
+    const row = rows.find((r) => r.schema_name === schema);
+    return row ? Date.parse(row.created) : undefined;
+  };
+  return { built: of(shadow), current: of(SCHEMAS.certified) };
+}
+
 /** The stable view: yesterday's columns in their order, then new ones; vanished ones as typed NULLs. */
-async function replaceBiView(tx: Tx, table: string): Promise<void> {
-  const columnsOf = (schema: string) =>
-    tx.query<{ name: string; type: string }>(
-      `SELECT column_name AS name, data_type AS type FROM information_schema.columns
-        WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-      [schema, table],
-    );
+async function replaceBiView(tx: Tx, table: string, dialect: Dialect): Promise<void> {
+  const columnsOf = (schema: string) => tx.query<{ name: string; type: string }>(dialect.columnsSql, [schema, table]);
   const certified = (await columnsOf(SCHEMAS.certified)).filter((c) => !HIDDEN_FROM_BI.has(c.name));
   const current = new Set(certified.map((c) => c.name));
   const kept = await columnsOf(SCHEMAS.bi);

@@ -157,7 +157,10 @@ export class SnowflakeWarehouse implements Warehouse {
     private readonly owner: boolean,
   ) {}
 
-  /** Logs in (key pair or password from `secrets`), then sets QUERY_TAG, TIMEZONE=UTC and the statement timeout. */
+  /**
+   * Logs in (key pair or password from `secrets`), then sets QUERY_TAG, TIMEZONE=UTC,
+   * QUOTED_IDENTIFIERS_IGNORE_CASE=TRUE and the statement timeout.
+   */
   static async connect(options: SnowflakeWarehouseOptions, secrets: SecretStore): Promise<SnowflakeWarehouse> {
     checkOptions(options);
     const tagText = options.queryTag === undefined ? null : serialiseQueryTag(options.queryTag);
@@ -167,6 +170,12 @@ export class SnowflakeWarehouse implements Warehouse {
       await session.exclusive(async () => {
         await session.useTag(tagText);
         await session.execute("ALTER SESSION SET TIMEZONE = 'UTC'");
+        // Freshline quotes every name it writes (quoteIdent: "raw"."shop__orders"), while models and
+        // admins write names unquoted (raw.shop__orders, which Snowflake upper-cases). Quoted names are
+        // case-sensitive by default, so the two would be different objects; with this setting quoted
+        // names are stored and resolved upper-case too, and both spellings reach the same table. (The
+        // catalog therefore holds them upper-case: lookups by name upper-case the name, see dialect.ts.)
+        await session.execute('ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = TRUE');
         if (options.statementTimeoutSeconds !== undefined) {
           await session.execute(`ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = ${options.statementTimeoutSeconds}`);
         }
@@ -245,8 +254,9 @@ export class SnowflakeWarehouse implements Warehouse {
   }
 
   async tableExists(schema: string, table: string): Promise<boolean> {
+    // Upper-cased: under QUOTED_IDENTIFIERS_IGNORE_CASE the catalog holds our quoted names upper-case.
     const rows = await this.query(
-      'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = $1 AND TABLE_NAME = $2',
+      'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = UPPER($1) AND TABLE_NAME = UPPER($2)',
       [schema, table],
     );
     return Number(rows[0]?.n) > 0;

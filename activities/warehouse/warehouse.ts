@@ -20,4 +20,9 @@ export interface Warehouse {
   tableExists(schema: string, table: string): Promise<boolean>;
   /** Releases the connection / file. */
   close(): Promise<void>;
+  /**
+   * A view of this warehouse whose statements carry `tag` (Snowflake: QUERY_TAG, merged with the
+   * session's), so the engine's query history says which run issued what. Absent on DuckDB.
+   */
+  withQueryTag?(tag: { [key: string]: string }): Warehouse;
 }

@@ -124,6 +124,7 @@ describe('authentication', () => {
     expect(login).toMatchObject({ user: 'LOADER', authenticator: 'SNOWFLAKE_JWT', ok: true });
     expect(login?.query).toMatchObject({ roleName: 'FRESHLINE_LOADER', warehouse: 'FRESHLINE_WH', databaseName: 'ANALYTICS', schemaName: 'PUBLIC' });
     expect(session?.parameters.TIMEZONE).toBe('UTC');
+    expect(session?.parameters.QUOTED_IDENTIFIERS_IGNORE_CASE).toBe('TRUE');
     stand.on(/^SELECT 1$/, () => ({ columns: [{ name: '1', type: 'NUMBER(1,0)' }], rows: [[1]] }));
     expect(await wh.query('SELECT 1')).toEqual([{ 1: 1 }]);
     await wh.close();
@@ -348,7 +349,7 @@ describe('statements', () => {
     expect(await wh.tableExists('raw', 'orders')).toBe(true);
     expect(await wh.tableExists('raw', 'nope')).toBe(false);
     expect(stand.statements.at(-1)).toMatchObject({
-      sqlText: 'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = :1 AND TABLE_NAME = :2',
+      sqlText: 'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = UPPER(:1) AND TABLE_NAME = UPPER(:2)',
       binds: ['raw', 'nope'],
     });
   });

@@ -36,3 +36,58 @@ test('a config file that is not YAML names the file', () => {
   writeFileSync(file, stringify(valid()).replace('datasets:', 'datasets: [\n'));
   expect(() => loadConfig(file)).toThrow(new RegExp(`cannot read ${file}`));
 });
+
+/** The production sections: Snowflake loading from the S3 stage, secrets from AWS Secrets Manager. */
+const production = (): Yaml => ({
+  ...valid(),
+  warehouse: {
+    type: 'snowflake',
+    account: 'myorg-analytics',
+    user: 'FRESHLINE_LOADER',
+    role: 'FRESHLINE_LOADER',
+    warehouse: 'FRESHLINE_WH',
+    database: 'ANALYTICS',
+    privateKeySecret: 'freshline/snowflake-key',
+    externalStage: { name: 'freshline_stage', url: 's3://acme-freshline/stage/', storageIntegration: 'freshline_s3' },
+    biRole: 'bi_reader',
+    statementTimeout: '1h',
+  },
+  stage: { type: 's3', bucket: 'acme-freshline', prefix: 'stage', region: 'eu-west-1' },
+  secrets: { type: 'aws', region: 'eu-west-1', prefix: 'freshline/prod/', ttl: '5m' },
+});
+
+test('without warehouse, stage and secrets sections the config means the embedded default', () => {
+  const cfg = loadConfig();
+  expect(cfg.warehouse).toEqual({ type: 'duckdb' });
+  expect(cfg.stage).toEqual({ type: 'local' });
+  expect(cfg.secrets).toEqual({ type: 'env' });
+});
+
+test('a production config parses; key-pair authentication is the default', () => {
+  const cfg = parseConfig(production());
+  expect(cfg.warehouse).toMatchObject({ type: 'snowflake', authenticator: 'SNOWFLAKE_JWT', biRole: 'bi_reader' });
+  expect(cfg.stage).toMatchObject({ type: 's3', bucket: 'acme-freshline', prefix: 'stage' });
+  expect(cfg.secrets).toMatchObject({ type: 'aws', region: 'eu-west-1' });
+});
+
+test.each([
+  [(c: Yaml) => delete c.warehouse.privateKeySecret, /warehouse\.privateKeySecret: required when authenticator is SNOWFLAKE_JWT/],
+  [(c: Yaml) => (c.warehouse.authenticator = 'SNOWFLAKE'), /warehouse\.passwordSecret: required when authenticator is SNOWFLAKE /],
+  [(c: Yaml) => (c.warehouse.authenticator = 'OAUTH'), /warehouse\.authenticator/],
+  [(c: Yaml) => (c.warehouse.type = 'bigquery'), /warehouse\.type: Invalid discriminator value\. Expected 'duckdb' \| 'snowflake'/],
+  [(c: Yaml) => delete c.warehouse.biRole, /warehouse\.biRole/],
+  [(c: Yaml) => (c.warehouse.externalStage.name = 'stage; drop schema raw'), /warehouse\.externalStage\.name: must be a lower-case SQL identifier/],
+  [(c: Yaml) => (c.warehouse.externalStage.url = 'https://acme-freshline.s3.amazonaws.com/stage/'), /warehouse\.externalStage\.url: must be an S3 URL/],
+  [(c: Yaml) => (c.warehouse.externalStage.url = 's3://acme-freshline/other/'), /warehouse\.externalStage\.url: must be the S3 stage's bucket and prefix, s3:\/\/acme-freshline\/stage\//],
+  [(c: Yaml) => (c.warehouse.statementTimeout = 'an hour'), /warehouse\.statementTimeout: must be a duration/],
+  [(c: Yaml) => (c.stage = { type: 'local' }), /stage\.type: must be s3 when the warehouse is snowflake/],
+  [(c: Yaml) => (c.stage.bucket = 'Acme_Freshline'), /stage\.bucket: must be an S3 bucket name/],
+  [(c: Yaml) => (c.stage.prefix = '/stage/'), /stage\.prefix: must be a key prefix/],
+  [(c: Yaml) => delete c.secrets.region, /secrets\.region/],
+  [(c: Yaml) => (c.secrets.ttl = 'soon'), /secrets\.ttl: must be a duration/],
+])('an invalid warehouse, stage or secrets section fails with the field named (%#)', (mutate, message) => {
+  const cfg = production();
+  mutate(cfg);
+  expect(() => parseConfig(cfg)).toThrow(ConfigError);
+  expect(() => parseConfig(cfg)).toThrow(message);
+});

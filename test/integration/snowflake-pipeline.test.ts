@@ -1,0 +1,350 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvSecretStore } from '../../activities/secrets/secret-store';
+import type { Manifest } from '../../activities/sources/postgres/manifest';
+import { SNOWFLAKE } from '../../activities/warehouse/dialect';
+import { loadManifest } from '../../activities/warehouse/load';
+import { publishTables } from '../../activities/warehouse/publish';
+import { SnowflakeWarehouse } from '../../activities/warehouse/snowflake';
+import { buildModels } from '../../activities/warehouse/transform';
+import { parseConfig } from '../../config/load';
+import type { PipelineConfig } from '../../config/schema';
+import { openDeps, type WorkerDeps } from '../../workers/deps';
+import { type RecordedStatement, type SnowflakeStandIn, type StandInColumn, startSnowflakeStandIn } from '../stand-ins/snowflake';
+
+/**
+ * The production path at the SQL level: the worker's adapters built from a Snowflake + S3 config, then
+ * load (external stage, COPY into a temporary table, checked), transform (MERGE of an incremental mart)
+ * and publish (SWAP, bi view, grants) through the real snowflake-sdk against the REST stand-in. The
+ * stand-in runs no SQL: catalog and COPY queries are answered with results shaped as Snowflake documents
+ * them, and the test asserts the exact statements, in order, each under the run's QUERY_TAG.
+ */
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const secrets = new EnvSecretStore({ SF_LOADER_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+const DIR = 'shop/shop.orders/dt=2024-03-01/20240301T000000Z--20240301T001500Z';
+const KEYS = [`${DIR}/part-00000-000.parquet`, `${DIR}/part-00000-001.parquet`];
+const STAGE_URL = 's3://acme-freshline/stage/';
+
+let stand: SnowflakeStandIn;
+let tmp: string;
+let modelsDir: string;
+let deps: WorkerDeps;
+
+function configFor(publish: string[]): PipelineConfig {
+  return parseConfig({
+    sources: { shop: { type: 'postgres', urlSecret: 'SHOP_DB_URL' } },
+    datasets: [
+      {
+        name: 'sales',
+        cadence: '15m',
+        freshnessSla: '20m',
+        source: 'shop',
+        tables: [{ name: 'orders', schema: 'shop', primaryKey: ['order_id'] }],
+        publish,
+      },
+    ],
+    warehouse: {
+      type: 'snowflake',
+      account: 'freshline_test',
+      user: 'loader',
+      role: 'FRESHLINE_LOADER',
+      warehouse: 'FRESHLINE_WH',
+      database: 'ANALYTICS',
+      privateKeySecret: 'SF_LOADER_KEY',
+      accessUrl: stand.url,
+      externalStage: { name: 'freshline_stage', url: STAGE_URL, storageIntegration: 'freshline_s3' },
+      biRole: 'bi_reader',
+      statementTimeout: '1h',
+    },
+    stage: { type: 's3', bucket: 'acme-freshline', prefix: 'stage', region: 'eu-west-1' },
+  });
+}
+
+/** A models directory with the given files (`layer/name.sql` → SQL). */
+function modelsWith(name: string, files: Record<string, string>): string {
+  const dir = join(tmp, name);
+  for (const layer of ['staging', 'intermediate', 'marts']) mkdirSync(join(dir, layer), { recursive: true });
+  for (const [file, sql] of Object.entries(files)) writeFileSync(join(dir, file), sql);
+  return dir;
+}
+
+const STG_ORDERS = `-- grain: one row per order_id
+select order_id, amount, updated_at
+  from {{ latest('shop', 'orders', 'order_id') }}
+`;
+
+const manifest = (over: Partial<Manifest> = {}): Manifest => ({
+  mode: 'incremental',
+  source: 'shop',
+  schema: 'shop',
+  table: 'orders',
+  window: { start: '2024-03-01T00:00:00.000Z', end: '2024-03-01T00:15:00.000Z' },
+  readFrom: '2024-02-29T23:55:00.000Z',
+  keys: KEYS,
+  rows: 7,
+  sourceRows: 7,
+  bytes: 4096,
+  schemaHash: '0123456789abcdef',
+  columns: [
+    { name: 'order_id', sourceType: 'bigint', type: 'BIGINT' },
+    { name: 'amount', sourceType: 'numeric(12,2)', type: 'DECIMAL(12,2)' },
+    { name: 'updated_at', sourceType: 'timestamp with time zone', type: 'TIMESTAMPTZ' },
+  ],
+  primaryKey: ['order_id'],
+  cursor: 'updated_at',
+  maxCursor: '2024-03-01T00:14:59.000Z',
+  extractedAt: '2024-03-01T00:15:30.000Z',
+  drift: null,
+  blocked: false,
+  unchanged: false,
+  checksum: null,
+  ...over,
+});
+
+/** COPY INTO's documented result: one row per file. */
+const COPY_COLUMNS: StandInColumn[] = [
+  { name: 'file', type: 'VARCHAR' },
+  { name: 'status', type: 'VARCHAR' },
+  { name: 'rows_parsed', type: 'NUMBER(38,0)' },
+  { name: 'rows_loaded', type: 'NUMBER(38,0)' },
+  { name: 'error_limit', type: 'NUMBER(38,0)' },
+  { name: 'errors_seen', type: 'NUMBER(38,0)' },
+  { name: 'first_error', type: 'VARCHAR' },
+  { name: 'first_error_line', type: 'NUMBER(38,0)' },
+  { name: 'first_error_character', type: 'NUMBER(38,0)' },
+  { name: 'first_error_column_name', type: 'VARCHAR' },
+];
+const copied = (key: string, rows: number, status = 'LOADED') => [`${STAGE_URL}${key}`, status, rows, rows, 1, 0, null, null, null, null];
+
+/** Catalog answers (schema, table → columns), as the INFORMATION_SCHEMA queries select them: name, type. */
+const CATALOG: Record<string, [string, string][]> = {
+  'raw.shop__orders': [
+    ['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['updated_at', 'TIMESTAMP_TZ'], ['_load_id', 'TEXT'],
+    ['_window_start', 'TIMESTAMP_TZ'], ['_window_end', 'TIMESTAMP_TZ'], ['_extracted_at', 'TIMESTAMP_TZ'], ['_source_file', 'TEXT'],
+    ['_deleted', 'BOOLEAN'], ['_lsn', 'TEXT'],
+  ],
+  'shadow_sales.fct_orders__view': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)']],
+  'certified.fct_orders': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['_row_hash', 'TEXT'], ['_run_id', 'TEXT']],
+  // Yesterday's bi view still had a column the model no longer produces: it stays, as a typed NULL.
+  'bi.fct_orders': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['legacy_channel', 'TEXT']],
+};
+
+/** Tables' CREATED times (publish compares the shadow build with certified). */
+let created: Record<string, string> = {};
+
+/** The statements of the session recorded since `from`, whitespace normalised, without the adapter's ALTER SESSIONs. */
+function since(from: number): RecordedStatement[] {
+  return stand.statements.slice(from).filter((s) => !/^ALTER SESSION/i.test(s.sqlText));
+}
+const sql = (statements: RecordedStatement[]) => statements.map((s) => s.sqlText.replace(/\s+/g, ' ').trim());
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'freshline-sf-pipeline-'));
+  stand = await startSnowflakeStandIn({
+    account: 'FRESHLINE_TEST',
+    users: [{ name: 'LOADER', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
+  });
+  stand.on(/FROM information_schema\.columns/i, (_sql, [schema, table]) => ({
+    columns: [{ name: 'NAME', type: 'VARCHAR' }, { name: 'TYPE', type: 'VARCHAR' }],
+    rows: CATALOG[`${String(schema)}.${String(table)}`] ?? [],
+  }));
+  stand.on(/FROM information_schema\.tables/i, (_sql, [certified, shadow, table]) => ({
+    columns: [{ name: 'SCHEMA_NAME', type: 'VARCHAR' }, { name: 'CREATED', type: 'TIMESTAMP_LTZ(3)' }],
+    rows: [String(certified), String(shadow)].filter((s) => created[`${s}.${String(table)}`]).map((s) => [s, created[`${s}.${String(table)}`]]),
+  }));
+  stand.on(/^SELECT count\(\*\)/i, (text) => ({ columns: [{ name: (/ AS (\w+)/i.exec(text)?.[1] ?? 'N').toUpperCase(), type: 'NUMBER(18,0)' }], rows: [[7]] }));
+  stand.on(/^COPY INTO/, () => ({ columns: COPY_COLUMNS, rows: [copied(KEYS[0], 4), copied(KEYS[1], 3)] }));
+  stand.on(/^INSERT INTO "raw"\."shop__orders"/, () => ({ updated: 7 }));
+  stand.on(/^MERGE INTO/, () => ({ updated: 2 }));
+  modelsDir = modelsWith('models', {
+    'staging/stg_orders.sql': STG_ORDERS,
+    'marts/fct_orders.sql': `-- grain: one row per order_id
+-- materialized: incremental
+-- unique_key: order_id
+select order_id, amount from {{ ref('stg_orders') }}
+`,
+  });
+  deps = await openDeps({ dataDir: join(tmp, 'data'), config: configFor(['fct_orders']), secrets, modelsDir });
+});
+
+afterAll(async () => {
+  await deps?.close();
+  await stand?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const tagged = () => (deps.warehouse as SnowflakeWarehouse).withQueryTag({ dataset: 'sales', runId: 'sales/window/2024-03-01T00:00:00Z' });
+
+test('the worker connects with key-pair auth, tags its session and creates the audit tables in Snowflake types', () => {
+  expect(deps.warehouse).toBeInstanceOf(SnowflakeWarehouse);
+  const session = [...stand.sessions.values()].at(-1);
+  expect(session?.parameters).toMatchObject({
+    QUERY_TAG: '{"app":"freshline"}',
+    TIMEZONE: 'UTC',
+    QUOTED_IDENTIFIERS_IGNORE_CASE: 'TRUE',
+    STATEMENT_TIMEOUT_IN_SECONDS: '3600',
+  });
+  const ddl = sql(stand.statements).filter((s) => s.startsWith('CREATE TABLE IF NOT EXISTS audit.'));
+  expect(ddl).toHaveLength(3);
+  for (const s of ddl) expect(s).not.toMatch(/\bJSON\b/);
+});
+
+test('load → transform → publish issue exactly these statements, each under the run’s QUERY_TAG', async () => {
+  const wh = tagged();
+  created = { 'certified.fct_orders': '2024-02-29T00:20:00.000Z', 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  const from = stand.statements.length;
+
+  const load = await loadManifest(wh, deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders');
+  expect(load).toMatchObject({ rawTable: 'raw.shop__orders', rowsLoaded: 7, evolved: [], skipped: null });
+  const models = await buildModels(wh, { dataset: 'sales', targets: ['fct_orders'], runId: 'sales/window/2024-03-01T00:00:00Z', modelsDir, dialect: SNOWFLAKE });
+  expect(models.map((m) => [m.model, m.how])).toEqual([['stg_orders', 'rebuilt'], ['fct_orders', 'merged']]);
+  const published = await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' });
+  expect(published).toEqual({ tables: [{ table: 'certified.fct_orders', rows: 7 }], held: [] });
+
+  const statements = since(from);
+  const temp = '"raw"."_staged__shop__orders__' + /_staged__shop__orders__([0-9a-f]{12})/.exec(sql(statements).join('\n'))?.[1] + '"';
+  const files = KEYS.map((k) => `'${k.slice(DIR.length + 1)}'`).join(', ');
+  const rowHash = `md5(concat_ws('|', coalesce(cast("order_id" as varchar), ''), coalesce(cast("amount" as varchar), '')))`;
+  expect(sql(statements)).toEqual([
+    // load: stage (once), temporary table typed from the manifest, COPY checked against it
+    'CREATE SCHEMA IF NOT EXISTS "raw"',
+    `CREATE STAGE IF NOT EXISTS "raw"."freshline_stage" URL = '${STAGE_URL}' STORAGE_INTEGRATION = "freshline_s3" FILE_FORMAT = (TYPE = PARQUET)`,
+    `CREATE OR REPLACE TEMPORARY TABLE ${temp} ("order_id" NUMBER(38,0), "amount" NUMBER(12,2), "updated_at" TIMESTAMP_TZ, "filename" VARCHAR)`,
+    `COPY INTO ${temp} FROM '@raw.freshline_stage/${DIR}/' FILES = (${files}) FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ` +
+      'INCLUDE_METADATA = (filename = METADATA$FILENAME) ON_ERROR = ABORT_STATEMENT FORCE = TRUE',
+    // load: raw DDL (idempotent, outside the transaction: Snowflake commits DDL implicitly)
+    'CREATE TABLE IF NOT EXISTS "raw"."shop__orders" ("order_id" NUMBER(38,0), "amount" NUMBER(12,2), "updated_at" TIMESTAMP_TZ, "_load_id" VARCHAR, ' +
+      '"_window_start" TIMESTAMPTZ, "_window_end" TIMESTAMPTZ, "_extracted_at" TIMESTAMPTZ, "_source_file" VARCHAR, "_deleted" BOOLEAN)',
+    'ALTER TABLE "raw"."shop__orders" ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false',
+    'ALTER TABLE "raw"."shop__orders" ADD COLUMN IF NOT EXISTS _lsn VARCHAR',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
+      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
+    // load: the data, in one transaction with the new baseline
+    'BEGIN TRANSACTION',
+    'DELETE FROM "raw"."shop__orders" WHERE _window_start = :1::TIMESTAMPTZ AND _window_end = :2::TIMESTAMPTZ',
+    `DELETE FROM "raw"."shop__orders" AS r USING (SELECT "order_id", "updated_at" FROM ${temp}) AS s WHERE r."order_id" = s."order_id" AND r."updated_at" = s."updated_at"`,
+    'INSERT INTO "raw"."shop__orders" ("order_id", "amount", "updated_at", "_load_id", "_window_start", "_window_end", "_extracted_at", "_source_file", "_deleted") ' +
+      'SELECT "order_id", "amount", "updated_at", :1::VARCHAR AS _load_id, :2::TIMESTAMPTZ AS _window_start, :3::TIMESTAMPTZ AS _window_end, ' +
+      `:4::TIMESTAMPTZ AS _extracted_at, filename AS _source_file, false AS _deleted FROM ${temp}`,
+    'DELETE FROM audit.source_state WHERE source = :1 AND schema_name = :2 AND table_name = :3',
+    'INSERT INTO audit.source_state VALUES (:1, :2, :3, :4, :5, :6, current_timestamp())',
+    'COMMIT',
+    `DROP TABLE IF EXISTS ${temp}`,
+    // transform: staging rebuilt, the incremental mart merged on its key into a clone of certified
+    'CREATE SCHEMA IF NOT EXISTS "shadow_sales"',
+    'CREATE OR REPLACE TABLE "shadow_sales"."stg_orders" AS -- grain: one row per order_id select order_id, amount, updated_at from (select * from ( ' +
+      'select *, count(*) over (partition by "order_id", _extracted_at, _lsn) as _duplicate_count from "raw"."shop__orders" ' +
+      'qualify row_number() over (partition by "order_id" order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1 ' +
+      ') where not _deleted)',
+    'SELECT count(*) AS n FROM "shadow_sales"."stg_orders"',
+    'CREATE OR REPLACE VIEW "shadow_sales"."fct_orders__view" AS -- grain: one row per order_id -- materialized: incremental -- unique_key: order_id ' +
+      'select order_id, amount from "shadow_sales"."stg_orders"',
+    'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
+    'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
+    `CREATE OR REPLACE TABLE "shadow_sales"."fct_orders__next" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
+    'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders" CLONE "certified"."fct_orders"',
+    'SELECT count(*) AS updated FROM "shadow_sales"."fct_orders" AS t JOIN "shadow_sales"."fct_orders__next" AS s ON s."order_id" = t."order_id" WHERE t._row_hash <> s._row_hash',
+    'DELETE FROM "shadow_sales"."fct_orders" AS t WHERE NOT EXISTS (SELECT 1 FROM "shadow_sales"."fct_orders__next" AS s WHERE s."order_id" = t."order_id")',
+    'MERGE INTO "shadow_sales"."fct_orders" AS t USING "shadow_sales"."fct_orders__next" AS s ON t."order_id" = s."order_id" ' +
+      'WHEN MATCHED AND t._row_hash <> s._row_hash THEN UPDATE SET "order_id" = s."order_id", "amount" = s."amount", _row_hash = s._row_hash, _run_id = :1 ' +
+      'WHEN NOT MATCHED THEN INSERT ("order_id", "amount", _row_hash, _run_id) VALUES (s."order_id", s."amount", s._row_hash, :1)',
+    'SELECT count(*) AS n FROM "shadow_sales"."fct_orders"',
+    'DROP TABLE IF EXISTS "shadow_sales"."stg_orders__next"',
+    'DROP VIEW IF EXISTS "shadow_sales"."stg_orders__next"',
+    'DROP TABLE IF EXISTS "shadow_sales"."stg_orders__view"',
+    'DROP VIEW IF EXISTS "shadow_sales"."stg_orders__view"',
+    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__next"',
+    'DROP VIEW IF EXISTS "shadow_sales"."fct_orders__next"',
+    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__view"',
+    'DROP VIEW IF EXISTS "shadow_sales"."fct_orders__view"',
+    // publish: swap the newer shadow build in, keep the bi view's columns, re-grant (SWAP moved the grants)
+    'CREATE SCHEMA IF NOT EXISTS "certified"',
+    'CREATE SCHEMA IF NOT EXISTS "bi"',
+    "SELECT lower(table_schema) AS schema_name, created FROM information_schema.tables WHERE table_schema IN (upper(:1), upper(:2)) AND table_name = upper(:3) AND table_type = 'BASE TABLE'",
+    'ALTER TABLE "certified"."fct_orders" SWAP WITH "shadow_sales"."fct_orders"',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
+      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
+      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
+    'CREATE OR REPLACE VIEW "bi"."fct_orders" AS SELECT "order_id", "amount", CAST(NULL AS TEXT) AS "legacy_channel", "_run_id" FROM "certified"."fct_orders"',
+    'SELECT count(*)::BIGINT AS n FROM "certified"."fct_orders"',
+    'GRANT USAGE ON SCHEMA "certified" TO ROLE "bi_reader"',
+    'GRANT USAGE ON SCHEMA "bi" TO ROLE "bi_reader"',
+    'GRANT SELECT ON ALL TABLES IN SCHEMA "certified" TO ROLE "bi_reader"',
+    'GRANT SELECT ON ALL VIEWS IN SCHEMA "bi" TO ROLE "bi_reader"',
+  ]);
+
+  // Values are binds, never SQL text: the window, the load id, the schema baseline.
+  const insert = statements.find((s) => s.sqlText.startsWith('INSERT INTO "raw"'));
+  expect(insert?.binds).toEqual(['sales/window/2024-03-01T00:00:00Z/orders', '2024-03-01T00:00:00.000Z', '2024-03-01T00:15:00.000Z', '2024-03-01T00:15:30.000Z']);
+  expect(statements.find((s) => s.sqlText.startsWith('MERGE'))?.binds).toEqual(['sales/window/2024-03-01T00:00:00Z']);
+  // Every statement ran under the run's tag (the session's {app} merged with dataset and run id).
+  const tag = '{"app":"freshline","dataset":"sales","runId":"sales/window/2024-03-01T00:00:00Z"}';
+  expect(new Set(statements.map((s) => s.queryTag))).toEqual(new Set([tag]));
+});
+
+test.each([
+  ['a staged file missing from the COPY result', [copied(KEYS[0], 4)], /files missing from the COPY result: shop\/shop\.orders\/dt=2024-03-01\/[^;]*part-00000-001\.parquet; rows loaded 4, staged 7/],
+  ['fewer rows than staged', [copied(KEYS[0], 4), copied(KEYS[1], 2)], /raw was not changed: rows loaded 6, staged 7$/],
+  ['a file not LOADED', [copied(KEYS[0], 4), copied(KEYS[1], 0, 'LOAD_SKIPPED')], /files not loaded: .*part-00000-001\.parquet \(LOAD_SKIPPED\); rows loaded 4, staged 7/],
+])('COPY with %s fails the load, naming what is missing, before raw is touched', async (_what, rows, message) => {
+  const off = stand.on(/^COPY INTO/, () => ({ columns: COPY_COLUMNS, rows }));
+  const from = stand.statements.length;
+  try {
+    await expect(loadManifest(tagged(), deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders')).rejects.toThrow(message);
+  } finally {
+    off();
+  }
+  const seen = sql(since(from));
+  expect(seen.filter((s) => /"raw"\."shop__orders"/.test(s))).toEqual([]);
+  expect(seen.some((s) => s.startsWith('BEGIN'))).toBe(false);
+  // The stage already exists for this process; the temporary table is dropped again.
+  expect(seen.map((s) => s.split(' (')[0].split(' FROM')[0])).toEqual([
+    'CREATE SCHEMA IF NOT EXISTS "raw"',
+    expect.stringMatching(/^CREATE OR REPLACE TEMPORARY TABLE "raw"\."_staged__shop__orders__[0-9a-f]{12}"$/),
+    expect.stringMatching(/^COPY INTO "raw"\."_staged__shop__orders__[0-9a-f]{12}"$/),
+    expect.stringMatching(/^DROP TABLE IF EXISTS "raw"\."_staged__shop__orders__[0-9a-f]{12}"$/),
+  ]);
+});
+
+test('a CDC load on Snowflake stops before any statement: its TRUNCATE/TOAST steps are DuckDB-only', async () => {
+  const from = stand.statements.length;
+  await expect(loadManifest(tagged(), deps.stagedRows, manifest({ mode: 'cdc' }), 'x')).rejects.toThrow(
+    /^not implemented on snowflake: CDC load of shop\.orders/,
+  );
+  expect(since(from)).toEqual([]);
+});
+
+test('publish clones a table certified does not have yet, and a retried publish does not swap yesterday’s table back', async () => {
+  const wh = tagged();
+  const publishStatements = async () => {
+    const from = stand.statements.length;
+    await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' });
+    return sql(since(from)).filter((s) => /^(ALTER TABLE|CREATE TABLE)/.test(s));
+  };
+  created = { 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  expect(await publishStatements()).toEqual(['CREATE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"']);
+  // The clone is newer than the shadow table it came from; after a SWAP, shadow holds the older table.
+  created = { 'certified.fct_orders': '2024-03-01T00:17:00.000Z', 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  expect(await publishStatements()).toEqual([]);
+  created = {};
+  await expect(publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' })).rejects.toThrow(/shadow_sales\.fct_orders does not exist/);
+  await expect(publishTables(wh, 'sales', ['fct_orders'])).rejects.toThrow(/needs the BI role/);
+});
+
+test('a model using a DuckDB-only construct is refused at worker start, by name, before any login', async () => {
+  const bad = modelsWith('bad-models', {
+    'staging/stg_orders.sql': STG_ORDERS,
+    'marts/fct_paid.sql': `-- grain: one row per order_id
+select order_id, sum(amount) filter (where amount > 0) as paid from {{ ref('stg_orders') }} group by order_id
+`,
+  });
+  const logins = stand.logins.length;
+  await expect(openDeps({ dataDir: join(tmp, 'bad'), config: configFor(['fct_paid']), secrets, modelsDir: bad })).rejects.toThrow(
+    /dataset sales: models cannot run on snowflake:\n {2}marts\/fct_paid\.sql uses aggregate FILTER \(WHERE …\)/,
+  );
+  expect(stand.logins.length).toBe(logins);
+});
