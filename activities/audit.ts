@@ -1,15 +1,19 @@
 import { runIdentity, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
+import { getDataset } from '../config/load';
 import { recordRun } from './warehouse/audit';
+import { purgeAudit, refreshDatasetHealth } from './warehouse/health';
 
 /** Creates the audit activity. */
 export function createAuditActivities(deps: ActivityDeps) {
   return {
-    /** Writes the run's row in audit.pipeline_runs (status, per-step counts and durations, gate decision). */
+    /** Writes the run's row in audit.pipeline_runs, refreshes audit.dataset_health and drops audit rows past retention. */
     async audit(
       input: RunWindow & { status: string; steps: unknown; gateDecision: unknown; error: string | null; startedAt: string },
     ): Promise<void> {
       await recordRun(deps.warehouse, { ...runIdentity(input), ...input });
+      await refreshDatasetHealth(deps.warehouse, getDataset(deps.config, input.dataset));
+      await purgeAudit(deps.warehouse, deps.config.audit.retention);
     },
   };
 }

@@ -1,6 +1,8 @@
+import { createAlertActivities } from './alert';
 import { createAuditActivities } from './audit';
 import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './deps';
+import { createDqActivities } from './dq';
 import { createExtractActivities } from './extract';
 import { createLoadActivities } from './load';
 import { createPlanActivities } from './plan';
@@ -23,6 +25,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createPublishActivities(deps),
     ...createRefreshActivities(deps),
     ...createAuditActivities(deps),
+    ...createAlertActivities(deps),
+    ...createDqActivities(deps),
   };
 }
 

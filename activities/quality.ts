@@ -1,7 +1,11 @@
-import { getDataset } from '../config/load';
-import { runIdentity, withHeartbeat, type RunWindow } from './context';
+import { getDataset, modelsToBuild } from '../config/load';
+import { runIdentity, runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { recordCheckResults } from './warehouse/audit';
+import { dialectOf } from './warehouse/dialect';
+import { downstreamOf, readModels } from './warehouse/models';
+import { buildModels } from './warehouse/transform';
+import { recordWindowCounts, refreshDatasetHealth } from './warehouse/health';
 import { runChecks, type CheckResult, type TableCounts } from './warehouse/quality';
 
 /** What the gate step returns to the workflow. */
@@ -24,11 +28,24 @@ export function createQualityActivities(deps: ActivityDeps) {
       return withHeartbeat(deps, 'gate', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const run = runIdentity(input);
+        const wh = runWarehouse(deps, input, 'gate');
         const results = [
-          ...(await runChecks(deps.warehouse, { dataset: ds.name, checks: ds.checks, runId: run.workflowId, counts: input.counts })),
+          ...(await runChecks(wh, {
+            dataset: ds,
+            runId: run.workflowId,
+            counts: input.counts,
+            window: input.window,
+            rebuildDownstream: async (quarantined) => {
+              const targets = modelsToBuild(ds);
+              const only = downstreamOf(readModels(), targets, quarantined);
+              if (only.length) await buildModels(wh, { dataset: ds.name, targets, runId: run.workflowId, dialect: dialectOf(wh.dialect), only });
+            },
+          })),
           ...(input.drift ?? []).map(driftResult),
         ];
         await recordCheckResults(deps.warehouse, run, input.attempt, results);
+        await recordWindowCounts(deps.warehouse, ds.name, input.window, input.counts);
+        await refreshDatasetHealth(deps.warehouse, ds);
         const failed = (sev: string) => results.filter((r) => r.status === 'fail' && r.severity === sev).map((r) => r.check);
         return { attempt: input.attempt, results, critical: failed('critical'), errors: failed('error'), warnings: failed('warn') };
       });

@@ -38,6 +38,14 @@ export function getDataset(config: PipelineConfig, name: string): DatasetConfig 
 
 /** Models a dataset run builds: what it publishes plus anything its checks read. */
 export function modelsToBuild(ds: DatasetConfig): string[] {
-  const checked = ds.checks.flatMap((c) => ('model' in c ? [c.model, ...(c.type === 'relationships' ? [c.to.model] : [])] : []));
+  const refs = (sql: string) => [...sql.matchAll(/\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g)].map((m) => m[1]);
+  const checked = ds.checks.flatMap((c) => {
+    switch (c.type) {
+      case 'relationships': return [c.model, c.to.model];
+      case 'metric_match': return [...refs(c.left), ...refs(c.right)];
+      case 'custom_sql': return [...(c.model ? [c.model] : []), ...refs(c.sql)];
+      default: return 'model' in c ? [c.model] : [];
+    }
+  });
   return [...new Set([...ds.publish, ...checked])];
 }

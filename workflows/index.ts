@@ -1,2 +1,3 @@
 export { pipelineRun } from './pipeline-run';
 export { scheduledWindow } from './scheduled-window';
+export { dqReport, releaseQuarantine } from './data-quality';

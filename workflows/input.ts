@@ -49,3 +49,31 @@ export function parsePipelineInput(input: unknown): { ok: true; value: z.output<
   }
   return { ok: false, message: `invalid pipelineRun input:\n${formatIssues(r.error)}` };
 }
+
+const name = (what: string) => z.string().regex(/^[a-z_][a-z0-9_]*$/, `must be a ${what} name (lower-case identifier)`);
+
+/** Input of releaseQuarantine: which quarantined rows an operator releases, who and why. */
+export const ReleaseQuarantineInputSchema = z.object({
+  dataset: name('dataset'),
+  /** The model whose quarantine.<model> rows are released. */
+  model: name('model'),
+  /** The check that quarantined them. */
+  check: name('check'),
+  /** Only the rows one window's run quarantined (its workflow id); all unreleased rows of the check when omitted. */
+  runId: z.string().min(1).optional(),
+  by: z.string().min(1, 'must name who released'),
+  reason: z.string().min(1, 'must say why'),
+});
+
+/** Input of dqReport. */
+export const DqReportInputSchema = z.object({
+  dataset: name('dataset').optional(),
+  /** Results checked at or after this instant. */
+  since: isoInstant,
+});
+
+/** Validates an input against `schema`; the error message names every bad field. */
+export function parseInput<S extends z.ZodType>(workflow: string, schema: S, input: unknown): { ok: true; value: z.output<S> } | { ok: false; message: string } {
+  const r = schema.safeParse(input);
+  return r.success ? { ok: true, value: r.data } : { ok: false, message: `invalid ${workflow} input:\n${formatIssues(r.error)}` };
+}

@@ -33,6 +33,8 @@ export interface RunStatus {
   drift: { table: string; summary: string; breaking: boolean; accepted: boolean }[];
   /** Certified tables not published this run, and why (their last certified version stays). */
   held: { table: string; reason: string }[];
+  /** Alerts this run sent (or could not send): blocked gate, gate timeout. */
+  alerts: { kind: string; sent: boolean; note: string }[];
   /** Signals that were not acted on (wrong state or invalid payload), with why. */
   ignoredSignals: string[];
   error: string | null;

@@ -12,6 +12,8 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
 const heavy = proxyActivities<Activities>({ startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
 const bi = proxyActivities<Activities>({ startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry });
+// An alert that cannot be delivered must not fail the run: a few tries, then the status says so.
+const notify = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });
 
 /** What a finished run returns (also visible in the Temporal UI). */
 export interface RunSummary {
@@ -21,6 +23,7 @@ export interface RunSummary {
   gate: RunStatus['gate'];
   drift: RunStatus['drift'];
   held: RunStatus['held'];
+  alerts: RunStatus['alerts'];
 }
 
 /**
@@ -40,6 +43,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     steps: {},
     gate: null,
     decisions: [],
+    alerts: [],
     drift: [],
     held: [],
     ignoredSignals: [],
@@ -135,8 +139,11 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
 
       status.state = 'blocked';
       pending = null;
+      const failing = outcome.results.filter((r) => r.status === 'fail' && r.severity === 'critical').map((r) => `${r.check}: ${r.detail}`).join('; ');
+      await alert('gate_blocked', outcome.critical, failing);
       const decided = await condition(() => pending !== null, gateTimeoutMs);
       if (!decided) {
+        await alert('gate_timeout', outcome.critical, failing);
         throw ApplicationFailure.nonRetryable(
           `quality gate blocked by ${outcome.critical.join(', ')}; no retryGate/skipGate within ${gateTimeoutMs / 1000}s — certified tables left unchanged`,
           'GateTimeout',
@@ -175,7 +182,16 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   }
   await audit();
   status.currentStep = null;
-  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held };
+  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held, alerts: status.alerts };
+
+  async function alert(kind: 'gate_blocked' | 'gate_timeout', checks: string[], detail: string): Promise<void> {
+    try {
+      const r = await notify.alert({ ...io, kind, checks, detail });
+      status.alerts.push({ kind, sent: r.sent, note: r.note });
+    } catch (err) {
+      status.alerts.push({ kind, sent: false, note: `alert failed: ${(err as Error).message}` });
+    }
+  }
 
   async function audit(): Promise<void> {
     const t0 = Date.now();

@@ -1,4 +1,5 @@
 import { dialectOf } from './dialect';
+import { ensureHealthTables } from './health';
 import { SCHEMAS } from './layout';
 import type { CheckResult } from './quality';
 import { ensureSourceStateTable } from './source-state';
@@ -20,6 +21,7 @@ export async function ensureAuditTables(wh: Warehouse): Promise<void> {
       status VARCHAR NOT NULL, failing_rows BIGINT NOT NULL, quarantined_rows BIGINT NOT NULL,
       sample_keys ${json} NOT NULL, detail VARCHAR NOT NULL, checked_at TIMESTAMPTZ NOT NULL)`);
   await ensureSourceStateTable(wh);
+  await ensureHealthTables(wh);
 }
 
 /** Identity of one run of one window. */

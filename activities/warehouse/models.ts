@@ -154,6 +154,19 @@ export function renderModel(model: Model, shadow: string, dialect: Dialect = DUC
   });
 }
 
+/** Models built for `targets` that read any of `changed`, directly or through other models (upstream first). */
+export function downstreamOf(models: Map<string, Model>, targets: string[], changed: string[]): string[] {
+  const affected = new Set(changed);
+  const out: string[] = [];
+  for (const m of buildOrder(models, targets)) {
+    if (!affected.has(m.name) && m.refs.some((r) => affected.has(r))) {
+      affected.add(m.name);
+      out.push(m.name);
+    }
+  }
+  return out;
+}
+
 /** Source tables a model reads, directly or through the models it refs. */
 export function upstreamSources(models: Map<string, Model>, name: string): { source: string; table: string }[] {
   const seen = new Map<string, { source: string; table: string }>();

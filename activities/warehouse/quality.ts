@@ -1,99 +1,57 @@
-import type { CheckConfig, Severity } from '../../config/schema';
-import { SCHEMAS, shadowSchema } from './layout';
+import type { CheckConfig, DatasetConfig } from '../../config/schema';
+import { aggregateCheck, type AggregateCheck } from './quality-aggregate';
+import { renderRefs, SAMPLE, type CheckContext, type CheckResult, type TableCounts } from './quality-context';
+import { shadowSchema } from './layout';
+import { releasedHashes, quarantineRows } from './quarantine';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
 import type { Warehouse } from './warehouse';
 
-/** Per-table counts the row-count reconciliation compares: source snapshot = staged = loaded. */
-export interface TableCounts {
-  table: string;
-  sourceRows: number;
-  stagedRows: number;
-  loadedRows: number;
-}
+export type { CheckResult, TableCounts } from './quality-context';
 
-/** Outcome of one check, as stored in audit.dq_results. */
-export interface CheckResult {
-  check: string;
-  type: CheckConfig['type'] | 'schema_drift';
-  model: string | null;
-  severity: Severity;
-  status: 'pass' | 'fail';
-  failingRows: number;
-  quarantinedRows: number;
-  sampleKeys: string[];
-  detail: string;
-}
-
-interface CheckContext {
-  wh: Warehouse;
-  shadow: string;
-  runId: string;
-  counts: TableCounts[];
-}
-
-const SAMPLE = 5;
-
-/** Runs every check against the dataset's shadow tables; `error` checks quarantine their failing rows. */
+/** Runs every check against the dataset's shadow tables; `error` row checks quarantine their failing rows. */
 export async function runChecks(
   wh: Warehouse,
-  opts: { dataset: string; checks: CheckConfig[]; runId: string; counts: TableCounts[] },
+  opts: {
+    dataset: DatasetConfig;
+    runId: string;
+    counts: TableCounts[];
+    window: { start: string; end: string };
+    now?: Date;
+    /** Rebuilds the models built from these (quarantine removed rows from them). */
+    rebuildDownstream?: (models: string[]) => Promise<void>;
+  },
 ): Promise<CheckResult[]> {
-  const ctx: CheckContext = { wh, shadow: shadowSchema(opts.dataset), runId: opts.runId, counts: opts.counts };
+  const ctx: CheckContext = { wh, shadow: shadowSchema(opts.dataset.name), runId: opts.runId, dataset: opts.dataset, counts: opts.counts, window: opts.window, now: opts.now ?? new Date() };
   const results: CheckResult[] = [];
-  for (const check of opts.checks) results.push(await runCheck(ctx, check));
+  const run = async (check: CheckConfig, fn: () => Promise<CheckResult>) => {
+    try {
+      results.push(await fn());
+    } catch (err) {
+      // A check that cannot run is a failed check, not a crashed gate: the operator sees why.
+      results.push({ check: check.name, type: check.type, model: 'model' in check ? (check.model ?? null) : null, severity: check.severity,
+        status: 'fail', failingRows: 0, quarantinedRows: 0, sampleKeys: [], detail: `check could not run: ${(err as Error).message}` });
+    }
+  };
+  // Row checks first: their quarantine changes the models, and what is built from them is rebuilt
+  // before the aggregate checks look, so certified aggregates never count a quarantined row.
+  for (const check of opts.dataset.checks) if (isRowCheck(check)) await run(check, () => rowCheck(ctx, check));
+  const quarantined = [...new Set(results.filter((r) => r.quarantinedRows > 0 && r.model).map((r) => r.model!))];
+  if (quarantined.length && opts.rebuildDownstream) await opts.rebuildDownstream(quarantined);
+  for (const check of opts.dataset.checks) if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
   return results;
 }
 
-async function runCheck(ctx: CheckContext, check: CheckConfig): Promise<CheckResult> {
-  const base = { check: check.name, type: check.type, severity: check.severity, quarantinedRows: 0 };
-  switch (check.type) {
-    case 'row_count_reconciliation': {
-      const wanted = check.tables ? ctx.counts.filter((c) => check.tables!.includes(c.table)) : ctx.counts;
-      const bad = wanted.filter((c) => !(c.sourceRows === c.stagedRows && c.stagedRows === c.loadedRows));
-      return {
-        ...base,
-        model: null,
-        status: bad.length ? 'fail' : 'pass',
-        failingRows: bad.length,
-        sampleKeys: bad.slice(0, SAMPLE).map((c) => c.table),
-        detail: bad.length
-          ? bad.map((c) => `${c.table}: source ${c.sourceRows}, staged ${c.stagedRows}, loaded ${c.loadedRows}`).join('; ')
-          : `${wanted.length} tables: source = staged = loaded (${wanted.reduce((s, c) => s + c.sourceRows, 0)} rows)`,
-      };
-    }
-    case 'totals_match': {
-      const t = qualified(ctx.shadow, check.model);
-      const by = check.groupBy.map(quoteIdent).join(', ');
-      const diff = await ctx.wh.query<{ k: string; l: string; r: string }>(
-        `SELECT concat_ws('|', ${by})::VARCHAR AS k, l::VARCHAR AS l, r::VARCHAR AS r FROM (
-           SELECT ${by}, sum(${quoteIdent(check.left)}) AS l, sum(${quoteIdent(check.right)}) AS r FROM ${t} GROUP BY ${by})
-          WHERE abs(coalesce(l, 0) - coalesce(r, 0)) > $1 * greatest(abs(coalesce(l, 0)), abs(coalesce(r, 0)), 0.01)
-          ORDER BY 1`,
-        [check.tolerance],
-      );
-      return {
-        ...base,
-        model: check.model,
-        status: diff.length ? 'fail' : 'pass',
-        failingRows: diff.length,
-        sampleKeys: diff.slice(0, SAMPLE).map((d) => d.k),
-        detail: diff.length
-          ? `${diff.length} ${check.groupBy.join('/')} groups differ beyond ${check.tolerance * 100}%: ` +
-            diff.slice(0, SAMPLE).map((d) => `${d.k} ${check.left}=${d.l} ${check.right}=${d.r}`).join('; ') +
-            (check.severity === 'error' ? ' (aggregate check: nothing to quarantine, recorded)' : '')
-          : `${check.left} = ${check.right} per ${check.groupBy.join('/')} within ${check.tolerance * 100}%`,
-      };
-    }
-    default:
-      return rowCheck(ctx, check, base);
-  }
+type RowLevelCheck = Extract<CheckConfig, { type: 'not_null' | 'unique' | 'relationships' | 'accepted_values' | 'range' }>
+  | (Extract<CheckConfig, { type: 'custom_sql' }> & { model: string; key: string });
+
+function isRowCheck(check: CheckConfig): check is RowLevelCheck {
+  if (check.type === 'custom_sql') return check.model !== undefined && check.key !== undefined;
+  return ['not_null', 'unique', 'relationships', 'accepted_values', 'range'].includes(check.type);
 }
 
-type RowLevelCheck = Extract<CheckConfig, { type: 'not_null' | 'unique' | 'relationships' | 'accepted_values' }>;
-
 /** The rowids of the model's rows failing the check; every row-level check is expressed this way. */
-function failingRowids(shadow: string, check: RowLevelCheck): { sql: string; reason: string } {
-  const t = qualified(shadow, check.model);
+function failingRowids(ctx: CheckContext, check: RowLevelCheck): { sql: string; reason: string } {
+  const t = qualified(ctx.shadow, check.model);
   switch (check.type) {
     case 'not_null':
       return {
@@ -110,56 +68,74 @@ function failingRowids(shadow: string, check: RowLevelCheck): { sql: string; rea
         sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.column)} IS NOT NULL AND ${quoteIdent(check.column)}::VARCHAR NOT IN (${check.values.map(quoteLiteral).join(', ')})`,
         reason: `${check.column} not in (${check.values.join(', ')})`,
       };
-    case 'relationships': {
-      const parent = qualified(shadow, check.to.model);
+    case 'range': {
+      const c = quoteIdent(check.column);
+      const out = [...(check.min !== undefined ? [`${c} < ${Number(check.min)}`] : []), ...(check.max !== undefined ? [`${c} > ${Number(check.max)}`] : [])];
       return {
-        sql: `SELECT c.rowid FROM ${t} AS c WHERE c.${quoteIdent(check.column)} IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM ${parent} AS p WHERE p.${quoteIdent(check.to.column)} = c.${quoteIdent(check.column)})`,
-        reason: `${check.column} has no match in ${check.to.model}.${check.to.column}`,
+        sql: `SELECT rowid FROM ${t} WHERE ${out.length ? out.join(' OR ') : 'false'}`,
+        reason: `${check.column} outside [${check.min ?? '-∞'}, ${check.max ?? '∞'}]`,
       };
     }
+    case 'relationships': {
+      const parent = qualified(ctx.shadow, check.to.model);
+      const asOf = check.asOf
+        ? ` AND p.${quoteIdent(check.asOf.validFrom)} <= c.${quoteIdent(check.asOf.at)}
+            AND (p.${quoteIdent(check.asOf.validTo)} IS NULL OR c.${quoteIdent(check.asOf.at)} < p.${quoteIdent(check.asOf.validTo)})`
+        : '';
+      return {
+        sql: `SELECT c.rowid FROM ${t} AS c WHERE c.${quoteIdent(check.column)} IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM ${parent} AS p WHERE p.${quoteIdent(check.to.column)} = c.${quoteIdent(check.column)}${asOf})`,
+        reason: `${check.column} has no match in ${check.to.model}.${check.to.column}${check.asOf ? ` valid at ${check.asOf.at}` : ''}`,
+      };
+    }
+    case 'custom_sql':
+      return {
+        sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.key)} IN (SELECT ${quoteIdent(check.key)} FROM (${renderRefs(ctx, check.sql)}))`,
+        reason: `returned by custom check ${check.name}`,
+      };
   }
 }
 
-async function rowCheck(
-  ctx: CheckContext,
-  check: RowLevelCheck,
-  base: Pick<CheckResult, 'check' | 'type' | 'severity' | 'quarantinedRows'>,
-): Promise<CheckResult> {
+async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckResult> {
   const t = qualified(ctx.shadow, check.model);
-  const { sql: failing, reason } = failingRowids(ctx.shadow, check);
-  const keyColumn = 'columns' in check ? check.columns[0] : check.column;
-  const [{ n }] = await ctx.wh.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM (${failing})`);
+  const found = failingRowids(ctx, check);
+  // Rows an operator released from quarantine (same content) pass this check from now on.
+  const released = await releasedHashes(ctx.wh, check.model, check.name);
+  const failing = released ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})` : found.sql;
+  const keyColumn = check.type === 'custom_sql' ? check.key : 'columns' in check ? check.columns[0] : check.column;
+  const [{ n, total }] = await ctx.wh.query<{ n: number; total: number }>(
+    `SELECT (SELECT count(*) FROM (${failing}))::BIGINT AS n, (SELECT count(*) FROM ${t})::BIGINT AS total`,
+  );
   const failingRows = Number(n);
   const samples = failingRows
     ? await ctx.wh.query<{ k: string | null }>(
         `SELECT ${quoteIdent(keyColumn)}::VARCHAR AS k FROM ${t} WHERE rowid IN (${failing}) ORDER BY 1 NULLS FIRST LIMIT ${SAMPLE}`,
       )
     : [];
+  const escalated = check.severity === 'error' && exceeds(check.escalateAbove, failingRows, Number(total));
   let quarantinedRows = 0;
-  if (failingRows && check.severity === 'error') quarantinedRows = await quarantine(ctx, check.model, check.name, reason, failing);
+  if (failingRows && check.severity === 'error' && !escalated) quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, failing);
+  const share = Number(total) ? ` (${((100 * failingRows) / Number(total)).toFixed(2)}% of ${total})` : '';
   return {
-    ...base,
+    check: check.name,
+    type: check.type,
     model: check.model,
+    severity: escalated ? 'critical' : check.severity,
     status: failingRows ? 'fail' : 'pass',
     failingRows,
     quarantinedRows,
     sampleKeys: samples.map((s) => s.k ?? 'NULL'),
-    detail: failingRows ? `${failingRows} rows: ${reason}` : `no rows with ${reason}`,
+    detail: failingRows
+      ? `${failingRows} rows${share}: ${found.reason}${escalated ? ` — above the error threshold (${describe(check.escalateAbove!)}): escalated to critical, nothing quarantined` : ''}`
+      : `no rows with ${found.reason}${released ? ' (released rows excepted)' : ''}`,
   };
 }
 
-/** Moves failing rows from the shadow table to quarantine.<model> with the check, reason and run id. */
-async function quarantine(ctx: CheckContext, model: string, check: string, reason: string, failing: string): Promise<number> {
-  const source = qualified(ctx.shadow, model);
-  const target = qualified(SCHEMAS.quarantine, model);
-  await ctx.wh.ensureSchema(SCHEMAS.quarantine);
-  return ctx.wh.transaction(async (tx) => {
-    const select = `SELECT *, $1::VARCHAR AS _dq_check, $2::VARCHAR AS _dq_reason, $3::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
-    await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select} LIMIT 0`, [check, reason, ctx.runId]);
-    await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2`, [ctx.runId, check]);
-    const moved = await tx.run(`INSERT INTO ${target} BY NAME ${select} WHERE rowid IN (${failing})`, [check, reason, ctx.runId]);
-    await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing})`);
-    return moved;
-  });
+function exceeds(limit: CheckConfig['escalateAbove'], failing: number, total: number): boolean {
+  if (!limit || failing === 0) return false;
+  return (limit.rows !== undefined && failing > limit.rows) || (limit.fraction !== undefined && total > 0 && failing / total > limit.fraction);
+}
+
+function describe(limit: NonNullable<CheckConfig['escalateAbove']>): string {
+  return [limit.rows !== undefined ? `${limit.rows} rows` : '', limit.fraction !== undefined ? `${limit.fraction * 100}% of rows` : ''].filter(Boolean).join(' or ');
 }

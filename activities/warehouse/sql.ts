@@ -13,3 +13,8 @@ export function qualified(schema: string, name: string): string {
 export function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** A timestamp as the warehouse renders it ('2026-11-22 06:00:00+00') in ISO form for Date.parse. */
+export function isoFromTimestamp(ts: string): string {
+  return ts.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00');
+}

@@ -37,13 +37,22 @@ type Column = { name: string; type: string };
  */
 export async function buildModels(
   wh: Warehouse,
-  opts: { dataset: string; targets: string[]; runId: string; modelsDir?: string; dialect?: Dialect; onModel?: (r: ModelResult) => void },
+  opts: {
+    dataset: string;
+    targets: string[];
+    runId: string;
+    modelsDir?: string;
+    dialect?: Dialect;
+    onModel?: (r: ModelResult) => void;
+    /** Rebuild only these models (their inputs are already in the shadow schema), e.g. downstream of a quarantine. */
+    only?: string[];
+  },
 ): Promise<ModelResult[]> {
   const dialect = opts.dialect ?? DUCKDB;
   const shadow = shadowSchema(opts.dataset);
   await wh.ensureSchema(shadow);
   const models = readModels(opts.modelsDir ?? MODELS_DIR);
-  const order = buildOrder(models, opts.targets);
+  const order = buildOrder(models, opts.targets).filter((m) => !opts.only || opts.only.includes(m.name));
   await ensureContractedSources(wh, order, opts.modelsDir ?? MODELS_DIR);
   const ctx: BuildContext = { wh, dialect, shadow, runId: opts.runId, models: order, changedBy: new Map() };
   const results: ModelResult[] = [];

@@ -1,0 +1,47 @@
+import { getDataset } from '../config/load';
+import type { ActivityDeps } from './deps';
+import { refreshDatasetHealth } from './warehouse/health';
+import { openQuarantine, releaseQuarantine, type ReleaseRequest } from './warehouse/quarantine';
+import type { Row } from './warehouse/warehouse';
+
+/** What `freshline dq report` prints. */
+export interface DqReport {
+  /** audit.dataset_health rows. */
+  health: Row[];
+  /** Check results since `since`, newest first. */
+  results: Row[];
+  /** Unreleased quarantined rows per model. */
+  quarantine: { model: string; rows: number }[];
+}
+
+/** Creates the data-quality operator activities (reports and quarantine release). */
+export function createDqActivities(deps: ActivityDeps) {
+  return {
+    /** Recent check results, dataset health and quarantine counts (small: aggregates and at most 500 results). */
+    async dqReport(input: { dataset?: string; since: string }): Promise<DqReport> {
+      const datasets = input.dataset ? [getDataset(deps.config, input.dataset)] : deps.config.datasets;
+      for (const ds of datasets) await refreshDatasetHealth(deps.warehouse, ds);
+      const names = datasets.map((d) => d.name);
+      const placeholders = (from: number) => names.map((_, i) => `$${i + from}`).join(', ');
+      const health = await deps.warehouse.query(
+        `SELECT dataset, last_run_status, last_good_publish_at::VARCHAR AS last_good_publish_at, minutes_behind, sla_minutes, is_fresh,
+                open_critical_failures, failing_checks, quarantined_rows FROM audit.dataset_health WHERE dataset IN (${placeholders(1)}) ORDER BY dataset`,
+        names,
+      );
+      const results = await deps.warehouse.query(
+        `SELECT checked_at::VARCHAR AS checked_at, dataset, workflow_id, gate_attempt, check_name, check_type, model, severity, status,
+                failing_rows, quarantined_rows, detail
+           FROM audit.dq_results WHERE checked_at >= $1::TIMESTAMPTZ AND dataset IN (${placeholders(2)}) ORDER BY checked_at DESC, check_name LIMIT 500`,
+        [input.since, ...names],
+      );
+      return { health, results, quarantine: await openQuarantine(deps.warehouse) };
+    },
+
+    /** Releases quarantined rows of one check after an operator's review (who and why are stored on the rows). */
+    async releaseQuarantine(input: ReleaseRequest & { dataset: string }): Promise<{ released: number }> {
+      const released = await releaseQuarantine(deps.warehouse, input);
+      await refreshDatasetHealth(deps.warehouse, getDataset(deps.config, input.dataset));
+      return { released };
+    },
+  };
+}

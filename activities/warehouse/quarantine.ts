@@ -1,0 +1,86 @@
+import { SCHEMAS } from './layout';
+import type { CheckContext } from './quality-context';
+import { qualified, quoteLiteral } from './sql';
+import type { Warehouse } from './warehouse';
+
+/** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
+const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR', '_dq_release_reason VARCHAR'];
+
+/**
+ * Moves failing rows from the shadow table to quarantine.<model> with the check, reason and run id:
+ * the good rows publish, the bad ones wait for a fix or a release. Re-running the gate for the same
+ * window replaces that window's unreleased entries, so nothing is quarantined twice.
+ */
+export async function quarantineRows(ctx: CheckContext, model: string, check: string, reason: string, failing: string): Promise<number> {
+  const source = qualified(ctx.shadow, model);
+  const target = qualified(SCHEMAS.quarantine, model);
+  await ctx.wh.ensureSchema(SCHEMAS.quarantine);
+  return ctx.wh.transaction(async (tx) => {
+    const select = `SELECT *, $1::VARCHAR AS _dq_check, $2::VARCHAR AS _dq_reason, $3::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
+    await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select} LIMIT 0`, [check, reason, ctx.runId]);
+    for (const col of RELEASE_COLUMNS) await tx.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
+    await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [ctx.runId, check]);
+    const moved = await tx.run(`INSERT INTO ${target} BY NAME ${select} WHERE rowid IN (${failing})`, [check, reason, ctx.runId]);
+    await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing})`);
+    return moved;
+  });
+}
+
+/**
+ * A subquery of the content hashes released for (model, check), or null when there are none: rows
+ * with that exact content pass the check from then on (a changed row is checked again).
+ */
+export async function releasedHashes(wh: Warehouse, model: string, check: string): Promise<string | null> {
+  if (!(await wh.tableExists(SCHEMAS.quarantine, model))) return null;
+  const cols = await wh.query<{ name: string }>(
+    `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name IN ('_row_hash', '_dq_released_at')`,
+    [SCHEMAS.quarantine, model],
+  );
+  if (cols.length < 2) return null;
+  const [{ n }] = await wh.query<{ n: number }>(
+    `SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = $1 AND _dq_released_at IS NOT NULL`,
+    [check],
+  );
+  if (!n) return null;
+  return `SELECT _row_hash FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = ${quoteLiteral(check)} AND _dq_released_at IS NOT NULL`;
+}
+
+/** What an operator releases: one check's quarantined rows of a model, optionally of one run only. */
+export interface ReleaseRequest {
+  model: string;
+  check: string;
+  /** Only rows quarantined by this window's run (workflow id); all unreleased rows of the check when omitted. */
+  runId?: string;
+  by: string;
+  reason: string;
+}
+
+/**
+ * Marks quarantined rows released: the next run lets rows with the same content pass that check and
+ * publishes them (marts are rebuilt from staging every run, so the rows come back by themselves).
+ * Releasing twice changes nothing the second time.
+ */
+export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Promise<number> {
+  if (!(await wh.tableExists(SCHEMAS.quarantine, req.model))) throw new Error(`nothing quarantined for model '${req.model}'`);
+  const target = qualified(SCHEMAS.quarantine, req.model);
+  for (const col of RELEASE_COLUMNS) await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
+  const params = [req.by, req.reason, req.check, ...(req.runId ? [req.runId] : [])];
+  return wh.run(
+    `UPDATE ${target} SET _dq_released_at = now(), _dq_released_by = $1, _dq_release_reason = $2
+      WHERE _dq_check = $3 AND _dq_released_at IS NULL${req.runId ? ' AND _dq_run_id = $4' : ''}`,
+    params,
+  );
+}
+
+/** Unreleased quarantined rows per model (for dataset health and the dq report). */
+export async function openQuarantine(wh: Warehouse): Promise<{ model: string; rows: number }[]> {
+  const tables = await wh.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [SCHEMAS.quarantine]);
+  const out: { model: string; rows: number }[] = [];
+  for (const { t } of tables) {
+    const released = await wh.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = '_dq_released_at'`, [SCHEMAS.quarantine, t]);
+    const [{ n }] = await wh.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, t)}${released.length ? ' WHERE _dq_released_at IS NULL' : ''}`);
+    out.push({ model: t, rows: Number(n) });
+  }
+  return out;
+}
+
