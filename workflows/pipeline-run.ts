@@ -189,7 +189,9 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       const r = await notify.alert({ ...io, kind, checks, detail });
       status.alerts.push({ kind, sent: r.sent, note: r.note });
     } catch (err) {
-      status.alerts.push({ kind, sent: false, note: `alert failed: ${(err as Error).message}` });
+      // An ActivityFailure says "Activity task failed"; its cause says why.
+      const cause = (err as { cause?: Error }).cause;
+      status.alerts.push({ kind, sent: false, note: `alert failed: ${cause?.message ?? (err as Error).message}` });
     }
   }
 

@@ -45,6 +45,8 @@ export async function createHarness(
   seed = { customers: 300, orders: 1200 },
   /** Adjusts the shipped config for this test (e.g. smaller chunks). */
   configure?: (config: PipelineConfig) => void,
+  /** Extra secrets for the worker's secret store (e.g. an alert webhook URL). */
+  extraSecrets: Record<string, string> = {},
 ): Promise<Harness> {
   installRuntime();
   const dbUrl = await createDatabase(testEnv('pgAdminUrl'), `t_${name}`);
@@ -59,7 +61,7 @@ export async function createHarness(
   const piiKey = randomBytes(32).toString('hex');
   const config: PipelineConfig = loadConfig();
   configure?.(config);
-  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey });
+  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey, ...extraSecrets });
   const dataDir = join(testEnv('dataRoot'), name);
   const address = testEnv('temporalAddress');
   const connection = await Connection.connect({ address });
