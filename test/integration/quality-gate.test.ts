@@ -2,6 +2,8 @@ import { releaseQuarantine, dqReport } from '../../workflows/data-quality';
 import { windowWorkflowId } from '../../workflows/ids';
 import { retryGateSignal, statusQuery } from '../../workflows/messages';
 import { startWebhookStandIn, type WebhookStandIn } from '../stand-ins/webhook';
+import { dqReportCommand } from '../../cli/dq';
+import { testEnv } from '../support/env';
 import { createHarness, failureText, snapshot, type Harness } from '../support/harness';
 
 // The gate inside pipelineRun: quarantine keeps good rows flowing and loses none, escalation blocks
@@ -50,7 +52,7 @@ test('error rows are quarantined, the rest publish, aggregates never count them:
   const [{ n: published }] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders');
   const quarantined = await h.sql('SELECT order_id::INTEGER AS id, _dq_reason AS reason FROM quarantine.fct_orders WHERE _dq_run_id = $1 ORDER BY 1', [runId]);
   expect(quarantined).toEqual(bad.map((b) => ({ id: b.id, reason: 'order_total outside [0, 100000]' })));
-  expect(published + quarantined.length).toBe(await pgOrders());
+  expect(Number(published) + quarantined.length).toBe(await pgOrders());
   // The aggregates were rebuilt without the quarantined orders: certified GMV = the published facts.
   const [agg] = await h.sql(`SELECT (SELECT sum(gmv) FROM certified.agg_sales_daily)::VARCHAR AS gmv, (SELECT sum(billable_total) FROM certified.fct_orders)::VARCHAR AS facts`);
   expect(agg.gmv).toBe(agg.facts);
@@ -142,6 +144,12 @@ test('the dq report lists recent results, health and quarantine for operators', 
   expect(report.health).toEqual([expect.objectContaining({ dataset: 'sales_core', sla_minutes: 20 })]);
   expect(report.results.some((r) => r.check_name === 'order_total_in_range' && r.status === 'fail')).toBe(true);
   expect(report.quarantine).toEqual(expect.arrayContaining([expect.objectContaining({ model: 'fct_orders' })]));
+  // The command an operator (or cron) runs: exit code 2 while a critical failure is open (the last run timed out blocked).
+  const lines: string[] = [];
+  const code = await dqReportCommand({ address: testEnv('temporalAddress'), taskQueue: h.taskQueue, dataset: 'sales_core', since: '1h' }, (l) => lines.push(l));
+  expect(code).toBe(2);
+  expect(lines.join('\n')).toMatch(/CRITICAL: sales_core \(order_total_in_range\)/);
+  expect(lines.join('\n')).toMatch(/Quarantine \(rows not released\)/);
   await expect(h.client.workflow.execute(dqReport, { taskQueue: h.taskQueue, workflowId: `dq-report-bad-${Date.now()}`, args: [{ since: 'yesterday' }] }))
     .rejects.toThrow();
 });
