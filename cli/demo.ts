@@ -98,14 +98,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     });
     const summary = await handle.result();
     await printRunReport(deps.warehouse, summary, handle.firstExecutionRunId, runUrl(temporal.uiUrl, temporal.namespace, handle.workflowId, handle.firstExecutionRunId));
-    say(`\nWhere to look: warehouse ${deps.warehouse.path} (schemas raw, certified, audit), stage ${join(dir, 'data', 'stage')}, ` +
-      `Temporal log ${join(dir, 'temporal-server.log')}`);
+    say(`\nWhere to look: warehouse ${deps.warehouse.path} (schemas raw, shadow_${ds.name}, certified, bi = dashboard views, audit incl. ` +
+      `dataset_health, quarantine), stage ${join(dir, 'data', 'stage')}, Temporal log ${join(dir, 'temporal-server.log')}`);
     say(`Demo ready in ${ms(Date.now() - t0)}.`);
     if (summary.status !== 'succeeded') throw new Error(`run ended ${summary.status}`);
     if (opts.once) return;
 
     const [applied] = await applySchedules(client, config, { datasets: [ds.name] });
     say(`\nSchedule ${applied.scheduleId} ${applied.action}: every ${ds.cadence}. Change generator writing every ${opts.changeInterval} s. Ctrl-C to stop.`);
+    say(`Quality report meanwhile: npm run freshline -- dq report --address ${temporal.address}`);
     cleanup.push(() => client.schedule.getHandle(applied.scheduleId).delete());
     await new Promise<void>((resolveStop) => {
       let tick = 0;
