@@ -14,7 +14,10 @@ export function createLoadActivities(deps: ActivityDeps) {
     async load(input: RunWindow & { manifest: Manifest }): Promise<LoadResult> {
       return withHeartbeat(deps, 'load', () => {
         const { workflowId } = currentRun();
-        return loadManifest(runWarehouse(deps, input, 'load'), deps.stagedRows, input.manifest, `${workflowId}/${input.manifest.table}`);
+        // A CDC capture is new changes each time, even within one window: its load id names the capture.
+        const m = input.manifest;
+        const loadId = m.mode === 'cdc' ? `${workflowId}/${m.table}@${m.extractedAt}` : `${workflowId}/${m.table}`;
+        return loadManifest(runWarehouse(deps, input, 'load'), deps.stagedRows, m, loadId);
       });
     },
   };

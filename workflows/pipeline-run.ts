@@ -114,7 +114,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       (r) => r.models.map((m) => `${m.model}=${m.rows}${modelChanges(m)}`).join(' '));
   const counts = (): TableCounts[] =>
     // loads[i] is manifests[i]'s load (a cdc table can have two: its first snapshot and its changes).
-    manifests.map((m, i) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads[i]?.rowsLoaded ?? 0 }));
+    manifests.map((m, i) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads[i]?.rowsLoaded ?? 0, loadId: loads[i]?.loadId }));
 
   let plan: Awaited<ReturnType<Activities['planRun']>>;
   let extractor: typeof heavy;

@@ -120,16 +120,18 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
  * under this window's load id, counted again now: a row lost or deleted after the load step is caught.
  */
 async function reconcileRowCounts(ctx: CheckContext, check: Extract<AggregateCheck, { type: 'row_count_reconciliation' }>): Promise<Verdict> {
-  const perTable = new Map<string, { source: number; staged: number; loaded: number }>();
+  const perTable = new Map<string, { source: number; staged: number; loaded: number; loadIds: Set<string> }>();
   for (const c of ctx.counts.filter((x) => !check.tables || check.tables.includes(x.table))) {
-    const t = perTable.get(c.table) ?? { source: 0, staged: 0, loaded: 0 };
-    perTable.set(c.table, { source: t.source + c.sourceRows, staged: t.staged + c.stagedRows, loaded: t.loaded + c.loadedRows });
+    const t = perTable.get(c.table) ?? { source: 0, staged: 0, loaded: 0, loadIds: new Set<string>() };
+    // A load with nothing staged wrote nothing this run (raw may hold an earlier run's rows of the same id).
+    if (c.stagedRows > 0) t.loadIds.add(c.loadId ?? `${ctx.runId}/${c.table}`);
+    perTable.set(c.table, { source: t.source + c.sourceRows, staged: t.staged + c.stagedRows, loaded: t.loaded + c.loadedRows, loadIds: t.loadIds });
   }
   const bad: string[] = [];
   const tables: string[] = [];
   for (const [table, c] of perTable) {
-    // A table with nothing staged wrote nothing this run (raw may hold an earlier run's rows of the same id).
-    const inRaw = c.staged === 0 ? 0 : await rowsUnderLoadId(ctx, table);
+    let inRaw = 0;
+    for (const loadId of c.loadIds) inRaw += await rowsUnderLoadId(ctx, table, loadId);
     if (!(c.source === c.staged && c.staged === c.loaded && c.loaded === inRaw)) {
       bad.push(`${table}: source ${c.source}, staged ${c.staged}, loaded ${c.loaded}, in raw now ${inRaw}`);
       tables.push(table);
@@ -139,12 +141,12 @@ async function reconcileRowCounts(ctx: CheckContext, check: Extract<AggregateChe
   return bad.length ? fail(bad.length, tables, bad.join('; ')) : pass(`${perTable.size} tables: source = staged = loaded = in raw (${total} rows)`);
 }
 
-async function rowsUnderLoadId(ctx: CheckContext, table: string): Promise<number> {
+async function rowsUnderLoadId(ctx: CheckContext, table: string, loadId: string): Promise<number> {
   const raw = rawTable(ctx.dataset.source, table);
   if (!(await ctx.wh.tableExists(SCHEMAS.raw, raw))) return 0;
   const [{ n }] = await ctx.wh.query<{ n: number }>(
     `SELECT count(*)::BIGINT AS n FROM ${qualified(SCHEMAS.raw, raw)} WHERE _load_id = $1 AND _source_file NOT LIKE 'tombstone:%'`,
-    [`${ctx.runId}/${table}`],
+    [loadId],
   );
   return Number(n);
 }

@@ -9,6 +9,8 @@ export interface TableCounts {
   sourceRows: number;
   stagedRows: number;
   loadedRows: number;
+  /** The load that wrote them (raw `_load_id`); the reconciliation recounts raw under it. */
+  loadId?: string;
 }
 
 /** Outcome of one check, as stored in audit.dq_results. */
