@@ -2,7 +2,7 @@ import { parseConfig } from '../../config/load';
 import type { DatasetConfig } from '../../config/schema';
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
 import { ensureAuditTables } from '../../activities/warehouse/audit';
-import { recordWindowCounts } from '../../activities/warehouse/health';
+import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/health';
 import { runChecks, type CheckResult, type TableCounts } from '../../activities/warehouse/quality';
 import { releaseQuarantine } from '../../activities/warehouse/quarantine';
 
@@ -158,4 +158,15 @@ test('a check that cannot run fails with the reason instead of crashing the gate
   const r = await check({ type: 'not_null', model: 'no_such_model', columns: ['x'] });
   expect(r.status).toBe('fail');
   expect(r.detail).toMatch(/check could not run: .*no_such_model/);
+});
+
+test('audit rows and quarantined rows older than the retention are purged; newer ones stay', async () => {
+  await wh.run(`UPDATE shadow_ds.fct_orders SET order_total = -1 WHERE order_id = 2`);
+  await check({ type: 'range', model: 'fct_orders', column: 'order_total', min: 0, severity: 'error' });
+  await wh.run(`INSERT INTO audit.dq_results VALUES ('w', 'r-old', 'ds', now(), now(), 1, 'c', 'range', 'fct_orders', 'warn', 'pass', 0, 0, '[]', '', now() - INTERVAL 100 DAY),
+                                                  ('w', 'r-new', 'ds', now(), now(), 1, 'c', 'range', 'fct_orders', 'warn', 'pass', 0, 0, '[]', '', now() - INTERVAL 10 DAY)`);
+  await wh.run(`UPDATE quarantine.fct_orders SET _dq_quarantined_at = now() - INTERVAL 100 DAY`);
+  expect(await purgeAudit(wh, '90d')).toBe(2);
+  expect(await wh.query(`SELECT run_id FROM audit.dq_results`)).toEqual([{ run_id: 'r-new' }]);
+  expect(await wh.query(`SELECT count(*)::INTEGER AS n FROM quarantine.fct_orders`)).toEqual([{ n: 0 }]);
 });
