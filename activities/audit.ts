@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { runIdentity, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { getDataset } from '../config/load';
@@ -11,6 +12,7 @@ export function createAuditActivities(deps: ActivityDeps) {
     async audit(
       input: RunWindow & { status: string; steps: unknown; gateDecision: unknown; error: string | null; startedAt: string },
     ): Promise<void> {
+      await deps.beforeStep?.('audit', Context.current().info.attempt);
       await recordRun(deps.warehouse, { ...runIdentity(input), ...input });
       await refreshDatasetHealth(deps.warehouse, getDataset(deps.config, input.dataset));
       await purgeAudit(deps.warehouse, deps.config.audit.retention);

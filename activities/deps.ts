@@ -19,6 +19,8 @@ export interface ActivityDeps {
   secrets: SecretStore;
   /** Local scratch directory for spool files. */
   scratchDir: string;
+  /** Embedded default: the read-only DuckDB file Tableau opens, rewritten after every publish (bi views only). */
+  biExportPath?: string;
   /**
    * Called before each step's work with the step name and attempt number. Production leaves it unset;
    * recovery tests use it to make a step fail like a crashed dependency would.

@@ -12,7 +12,7 @@ import { readSourceState } from './warehouse/source-state';
 export function createExtractActivities(deps: ActivityDeps) {
   return {
     /** Extracts one source table's window (or whole table, in full mode) into Parquet in the stage; returns its manifest. */
-    async extract(input: RunWindow & { table: string; acceptDrift?: boolean }): Promise<Manifest> {
+    async extract(input: RunWindow & { table: string; acceptDrift?: boolean; reload?: boolean }): Promise<Manifest> {
       return withHeartbeat(deps, 'extract', async (beat) => {
         const ds = getDataset(deps.config, input.dataset);
         const table = ds.tables.find((t) => t.name === input.table);
@@ -37,6 +37,7 @@ export function createExtractActivities(deps: ActivityDeps) {
           scratchDir: join(deps.scratchDir, 'extract'),
           baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
           acceptDrift: input.acceptDrift ?? false,
+          reload: input.reload ?? false,
         }, hooks);
       });
     },

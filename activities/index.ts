@@ -4,6 +4,7 @@ import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './deps';
 import { createDqActivities } from './dq';
 import { createExtractActivities } from './extract';
+import { createFreshnessActivities } from './freshness';
 import { createLoadActivities } from './load';
 import { createPlanActivities } from './plan';
 import { createPublishActivities } from './publish';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditActivities(deps),
     ...createAlertActivities(deps),
     ...createDqActivities(deps),
+    ...createFreshnessActivities(deps),
   };
 }
 

@@ -13,6 +13,8 @@ export interface RunPlan {
   cdcTables: string[];
   publish: string[];
   gateTimeoutMs: number;
+  /** How long a run whose BI refresh failed waits for retryRefresh (bi.failedRefreshTimeout). */
+  failedRefreshTimeoutMs: number;
   /** Where extract activities for this dataset's source are dispatched. */
   extractTaskQueue: string;
 }
@@ -30,6 +32,7 @@ export function createPlanActivities(deps: ActivityDeps) {
           cdcTables: ds.tables.filter((t) => t.mode === 'cdc').map((t) => t.name),
           publish: ds.publish,
           gateTimeoutMs: parseDuration(ds.gate.timeout),
+          failedRefreshTimeoutMs: parseDuration(ds.bi.failedRefreshTimeout),
           extractTaskQueue: extractTaskQueue(Context.current().info.taskQueue, ds.source),
         };
       } catch (err) {

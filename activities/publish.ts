@@ -1,6 +1,8 @@
 import { getDataset } from '../config/load';
 import { runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
+import { exportBiDatabase, piiColumnNames } from './warehouse/bi-export';
+import { DuckDbWarehouse } from './warehouse/duckdb';
 import { readModels, upstreamSources } from './warehouse/models';
 import { publishTables, type PublishResult } from './warehouse/publish';
 
@@ -12,7 +14,7 @@ export function createPublishActivities(deps: ActivityDeps) {
      * that reads a source table whose breaking schema drift was not accepted.
      */
     async publish(input: RunWindow & { blockedTables?: { table: string; reason: string }[] }): Promise<PublishResult> {
-      return withHeartbeat(deps, 'publish', () => {
+      return withHeartbeat(deps, 'publish', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const models = readModels();
         const hold = ds.publish.flatMap((mart) => {
@@ -20,7 +22,12 @@ export function createPublishActivities(deps: ActivityDeps) {
           return reasons.length ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }] : [];
         });
         const wh = deps.config.warehouse;
-        return publishTables(runWarehouse(deps, input, 'publish'), input.dataset, ds.publish, hold, wh.type === 'snowflake' ? { biRole: wh.biRole } : {});
+        const published = await publishTables(runWarehouse(deps, input, 'publish'), input.dataset, ds.publish, hold, wh.type === 'snowflake' ? { biRole: wh.biRole } : {});
+        // Embedded default: Tableau reads a separate read-only file with the bi views only (least privilege).
+        if (deps.biExportPath && deps.warehouse instanceof DuckDbWarehouse) {
+          await exportBiDatabase(deps.warehouse, deps.biExportPath, { excludeColumns: piiColumnNames(deps.config.datasets) });
+        }
+        return published;
       });
     },
   };

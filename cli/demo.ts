@@ -6,6 +6,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { EnvSecretStore } from '../activities/secrets/secret-store';
 import { PII_KEY_SECRET } from '../activities/deps';
+import { newPayloadKeys, parseKeyRing, PAYLOAD_KEYS_SECRET } from '../codec/keys';
+import { PayloadEncryptionCodec } from '../codec/payload-codec';
+import { startCodecServer } from '../codec/server';
 import { getDataset, loadConfig } from '../config/load';
 import { parseDuration } from '../config/duration';
 import { createDemoSchema, generateChanges, seedDemoData } from '../infra/demo-oltp/generator';
@@ -54,12 +57,22 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     const cli = await ensureTemporalCli((m) => say(`  ${m}`));
     say(`Temporal CLI: ${cli.path} (${cli.source}${cli.buildSeconds ? `, built in ${cli.buildSeconds.toFixed(0)} s` : ''})`);
+    // Payloads are encrypted with a key for this run (unless FRESHLINE_PAYLOAD_KEYS is set); the Web UI decrypts
+    // them through a codec server in this process. The browser cannot send a bearer token, so this one has none:
+    // loopback only, loopback Host header, CORS for the demo's UI origin only (see README, Payload encryption).
+    const payloadKeys = process.env[PAYLOAD_KEYS_SECRET] ?? newPayloadKeys('demo');
+    const codec = new PayloadEncryptionCodec(parseKeyRing(payloadKeys));
+    const uiOrigins: string[] = [];
+    const codecServer = await startCodecServer({ codec, token: null, allowedOrigins: (o) => uiOrigins.includes(o) });
+    cleanup.push(() => codecServer.close());
     const [temporal, pg] = await Promise.all([
-      startTemporalDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.db') }),
+      startTemporalDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.db'), uiCodecEndpoint: codecServer.url }),
       startPostgres({ baseDir: dir }),
     ]);
     cleanup.push(() => temporal.stop(), () => pg.stop());
+    uiOrigins.push(temporal.uiUrl, temporal.uiUrl.replace('//127.0.0.1:', '//localhost:'));
     say(`Temporal dev server: ${temporal.address} (Web UI ${temporal.uiUrl}); PostgreSQL: 127.0.0.1:${pg.port} (wal_level=logical)`);
+    say(`Payloads encrypted (AES-256-GCM, key '${codec.currentKeyId}'); the Web UI decrypts them through the codec server ${codecServer.url}`);
 
     const pool = new Pool({ connectionString: pg.url, max: 4, application_name: 'freshline-demo-generator' });
     pool.on('error', () => undefined); // idle clients see the cluster stop during shutdown
@@ -69,9 +82,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(`Seeded shop: ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.orderItems} lines, ${seeded.payments} payments, ` +
       `${seeded.refunds} refunds in ${seeded.seconds.toFixed(1)} s`);
 
-    // Secrets live in a 0600 file under .dev (git-ignored), never in config, logs or workflow payloads.
-    const secretsFile = join(dir, 'secrets.env');
-    writeFileSync(secretsFile, `SHOP_DB_URL=${pg.url}\n${PII_KEY_SECRET}=${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    // Secrets live in a 0600 file in the data dir (git-ignored), never in config, logs or workflow payloads;
+    // `FRESHLINE_DATA_DIR=.dev/demo/data npm run freshline -- …` commands read the same keys from it.
+    const secretsFile = join(dir, 'data', 'secrets.env');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(secretsFile, `SHOP_DB_URL=${pg.url}\n${PII_KEY_SECRET}=${randomBytes(32).toString('hex')}\n${PAYLOAD_KEYS_SECRET}=${payloadKeys}\n`, { mode: 0o600 });
     const deps = await openEmbeddedDeps({ dataDir: join(dir, 'data'), config, secrets: new EnvSecretStore({}, secretsFile) });
     cleanup.push(() => deps.close());
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
@@ -84,7 +99,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     });
     const connection = await Connection.connect({ address: temporal.address });
     cleanup.push(() => connection.close());
-    const client = new Client({ connection });
+    const client = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
 
     // The window containing now: the schedule's firing at its end re-runs it idempotently with anything written since.
     const cadence = parseDuration(ds.cadence);
@@ -106,7 +121,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
     const [applied] = await applySchedules(client, config, { datasets: [ds.name] });
     say(`\nSchedule ${applied.scheduleId} ${applied.action}: every ${ds.cadence}. Change generator writing every ${opts.changeInterval} s. Ctrl-C to stop.`);
-    say(`Quality report meanwhile: npm run freshline -- dq report --address ${temporal.address}`);
+    say(`Quality report meanwhile: FRESHLINE_DATA_DIR=${join(dir, 'data')} npm run freshline -- dq report --address ${temporal.address}`);
     cleanup.push(() => client.schedule.getHandle(applied.scheduleId).delete());
     await new Promise<void>((resolveStop) => {
       let tick = 0;

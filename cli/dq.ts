@@ -1,8 +1,11 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DqReport } from '../activities/dq';
+import type { SecretStore } from '../activities/secrets/secret-store';
+import { payloadDataConverter } from '../codec/payload-codec';
 import { parseDuration } from '../config/duration';
 import { DEFAULT_TASK_QUEUE } from '../workflows/ids';
 import { table } from './format';
+import { cliSecretStore } from './secrets';
 
 /** Where the CLI finds Temporal and the workers that own the warehouse. */
 export interface TemporalTarget {
@@ -10,6 +13,8 @@ export interface TemporalTarget {
   address: string;
   /** Task queue of the Freshline workers. */
   taskQueue: string;
+  /** Where the payload keys come from (default: the worker's store, see cliSecretStore). */
+  secrets?: SecretStore;
 }
 
 /** Defaults: TEMPORAL_ADDRESS (else localhost:7233) and FRESHLINE_TASK_QUEUE (else freshline). */
@@ -17,13 +22,17 @@ export function temporalTarget(opts: Partial<TemporalTarget>): TemporalTarget {
   return {
     address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233',
     taskQueue: opts.taskQueue ?? process.env.FRESHLINE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+    secrets: opts.secrets,
   };
 }
 
-async function withClient<T>(target: TemporalTarget, fn: (client: Client) => Promise<T>): Promise<T> {
+/** Runs `fn` with a Temporal client that encrypts and decrypts payloads like the workers. */
+export async function withClient<T>(target: TemporalTarget, fn: (client: Client) => Promise<T>): Promise<T> {
+  // Payloads are encrypted: the same keys as the workers' (FRESHLINE_PAYLOAD_KEYS), checked before connecting.
+  const dataConverter = await payloadDataConverter(target.secrets ?? cliSecretStore());
   const connection = await Connection.connect({ address: target.address });
   try {
-    return await fn(new Client({ connection }));
+    return await fn(new Client({ connection, dataConverter }));
   } finally {
     await connection.close();
   }

@@ -1,4 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { codecServerCommand } from './codec-server';
+import { backfillCommand } from './backfill';
 import { runDemo } from './demo';
 import { dqReleaseCommand, dqReportCommand } from './dq';
 
@@ -44,6 +46,91 @@ dq.command('release')
   .action(async (opts) => {
     process.exitCode = await dqReleaseCommand(opts);
   });
+
+program
+  .command('codec-server')
+  .description('Temporal codec server for the Web UI and CLI: POST /decode and /encode with the payload keys (FRESHLINE_PAYLOAD_KEYS), bearer token FRESHLINE_CODEC_SERVER_TOKEN')
+  .option('--port <n>', 'port to listen on', positiveInt('--port'), 8888)
+  .option('--host <ip>', 'interface to bind (0.0.0.0 behind a TLS proxy)', '127.0.0.1')
+  .option('--ui-origin <origin...>', 'Web UI origins allowed by CORS (default http://localhost:8233 http://127.0.0.1:8233)')
+  .option('--namespace <name...>', 'only these namespaces (X-Namespace header; default any)')
+  .action(async (opts) => codecServerCommand(opts));
+
+// freshline infra snowflake apply: roles, grants, masking, Tableau's user, warehouses (infra/snowflake/).
+program
+  .command('infra')
+  .description('warehouse security as code')
+  .command('snowflake')
+  .description('Snowflake DDL rendered from config (infra/snowflake/*.sql)')
+  .command('apply')
+  .description('apply the infra/snowflake files not yet applied to the configured Snowflake account (recorded in <database>.governance.schema_migrations)')
+  .option('--dry-run', 'print the rendered statements and connect to nothing', false)
+  .option('--role <role>', 'admin role to apply as (default: warehouse.infra.admin.role, ACCOUNTADMIN)')
+  .option('--user <login>', 'login to apply as (default: warehouse.infra.admin.user, else warehouse.user)')
+  .action(async (opts) => {
+    const { infraSnowflakeApplyCommand } = await import('./infra');
+    process.exitCode = await infraSnowflakeApplyCommand(opts);
+  });
+
+program
+  .command('backfill')
+  .description('backfill a dataset: one partition run per day/hour (extract + load), then one publish; live progress; exit 1 on failures')
+  .requiredOption('--dataset <name>', 'dataset')
+  .requiredOption('--from <iso>', 'first instant, e.g. 2026-08-01T00:00:00Z')
+  .requiredOption('--to <iso>', 'end (exclusive)')
+  .option('--partition <day|hour>', 'partition size', 'day')
+  .option('--max-concurrent <n>', 'partitions at once', positiveInt('--max-concurrent'), 4)
+  .option('--mode <reload|incremental>', 'reload: by business date; incremental: the changes made in each partition', 'reload')
+  .option('--rerun-completed', 're-run partitions that completed before (idempotent)', false)
+  .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
+  .option('--task-queue <name>', "Freshline workers' task queue")
+  .action(async (opts) => {
+    process.exitCode = await backfillCommand(opts);
+  });
+
+// freshline schedules apply|pause|resume|trigger|catch-up: the Temporal Schedules of every dataset (schedules/).
+{
+  const target = (c: Command) => c
+    .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
+    .option('--task-queue <name>', "Freshline workers' task queue (default: $FRESHLINE_TASK_QUEUE or freshline)");
+  const schedules = program.command('schedules').description('Temporal Schedules: per dataset a window and a reconciliation schedule, plus the freshness monitor');
+  target(schedules.command('apply'))
+    .description('create or update (in place) every schedule config wants, delete those of removed datasets; prints the diff')
+    .option('--dry-run', 'print the diff and change nothing', false)
+    .action(async (opts) => {
+      const { schedulesApplyCommand } = await import('./schedules');
+      process.exitCode = await schedulesApplyCommand(opts);
+    });
+  target(schedules.command('pause').argument('<dataset>'))
+    .description("pause the dataset's window and reconciliation schedules (apply never undoes an operator's pause)")
+    .requiredOption('--note <why>', 'why (shown on the schedule in the UI)')
+    .action(async (dataset: string, opts) => {
+      const { schedulesPauseCommand } = await import('./schedules');
+      process.exitCode = await schedulesPauseCommand(dataset, opts);
+    });
+  target(schedules.command('resume').argument('<dataset>'))
+    .description("resume the dataset's schedules")
+    .option('--note <why>', 'note left on the schedule')
+    .action(async (dataset: string, opts) => {
+      const { schedulesResumeCommand } = await import('./schedules');
+      process.exitCode = await schedulesResumeCommand(dataset, opts);
+    });
+  target(schedules.command('trigger').argument('<dataset>'))
+    .description('run now: the last complete window before now (or, with --reconcile, the reconciliation)')
+    .option('--reconcile', 'trigger the reconciliation schedule instead', false)
+    .action(async (dataset: string, opts) => {
+      const { schedulesTriggerCommand } = await import('./schedules');
+      process.exitCode = await schedulesTriggerCommand(dataset, opts);
+    });
+  target(schedules.command('catch-up').argument('<dataset>'))
+    .description('re-fire the window schedule for every window in [from, to), oldest first, one at a time (missed windows beyond the catch-up window)')
+    .requiredOption('--from <when>', 'ISO-8601 instant, or a duration before now (e.g. 6h)')
+    .option('--to <when>', 'ISO-8601 instant or duration before now (default: now)')
+    .action(async (dataset: string, opts) => {
+      const { schedulesCatchUpCommand } = await import('./schedules');
+      process.exitCode = await schedulesCatchUpCommand(dataset, opts);
+    });
+}
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`freshline: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isDuration } from './duration';
+import { isDuration, parseDuration } from './duration';
 
 // Identifiers end up quoted in SQL; restricting them here keeps every name a data engineer can type
 // readable in the warehouse and rules out anything that could smuggle SQL through config.
@@ -28,6 +28,11 @@ export const SourceTableSchema = z.object({
   mode: z.enum(['incremental', 'full', 'cdc']).default('incremental'),
   /** Incremental windows larger than this are read in primary-key-range chunks, each staged and heartbeated. */
   chunkRows: z.number().int().positive().default(1_000_000),
+  /**
+   * Business-date column (e.g. order_date): a `reload` backfill re-reads the rows whose business date
+   * falls in each partition, whatever their cursor says; without it, reload reads the cursor window.
+   */
+  businessDate: identifier.optional(),
   /** Staged Parquet files are split at about this size (Snowflake loads 100–250 MB compressed files best). */
   fileSizeMB: z.number().positive().default(128),
 });
@@ -165,6 +170,127 @@ export const CheckSchema = z.discriminatedUnion('type', [
   z.object({ ...checkBase, type: z.literal('custom_sql'), sql: z.string().min(1), model: identifier.optional(), key: identifier.optional() }),
 ]);
 
+/** A Tableau content item: its name on the site, or its LUID when the name is ambiguous or may change. */
+const tableauItem = z.union([
+  z.string().min(1, 'must be a name (or { luid })'),
+  z.object({
+    /** The item's LUID (Tableau's id, e.g. 9f1c…-…), as shown by the REST API. */
+    luid: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Tableau LUID (letters, digits and -)'),
+  }).strict(),
+], { error: 'must be a name or { luid: <id> }' });
+
+/** Loopback hosts, where plain http is allowed (a local stand-in or an SSH tunnel); anything else must be https. */
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/** Where and what to refresh on Tableau Cloud or Server. Credentials are secret names, never values. */
+export const TableauTargetSchema = z.object({
+  /** Server URL, e.g. https://prod-uk-a.online.tableau.com or https://tableau.example.com (http only for localhost). */
+  server: z.url('must be a URL such as https://tableau.example.com').refine((u) => {
+    try {
+      const url = new URL(u);
+      return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname));
+    } catch {
+      return false;
+    }
+  }, 'must be an https URL (plain http only for localhost)'),
+  /** Site content URL (the part after /site/ in the browser); '' is Tableau Server's default site. */
+  site: z.string().regex(/^[A-Za-z0-9_-]*$/, "must be a site content URL (letters, digits, - and _; '' for the default site)").default(''),
+  /** REST API version in the URL path, e.g. 3.25 (Tableau Server 2025.1 / Cloud). */
+  apiVersion: z
+    .string({ error: "must be a quoted REST API version such as '3.25' (unquoted, YAML reads 3.10 as the number 3.1)" })
+    .regex(/^\d+\.\d+$/, "must be a REST API version such as '3.25'")
+    .default('3.25'),
+  /** Name of the secret holding the personal access token's name. */
+  patNameSecret: z.string({ error: 'required: the name of the secret holding the personal access token name' }).min(1, 'must name a secret'),
+  /** Name of the secret holding the personal access token's secret value. */
+  patSecretSecret: z.string({ error: 'required: the name of the secret holding the personal access token secret' }).min(1, 'must name a secret'),
+  /** Published data sources whose extracts are refreshed: names or { luid }. */
+  datasources: z.array(tableauItem).default([]),
+  /** Workbooks whose embedded extracts are refreshed: names or { luid }. */
+  workbooks: z.array(tableauItem).default([]),
+  /** Refresh jobs running at once on the site (per worker process), so a dataset does not flood the backgrounders. */
+  maxConcurrentRefreshes: z.number().int().positive().default(2),
+  /** How often each refresh job is polled. */
+  pollInterval: duration.default('15s'),
+  /** A job not finished this long after it started (or was joined) fails its item. */
+  jobTimeout: duration.default('2h'),
+  /** A job that finishes failed or cancelled is started again up to this many times. */
+  retries: z.number().int().min(0).max(10).default(2),
+}).superRefine((t, ctx) => {
+  for (const kind of ['datasources', 'workbooks'] as const) {
+    const seen = new Set<string>();
+    t[kind].forEach((item, i) => {
+      const key = typeof item === 'string' ? `name ${item}` : `luid ${item.luid}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [kind, i], message: `duplicate ${key}` });
+      seen.add(key);
+    });
+  }
+});
+
+/** Temporal's smallest catch-up window; shorter values are refused by the server. */
+const MIN_CATCHUP_MS = 10_000;
+
+/** A dataset's schedule settings (all optional). */
+export const DatasetScheduleSchema = z.object({
+  /**
+   * How late a firing may still run after the Temporal service (or every worker's connection to it) was
+   * down: windows whose nominal time is older than this when Temporal comes back are skipped, reported
+   * by the freshness monitor as missed windows, and filled by the nightly reconciliation or a catch-up.
+   */
+  catchupWindow: duration
+    .refine((d) => !isDuration(d) || parseDuration(d) >= MIN_CATCHUP_MS, 'must be at least 10s (Temporal\'s minimum catch-up window)')
+    .default('1h'),
+  /**
+   * true: the dataset's schedules (window and reconciliation) are created or kept paused by
+   * `schedules apply`. An operator's `schedules pause` is not undone by apply; only a pause set here is.
+   */
+  paused: z.boolean().default(false),
+});
+
+/** Nightly by default: minute hour day-of-month month day-of-week, in UTC. */
+export const DEFAULT_RECONCILIATION_CRON = '0 2 * * *';
+
+const cronField = /^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?)*$/;
+/** A 5-field cron expression evaluated in UTC, or one of @hourly @daily @weekly @monthly @yearly. */
+const cron = z
+  .string()
+  .refine(
+    (s) => /^@(hourly|daily|weekly|monthly|yearly)$/.test(s.trim()) || (s.trim().split(/\s+/).length === 5 && s.trim().split(/\s+/).every((f) => cronField.test(f))),
+    "must be a 5-field cron expression in UTC such as '0 2 * * *' (minute hour day-of-month month day-of-week)",
+  );
+
+/**
+ * The nightly reconciliation: one schedule per dataset (`freshline/<dataset>/reconcile`) that reloads
+ * the last `days` days by business-date partition, absorbing late corrections and any window the
+ * regular schedule missed.
+ */
+export const ReconciliationSchema = z
+  .object({
+    /** When it fires, as a cron expression in UTC (default '0 2 * * *': nightly at 02:00 UTC). Give cron or every, not both. */
+    cron: cron.optional(),
+    /** Or a fixed interval instead of cron, e.g. 12h. */
+    every: duration.optional(),
+    /** How many days back from the firing time each reconciliation reloads. */
+    days: z.number().int().min(1, 'must be at least 1 (day)').max(366, 'must be at most 366 (days)').default(7),
+  })
+  .superRefine((r, ctx) => {
+    if (r.cron !== undefined && r.every !== undefined) ctx.addIssue({ code: 'custom', path: ['every'], message: 'give cron or every, not both' });
+  });
+
+/** Monitors that run on their own schedules, across datasets. */
+export const MonitorsSchema = z.object({
+  /**
+   * The freshness monitor (`freshline/monitor/freshness`): compares each dataset's certified watermark
+   * (newest window end of a published run) with its freshnessSla; alerts once per breach and once on recovery.
+   */
+  freshness: z
+    .object({
+      /** How often it runs. */
+      every: duration.default('5m'),
+    })
+    .default({ every: '5m' }),
+});
+
 /** A dataset: the unit a pipelineRun processes for one window. */
 export const DatasetSchema = z.object({
   /** Dataset name; part of every workflow id (`<dataset>/window/<start>`). */
@@ -199,11 +325,14 @@ export const DatasetSchema = z.object({
   /** BI extracts refreshed after publish; none means the refresh step is recorded as skipped. */
   bi: z
     .object({
-      tableau: z
-        .object({ datasources: z.array(z.string()).default([]), workbooks: z.array(z.string()).default([]) })
-        .optional(),
+      /** How long a run whose BI refresh failed (state refresh_failed) waits for a retryRefresh signal before failing. */
+      failedRefreshTimeout: duration.default('24h'),
+      /** Tableau Cloud or Server extracts to refresh (REST API, personal access token). */
+      tableau: TableauTargetSchema.optional(),
     })
-    .default({}),
+    .default({ failedRefreshTimeout: '24h' }),
+  /** How the dataset's Temporal Schedule (`freshline/<dataset>`) fires; `freshline schedules apply` applies it. */
+  schedule: DatasetScheduleSchema.default({ catchupWindow: '1h', paused: false }),
 });
 
 // Names the Snowflake driver sends at login (role, warehouse, database): Snowflake's own identifier rules.
@@ -218,6 +347,63 @@ export const DuckDbWarehouseSchema = z.object({
   type: z.literal('duckdb'),
   /** DuckDB file, relative to the data directory; default `<data dir>/warehouse.duckdb`. */
   path: z.string().min(1).optional(),
+});
+
+const ipv4Cidr = z
+  .string()
+  .refine(
+    (s) => {
+      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s);
+      return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && (m[5] === undefined || Number(m[5]) <= 32);
+    },
+    'must be an IPv4 address or CIDR range such as 203.0.113.7 or 203.0.113.0/24',
+  );
+const snowflakeLogin = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@$-]*$/, 'must be a Snowflake login name');
+
+/**
+ * What `freshline infra snowflake apply` creates and grants (infra/snowflake/*.sql): warehouses with a
+ * resource monitor each, the schemas, the LOADER / TRANSFORMER / PII_ADMIN / BI roles and their grants,
+ * the PII masking policy, and Tableau's key-pair service user behind a network policy.
+ */
+export const SnowflakeInfraSchema = z.object({
+  /** Who applies: an administrator who may create roles, users, network policies and resource monitors. */
+  admin: z
+    .object({
+      /** Login name of the administrator (default: warehouse.user). */
+      user: snowflakeLogin.optional(),
+      /** Role the apply session assumes (resource monitors need ACCOUNTADMIN); `--role` overrides. */
+      role: snowflakeName.default('ACCOUNTADMIN'),
+      /** Secret holding the administrator's private key PEM (key pair); default: warehouse.privateKeySecret. */
+      privateKeySecret: z.string().min(1).optional(),
+      /** Secret holding the administrator's password, for password login instead. */
+      passwordSecret: z.string().min(1).optional(),
+    })
+    .default({ role: 'ACCOUNTADMIN' }),
+  /** Names of the functional roles; default `<DATABASE>_LOADER`, `<DATABASE>_TRANSFORMER`, `<DATABASE>_PII_ADMIN`. */
+  roles: z
+    .object({ loader: snowflakeName.optional(), transformer: snowflakeName.optional(), piiAdmin: snowflakeName.optional() })
+    .default({}),
+  /** Size of both warehouses. */
+  warehouseSize: z.enum(['XSMALL', 'SMALL', 'MEDIUM', 'LARGE', 'XLARGE']).default('XSMALL'),
+  /** Idle seconds before a warehouse suspends (billing stops). */
+  autoSuspendSeconds: z.number().int().min(60).default(60),
+  /** Monthly credit quota of each warehouse's resource monitor: notify at 80%, suspend at 100%. */
+  monthlyCredits: z
+    .object({ pipeline: z.number().positive().default(100), bi: z.number().positive().default(50) })
+    .default({ pipeline: 100, bi: 50 }),
+  /** Tableau's service user: key pair only, from these addresses only, role warehouse.biRole. */
+  tableau: z.object({
+    /** User name. */
+    user: snowflakeName.default('TABLEAU_SVC'),
+    /** Secret holding Tableau's RSA public key (PEM); Tableau keeps the private key. */
+    publicKeySecret: z.string().min(1),
+    /** Addresses Tableau connects from: Tableau Cloud's egress ranges for your pod, or your Bridge hosts. */
+    allowedIps: z.array(ipv4Cidr).min(1),
+    /** Tableau's own warehouse (its own credit quota; never the pipeline's). */
+    warehouse: snowflakeName.default('FRESHLINE_BI_WH'),
+    /** Snowflake cancels a dashboard query running longer than this. */
+    statementTimeout: duration.default('15m'),
+  }),
 });
 
 /** Production: Snowflake, loading from an external S3 stage. Credentials are secret names, never values. */
@@ -257,6 +443,8 @@ export const SnowflakeWarehouseSchema = z.object({
   biRole: identifier,
   /** Session STATEMENT_TIMEOUT_IN_SECONDS: Snowflake cancels statements running longer (default: the account's). */
   statementTimeout: duration.optional(),
+  /** Roles, grants, masking, Tableau's user, warehouses: what `freshline infra snowflake apply` manages. */
+  infra: SnowflakeInfraSchema.optional(),
 });
 
 /** Where the warehouse is: DuckDB (default) or Snowflake. */
@@ -313,6 +501,10 @@ export const PipelineConfigSchema = z
     secrets: SecretsConfigSchema.default({ type: 'env' }),
     /** How long audit rows (runs, check results, quarantined rows) are kept. */
     audit: z.object({ retention: duration.default('90d') }).default({ retention: '90d' }),
+    /** Monitors with their own schedules (default: freshness every 5m). */
+    monitors: MonitorsSchema.default({ freshness: { every: '5m' } }),
+    /** The per-dataset reconciliation schedule (default: nightly at 02:00 UTC, last 7 days). */
+    reconciliation: ReconciliationSchema.default({ cron: DEFAULT_RECONCILIATION_CRON, days: 7 }),
   })
   .superRefine((cfg, ctx) => {
     checkWarehouse(cfg, ctx);
@@ -363,12 +555,15 @@ function checkWarehouse(
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 export type WarehouseConfig = z.infer<typeof WarehouseConfigSchema>;
 export type SnowflakeWarehouseConfig = z.infer<typeof SnowflakeWarehouseSchema>;
+export type SnowflakeInfraConfig = z.infer<typeof SnowflakeInfraSchema>;
 export type StageConfig = z.infer<typeof StageConfigSchema>;
 export type SecretsConfig = z.infer<typeof SecretsConfigSchema>;
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 export type SourceTableConfig = z.infer<typeof SourceTableSchema>;
 export type PostgresSourceConfig = z.infer<typeof PostgresSourceSchema>;
 export type CheckConfig = z.infer<typeof CheckSchema>;
+export type TableauTargetConfig = z.infer<typeof TableauTargetSchema>;
+export type TableauItemConfig = z.infer<typeof tableauItem>;
 export type Severity = z.infer<typeof severity>;
 
 /** Formats a zod error as one line per problem, each naming the field path, e.g. `datasets[0].cadence: …`. */

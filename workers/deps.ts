@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
 import { EnvSecretStore, type SecretStore } from '../activities/secrets/secret-store';
+import { BI_EXPORT_FILE } from '../activities/warehouse/bi-export';
 import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import { LocalObjectStore } from '../activities/storage/local';
 import type { ObjectStore } from '../activities/storage/object-store';
@@ -86,6 +87,7 @@ async function assemble(parts: {
       stagedRows: parts.stagedRows,
       secrets: parts.secrets,
       scratchDir: join(parts.dataDir, 'tmp'),
+      ...(warehouse instanceof DuckDbWarehouse ? { biExportPath: join(parts.dataDir, BI_EXPORT_FILE) } : {}),
       beforeStep: parts.beforeStep,
       async close() {
         await converter.close();

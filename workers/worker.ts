@@ -1,5 +1,6 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { payloadDataConverter } from '../codec/payload-codec';
 import { DEFAULT_TASK_QUEUE, extractTaskQueue } from '../workflows/ids';
 
 /** Bundles the workflow code once (webpack); reuse the result across workers in one process. */
@@ -34,10 +35,14 @@ export async function createFreshlineWorkers(opts: {
   const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
   const namespace = opts.namespace ?? 'default';
   const activities = createActivities(opts.deps);
+  // Every payload encrypted (FRESHLINE_PAYLOAD_KEYS from the secret store; fails here, naming it, when missing).
+  // Codecs run outside the workflow sandbox, so the bundle needs no payloadConverterPath.
+  const dataConverter = await payloadDataConverter(opts.deps.secrets);
   const main = await Worker.create({
     connection: opts.connection,
     namespace,
     taskQueue,
+    dataConverter,
     activities,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     // The embedded warehouse is one file written through one queue: more parallel activities buy nothing.
@@ -50,6 +55,7 @@ export async function createFreshlineWorkers(opts: {
         connection: opts.connection,
         namespace,
         taskQueue: extractTaskQueue(taskQueue, name),
+        dataConverter,
         activities: { extract: activities.extract, captureCdc: activities.captureCdc },
         maxConcurrentActivityTaskExecutions: source.maxConcurrentExtracts,
         ...(source.maxExtractsPerSecond ? { maxTaskQueueActivitiesPerSecond: source.maxExtractsPerSecond } : {}),

@@ -10,3 +10,8 @@ export const DEFAULT_TASK_QUEUE = 'freshline';
 export function extractTaskQueue(taskQueue: string, source: string): string {
   return `${taskQueue}.extract.${source}`;
 }
+
+/** Deterministic id of a backfill partition's run: two backfills over the same partition meet on it. */
+export function partitionWorkflowId(dataset: string, partitionStart: string): string {
+  return `${dataset}/partition/${partitionStart}`;
+}

@@ -17,8 +17,18 @@ export const PipelineRunInputSchema = z
     window: z.object({ start: isoInstant, end: isoInstant }),
     /** Overrides the dataset's gate timeout for this run (e.g. '30s' in a drill). */
     gateTimeout: z.string().refine(isDuration, 'must be a duration such as 30s, 15m or 4h').optional(),
+    /** Overrides the dataset's bi.failedRefreshTimeout for this run: how long a failed BI refresh waits for retryRefresh. */
+    failedRefreshTimeout: z.string().refine(isDuration, 'must be a duration such as 30s, 15m or 4h').optional(),
     /** Source tables whose breaking schema change an operator accepts for this run (raw evolves, baseline moves). */
     acceptDrift: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a source table name')).optional(),
+    /** incremental: the rows whose cursor changed in the window; reload: the window as a business-date partition (backfills). */
+    mode: z.enum(['incremental', 'reload']).optional(),
+    /** 'load': stop after extract and load (backfill partitions; one publish follows them all). */
+    through: z.enum(['load']).optional(),
+    /** Start at transform over what raw holds (the publish that follows a backfill's partitions). */
+    skipExtract: z.boolean().optional(),
+    /** Workflow id told (signal partitionState) when this run's gate blocks or resumes: its backfill. */
+    reportTo: z.string().min(1).optional(),
   })
   .refine((i) => Date.parse(i.window.start) < Date.parse(i.window.end), {
     message: 'window.end must be after window.start',
@@ -38,6 +48,16 @@ export const GateDecisionSchema = z.object({
 });
 
 export type GateDecisionInput = z.input<typeof GateDecisionSchema>;
+
+/** Operator request carried by retryRefresh: run the BI refresh step again (nothing before it). */
+export const RefreshRetrySchema = z.object({
+  /** Who asked (audited). */
+  by: z.string().min(1, 'must name who asked'),
+  /** Why (audited), e.g. what was fixed on the Tableau side. */
+  reason: z.string().min(1, 'must say why'),
+});
+
+export type RefreshRetryInput = z.input<typeof RefreshRetrySchema>;
 
 /** Validates workflow input; the message names every bad field. */
 export function parsePipelineInput(input: unknown): { ok: true; value: z.output<typeof PipelineRunInputSchema> } | { ok: false; message: string } {

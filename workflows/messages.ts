@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { GateDecisionInput } from './input';
+import type { GateDecisionInput, RefreshRetryInput } from './input';
 
 /** One step's record in the run status. */
 export interface StepRecord {
@@ -20,11 +20,22 @@ export interface GateDecision {
   at: string;
 }
 
+/** One round of the BI refresh step: the first, then one per retryRefresh. */
+export interface RefreshAttempt {
+  round: number;
+  startedAt: string;
+  outcome: 'running' | 'succeeded' | 'skipped' | 'failed';
+  /** Why it failed (names the Tableau object), or what it refreshed. */
+  detail?: string;
+  /** The retryRefresh that started this round (rounds after the first). */
+  requested?: { by: string; reason: string; at: string };
+}
+
 /** What the `status` query returns. */
 export interface RunStatus {
   dataset: string;
   window: { start: string; end: string };
-  state: 'running' | 'blocked' | 'succeeded' | 'published_with_errors' | 'published_partial' | 'published_skipped_gate' | 'failed';
+  state: 'running' | 'blocked' | 'refresh_failed' | 'loaded' | 'succeeded' | 'published_with_errors' | 'published_partial' | 'published_skipped_gate' | 'failed';
   currentStep: string | null;
   steps: Record<string, StepRecord>;
   gate: { attempt: number; critical: string[]; errors: string[]; warnings: string[]; checks: number } | null;
@@ -35,6 +46,8 @@ export interface RunStatus {
   held: { table: string; reason: string }[];
   /** Alerts this run sent (or could not send): blocked gate, gate timeout. */
   alerts: { kind: string; sent: boolean; note: string }[];
+  /** The BI refresh step's rounds (a failed one waits in refresh_failed for retryRefresh); absent until refresh starts. */
+  refresh?: { attempts: RefreshAttempt[] };
   /** Signals that were not acted on (wrong state or invalid payload), with why. */
   ignoredSignals: string[];
   error: string | null;
@@ -44,5 +57,7 @@ export interface RunStatus {
 export const retryGateSignal = defineSignal<[GateDecisionInput]>('retryGate');
 /** Publish despite the blocked gate; flagged and audited. */
 export const skipGateSignal = defineSignal<[GateDecisionInput]>('skipGate');
+/** Run the failed BI refresh step again (run state refresh_failed); nothing before it is redone. */
+export const retryRefreshSignal = defineSignal<[RefreshRetryInput]>('retryRefresh');
 /** Current step and every completed step's result. */
 export const statusQuery = defineQuery<RunStatus>('status');

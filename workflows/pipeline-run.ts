@@ -1,12 +1,13 @@
-import { ApplicationFailure, condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GateOutcome } from '../activities/quality';
 import type { Manifest } from '../activities/sources/postgres/manifest';
 import type { LoadResult } from '../activities/warehouse/load';
 import type { TableCounts } from '../activities/warehouse/quality';
 import { parseDuration } from '../config/duration';
-import { GateDecisionSchema, parsePipelineInput, type PipelineRunInput } from './input';
-import { retryGateSignal, skipGateSignal, statusQuery, type GateDecision, type RunStatus, type StepRecord } from './messages';
+import { notifyOnFinishSignal, partitionDoneSignal, partitionStateSignal } from './backfill-messages';
+import { GateDecisionSchema, parsePipelineInput, RefreshRetrySchema, type PipelineRunInput } from './input';
+import { retryGateSignal, retryRefreshSignal, skipGateSignal, statusQuery, type GateDecision, type RefreshAttempt, type RunStatus, type StepRecord } from './messages';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] };
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
@@ -57,6 +58,8 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     else pending = { kind, ...d.data, at: new Date().toISOString() };
   };
   setHandler(statusQuery, () => status);
+  const waiters = new Set<string>();
+  setHandler(notifyOnFinishSignal, ({ workflowId }) => void waiters.add(workflowId));
   setHandler(retryGateSignal, onDecision('retry'));
   setHandler(skipGateSignal, onDecision('skip'));
 
@@ -69,7 +72,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       status.steps[name] = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, counts: counts(result), detail: detail?.(result) };
       return result;
     } catch (err) {
-      status.steps[name] = { status: 'failed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, detail: (err as Error).message };
+      status.steps[name] = { status: 'failed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, detail: failureReason(err) };
       throw err;
     }
   }
@@ -84,7 +87,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       'extract',
       async () => {
         const [extracted, captured] = await Promise.all([
-          Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false }))),
+          Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false, reload: input.mode === 'reload' }))),
           plan.cdcTables.length ? extractor.captureCdc(io) : Promise.resolve(null),
         ]);
         cdcEnd = captured?.endLsn ?? null;
@@ -122,7 +125,12 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     plan = await step('plan', () => quick.planRun({ dataset: input.dataset }), (p) => ({ tables: p.tables.length, publish: p.publish.length }));
     extractor = proxyActivities<Activities>({ taskQueue: plan.extractTaskQueue, startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
     const gateTimeoutMs = input.gateTimeout ? parseDuration(input.gateTimeout) : plan.gateTimeoutMs;
-    await extractAndLoad();
+    if (!input.skipExtract) await extractAndLoad();
+    if (input.through === 'load') {
+      // A backfill partition: raw now holds the partition; one publish follows all partitions.
+      status.state = 'loaded';
+      return await finish();
+    }
     await transform();
 
     let skipped = false;
@@ -138,6 +146,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       if (outcome.critical.length === 0) break;
 
       status.state = 'blocked';
+      await tellParent('blocked');
       pending = null;
       const failing = outcome.results.filter((r) => r.status === 'fail' && r.severity === 'critical').map((r) => `${r.check}: ${r.detail}`).join('; ');
       await alert('gate_blocked', outcome.critical, failing);
@@ -152,6 +161,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       const decision = pending as unknown as GateDecision;
       status.decisions.push(decision);
       status.state = 'running';
+      await tellParent('running');
       if (decision.kind === 'skip') {
         skipped = true;
         break;
@@ -165,7 +175,46 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows), held: p.held.length }),
       (p) => [...p.tables.map((t) => `${t.table}=${t.rows}`), ...p.held.map((h) => `HELD ${h.table}: ${h.reason}`)].join(' '));
     status.held = published.held;
-    await step('refresh', () => bi.refresh(io), () => ({}), (r) => `${r.status}: ${r.reason}`);
+    // refresh: a failure left after the activity's own retries does not fail the run at once. The run waits in
+    // refresh_failed for an operator's retryRefresh {by, reason} (bi.failedRefreshTimeout, or the run's
+    // failedRefreshTimeout), then re-runs this step only; certified tables are already published.
+    const refreshWaitMs = input.failedRefreshTimeout ? parseDuration(input.failedRefreshTimeout) : plan.failedRefreshTimeoutMs;
+    const refreshAttempts: RefreshAttempt[] = [];
+    status.refresh = { attempts: refreshAttempts };
+    let refreshRequest: RefreshAttempt['requested'] | null = null;
+    setHandler(retryRefreshSignal, (payload: unknown) => {
+      const d = RefreshRetrySchema.safeParse(payload);
+      if (!d.success) status.ignoredSignals.push(`retryRefresh: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+      else if (status.state !== 'refresh_failed') status.ignoredSignals.push(`retryRefresh by ${d.data.by}: run was ${status.state}, not refresh_failed`);
+      else refreshRequest = { ...d.data, at: new Date().toISOString() };
+    });
+    for (let round = 1; ; round++) {
+      const attempt: RefreshAttempt = { round, startedAt: new Date().toISOString(), outcome: 'running', ...(refreshRequest ? { requested: refreshRequest } : {}) };
+      refreshAttempts.push(attempt);
+      try {
+        const r = await step('refresh',
+          // The activity failure's cause says why (it names the Tableau object); "Activity task failed" does not.
+          () => bi.refresh({ ...io, round }).catch((err: unknown) => { throw (err as { cause?: Error }).cause ?? err; }),
+          (r) => ({ items: r.items?.length ?? 0, jobs: sum(r.items ?? [], (i) => i.jobs), joined: (r.items ?? []).filter((i) => i.joined).length }),
+          (r) => `${r.status}: ${r.reason}`);
+        attempt.outcome = r.status === 'skipped' ? 'skipped' : 'succeeded';
+        attempt.detail = r.reason;
+        break;
+      } catch (err) {
+        attempt.outcome = 'failed';
+        attempt.detail = (err as Error).message;
+        status.state = 'refresh_failed';
+        await tellParent('refresh_failed');
+        refreshRequest = null;
+        if (!(await condition(() => refreshRequest !== null, refreshWaitMs))) {
+          throw ApplicationFailure.nonRetryable(
+            `BI refresh failed (${attempt.detail}); no retryRefresh within ${refreshWaitMs / 1000}s — certified tables are published, dashboards keep their previous extracts`,
+            'RefreshTimeout',
+          );
+        }
+        status.state = 'running';
+      }
+    }
     if (status.steps.refresh.detail?.startsWith('skipped')) status.steps.refresh.status = 'skipped';
     status.state = skipped
       ? 'published_skipped_gate'
@@ -176,13 +225,31 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
           : 'succeeded';
   } catch (err) {
     status.state = 'failed';
-    status.error = (err as Error).message;
+    status.error = failureReason(err);
     await audit();
+    await notifyWaiters();
     throw err;
   }
-  await audit();
-  status.currentStep = null;
-  return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held, alerts: status.alerts };
+  return finish();
+
+  async function finish(): Promise<RunSummary> {
+    await audit();
+    status.currentStep = null;
+    await notifyWaiters();
+    return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held, alerts: status.alerts };
+  }
+
+  /** Tells every backfill that joined this run (notifyOnFinish) how it ended; one that is gone no longer cares. */
+  async function notifyWaiters(): Promise<void> {
+    for (const id of waiters) {
+      await getExternalWorkflowHandle(id).signal(partitionDoneSignal, { workflowId: workflowInfo().workflowId, status: status.state }).catch(() => undefined);
+    }
+  }
+
+  /** A backfill's progress counts its blocked runs: tell it (input.reportTo) when the gate blocks or resumes. */
+  async function tellParent(state: string): Promise<void> {
+    if (input.reportTo) await getExternalWorkflowHandle(input.reportTo).signal(partitionStateSignal, { workflowId: workflowInfo().workflowId, state }).catch(() => undefined);
+  }
 
   async function alert(kind: 'gate_blocked' | 'gate_timeout', checks: string[], detail: string): Promise<void> {
     try {
@@ -209,4 +276,9 @@ function modelChanges(m: { how?: string; changes?: { inserted: number; updated: 
   if (m.how === 'merged' && m.changes) return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
   if (m.how === 'partitions') return ` (${m.partitions} partition(s) rewritten)`;
   return '';
+}
+
+/** Why a step failed: an ActivityFailure says only "Activity task failed"; its cause names the error (e.g. EACCES on the stage). */
+function failureReason(err: unknown): string {
+  return (err as { cause?: Error }).cause?.message ?? (err as Error).message;
 }

@@ -77,6 +77,7 @@ export async function purgeAudit(wh: Warehouse, retention: string, now = new Dat
   n += await wh.run('DELETE FROM audit.dq_results WHERE checked_at < $1::TIMESTAMPTZ', [cutoff]);
   n += await wh.run('DELETE FROM audit.pipeline_runs WHERE finished_at < $1::TIMESTAMPTZ', [cutoff]);
   n += await wh.run('DELETE FROM audit.window_counts WHERE window_start < $1::TIMESTAMPTZ', [cutoff]);
+  n += await wh.run('DELETE FROM audit.bi_refreshes WHERE finished_at < $1::TIMESTAMPTZ', [cutoff]);
   for (const q of await openQuarantine(wh)) {
     n += await wh.run(`DELETE FROM ${qualified(SCHEMAS.quarantine, q.model)} WHERE _dq_quarantined_at < $1::TIMESTAMPTZ`, [cutoff]);
   }

@@ -56,8 +56,8 @@ export async function publishTables(
 /**
  * Snowflake: per table, `ALTER TABLE certified.t SWAP WITH shadow.t` (zero-copy; shadow keeps
  * yesterday's table), or `CREATE TABLE certified.t CLONE shadow.t` the first time; then its bi view;
- * then the grants, re-applied every time because SWAP moves grants with the table objects: the table
- * swapped in arrives with the shadow table's grants, not certified's.
+ * then SELECT on the bi views for the BI role (a replaced view is a new object). The BI role never
+ * gets the certified tables: a view reads them with its owner's rights (infra/snowflake).
  *
  * Atomicity: each SWAP is atomic for its table, but Snowflake commits every DDL statement on its own,
  * so for the seconds a publish takes dashboards can see some of today's marts beside yesterday's
@@ -88,11 +88,10 @@ async function publishBySwap(wh: Warehouse, shadow: string, tables: string[], op
     const [{ n }] = await wh.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
     out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
   }
-  const grantee = `ROLE ${quoteIdent(role)}`;
-  await wh.run(`GRANT USAGE ON SCHEMA ${quoteIdent(SCHEMAS.certified)} TO ${grantee}`);
-  await wh.run(`GRANT USAGE ON SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ${grantee}`);
-  await wh.run(`GRANT SELECT ON ALL TABLES IN SCHEMA ${quoteIdent(SCHEMAS.certified)} TO ${grantee}`);
-  await wh.run(`GRANT SELECT ON ALL VIEWS IN SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ${grantee}`);
+  // Least privilege (infra/snowflake): the BI role reads bi views only — never certified tables, whose
+  // schema usage the admin owns. The views the worker just replaced are its own, so it re-grants them
+  // (future grants from the DDL cover them too; this makes a publish correct on its own).
+  await wh.run(`GRANT SELECT ON ALL VIEWS IN SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ROLE ${quoteIdent(role)}`);
   return out;
 }
 

@@ -22,6 +22,8 @@ export async function startTemporalDevServer(opts: {
   port?: number;
   uiPort?: number;
   namespace?: string;
+  /** Codec server the Web UI decodes payloads through (`--ui-codec-endpoint`). */
+  uiCodecEndpoint?: string;
   log?: (msg: string) => void;
 }): Promise<TemporalDevServer> {
   const log = opts.log ?? (() => {});
@@ -54,6 +56,7 @@ async function launch(opts: {
   port: number;
   uiPort: number;
   namespace?: string;
+  uiCodecEndpoint?: string;
   log: (msg: string) => void;
 }): Promise<TemporalDevServer> {
   const { port, uiPort, logFile, log } = opts;
@@ -66,6 +69,7 @@ async function launch(opts: {
     '--ui-port', String(uiPort),
     '--namespace', namespace,
     '--log-level', 'warn',
+    ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
   ];
   // The child writes straight to the file, so its output survives even if this process stalls or dies.
   const logFd = fs.openSync(logFile, 'a');

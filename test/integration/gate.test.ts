@@ -1,5 +1,5 @@
 import { statusQuery, retryGateSignal, skipGateSignal } from '../../workflows/messages';
-import { createHarness, failureText, snapshot, type Harness } from '../support/harness';
+import { createHarness, failureText, snapshot, waitForBlocked, type Harness } from '../support/harness';
 
 let h: Harness;
 let duplicateOrderId: number;
@@ -19,15 +19,6 @@ beforeAll(async () => {
   duplicatedNumber = rows[0].order_number;
 });
 afterAll(() => h?.close());
-
-async function waitForBlocked(handle: Awaited<ReturnType<Harness['start']>>) {
-  for (let i = 0; i < 600; i++) {
-    const s = await handle.query(statusQuery);
-    if (s.state === 'blocked') return s;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('run never blocked');
-}
 
 test('a duplicate order id blocks the run; the timeout fails it and leaves certified tables untouched', async () => {
   const before = await snapshot(h, 'fct_orders');

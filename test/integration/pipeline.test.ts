@@ -1,3 +1,4 @@
+import { DuckDBInstance } from '@duckdb/node-api';
 import { createHmac } from 'node:crypto';
 import { LocalObjectStore } from '../../activities/storage/local';
 import { statusQuery } from '../../workflows/messages';
@@ -130,4 +131,19 @@ test('overlapping windows: no duplicate row versions in raw, same certified numb
   expect(await rawDuplicateVersions()).toEqual(Object.fromEntries(Object.keys(RAW_KEYS).map((t) => [t, 0])));
   expect(await Promise.all(CERTIFIED.map((t) => snapshot(h, t, LINEAGE)))).toEqual(before);
   expect(await certifiedSalesByRegion()).toEqual(await salesByRegionInPostgres());
+});
+
+test('after publish Tableau gets a separate read-only file holding the bi views only', async () => {
+  const instance = await DuckDBInstance.create(h.deps.biExportPath!, { access_mode: 'READ_ONLY' });
+  const conn = await instance.connect();
+  try {
+    const read = async (sql: string) => (await conn.runAndReadAll(sql)).getRowObjectsJson();
+    const schemas = (await read(`SELECT DISTINCT table_schema AS s FROM information_schema.tables`)).map((r) => r.s);
+    expect(schemas).toEqual(['bi']);
+    const [{ n }] = await read(`SELECT count(*)::INTEGER AS n FROM bi.fct_orders`);
+    expect(n).toBe((await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders'))[0].n);
+    await expect(conn.run('CREATE TABLE bi.x (a INTEGER)')).rejects.toThrow(/read-only/i);
+  } finally {
+    conn.closeSync();
+  }
 });

@@ -4,7 +4,7 @@ import { retryGateSignal, statusQuery } from '../../workflows/messages';
 import { startWebhookStandIn, type WebhookStandIn } from '../stand-ins/webhook';
 import { dqReportCommand } from '../../cli/dq';
 import { testEnv } from '../support/env';
-import { createHarness, failureText, snapshot, type Harness } from '../support/harness';
+import { createHarness, failureText, snapshot, waitForBlocked, type Harness } from '../support/harness';
 
 // The gate inside pipelineRun: quarantine keeps good rows flowing and loses none, escalation blocks
 // and alerts, a reconciliation mismatch is caught, released rows come back, the operator's report.
@@ -28,15 +28,6 @@ afterAll(async () => {
 function nextWindow() {
   shift += 1;
   return { start: new Date(Date.parse(h.window.start) - shift * 60_000).toISOString(), end: new Date(Date.parse(h.window.end) - shift * 60_000).toISOString() };
-}
-
-async function waitForBlocked(handle: Awaited<ReturnType<Harness['start']>>) {
-  for (let i = 0; i < 600; i++) {
-    const s = await handle.query(statusQuery);
-    if (s.state === 'blocked') return s;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('run never blocked');
 }
 
 const pgOrders = async () => Number((await h.pool.query('SELECT count(*)::int AS n FROM shop.orders')).rows[0].n);
@@ -146,7 +137,7 @@ test('the dq report lists recent results, health and quarantine for operators', 
   expect(report.quarantine).toEqual(expect.arrayContaining([expect.objectContaining({ model: 'fct_orders' })]));
   // The command an operator (or cron) runs: exit code 2 while a critical failure is open (the last run timed out blocked).
   const lines: string[] = [];
-  const code = await dqReportCommand({ address: testEnv('temporalAddress'), taskQueue: h.taskQueue, dataset: 'sales_core', since: '1h' }, (l) => lines.push(l));
+  const code = await dqReportCommand({ address: testEnv('temporalAddress'), taskQueue: h.taskQueue, secrets: h.deps.secrets, dataset: 'sales_core', since: '1h' }, (l) => lines.push(l));
   expect(code).toBe(2);
   expect(lines.join('\n')).toMatch(/CRITICAL: sales_core \(order_total_in_range\)/);
   expect(lines.join('\n')).toMatch(/Quarantine \(rows not released\)/);

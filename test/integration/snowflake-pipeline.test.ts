@@ -188,7 +188,7 @@ test('the worker connects with key-pair auth, tags its session and creates the a
     STATEMENT_TIMEOUT_IN_SECONDS: '3600',
   });
   const ddl = sql(stand.statements).filter((s) => s.startsWith('CREATE TABLE IF NOT EXISTS audit.'));
-  expect(ddl.map((s) => /audit\.(\w+)/.exec(s)?.[1])).toEqual(['pipeline_runs', 'dq_results', 'source_state', 'window_counts', 'dataset_health']);
+  expect(ddl.map((s) => /audit\.(\w+)/.exec(s)?.[1])).toEqual(['pipeline_runs', 'dq_results', 'bi_refreshes', 'source_state', 'window_counts', 'dataset_health']);
   for (const s of ddl) expect(s).not.toMatch(/\bJSON\b/);
 });
 
@@ -271,9 +271,6 @@ test('load → transform → publish issue exactly these statements, each under 
       'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
     'CREATE OR REPLACE VIEW "bi"."fct_orders" AS SELECT "order_id", "amount", CAST(NULL AS TEXT) AS "legacy_channel", "_run_id" FROM "certified"."fct_orders"',
     'SELECT count(*)::BIGINT AS n FROM "certified"."fct_orders"',
-    'GRANT USAGE ON SCHEMA "certified" TO ROLE "bi_reader"',
-    'GRANT USAGE ON SCHEMA "bi" TO ROLE "bi_reader"',
-    'GRANT SELECT ON ALL TABLES IN SCHEMA "certified" TO ROLE "bi_reader"',
     'GRANT SELECT ON ALL VIEWS IN SCHEMA "bi" TO ROLE "bi_reader"',
   ]);
 

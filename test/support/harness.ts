@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { EnvSecretStore } from '../../activities/secrets/secret-store';
 import type { Row } from '../../activities/warehouse/warehouse';
+import { newPayloadKeys, PAYLOAD_KEYS_SECRET } from '../../codec/keys';
+import { payloadDataConverter } from '../../codec/payload-codec';
 import { loadConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
@@ -14,6 +16,7 @@ import { installRuntime } from '../../workers/runtime';
 import { createFreshlineWorkers, type FreshlineWorkers } from '../../workers/worker';
 import { windowWorkflowId } from '../../workflows/ids';
 import type { PipelineRunInput } from '../../workflows/input';
+import { statusQuery, type RunStatus } from '../../workflows/messages';
 import { pipelineRun } from '../../workflows/pipeline-run';
 import { testEnv } from './env';
 
@@ -61,11 +64,12 @@ export async function createHarness(
   const piiKey = randomBytes(32).toString('hex');
   const config: PipelineConfig = loadConfig();
   configure?.(config);
-  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey, ...extraSecrets });
+  // Payload encryption key: one per harness, like the PII key (extraSecrets may set its own).
+  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey, [PAYLOAD_KEYS_SECRET]: newPayloadKeys('test'), ...extraSecrets });
   const dataDir = join(testEnv('dataRoot'), name);
   const address = testEnv('temporalAddress');
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: await payloadDataConverter(secrets) });
   const nativeConnection = await NativeConnection.connect({ address });
   const taskQueue = `test-${name}-${process.pid}`;
   const deps = await openEmbeddedDeps({ dataDir, config, secrets });
@@ -130,4 +134,14 @@ export function failureText(err: unknown): string {
 export async function snapshot(h: Harness, table: string, drop: string[] = []): Promise<Row[]> {
   const rows = await h.sql(`SELECT * FROM certified.${table} ORDER BY ALL`);
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !drop.includes(k))));
+}
+
+/** Polls a run's status until its gate blocks (or 60 s pass); returns that status. */
+export async function waitForBlocked(handle: Pick<WorkflowHandle, 'query'>): Promise<RunStatus> {
+  for (let i = 0; i < 600; i++) {
+    const s = await handle.query(statusQuery);
+    if (s.state === 'blocked') return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('run never blocked');
 }

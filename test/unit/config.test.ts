@@ -91,3 +91,89 @@ test.each([
   expect(() => parseConfig(cfg)).toThrow(ConfigError);
   expect(() => parseConfig(cfg)).toThrow(message);
 });
+
+/** A dataset with a Tableau target (names and LUIDs; credentials as secret names). */
+const withTableau = (tableau: Record<string, unknown>): Yaml => {
+  const cfg = valid();
+  cfg.datasets[0].bi = {
+    tableau: {
+      server: 'https://prod-uk-a.online.tableau.com',
+      site: 'acme',
+      patNameSecret: 'TABLEAU_PAT_NAME',
+      patSecretSecret: 'TABLEAU_PAT_SECRET',
+      datasources: ['Sales (certified)', { luid: '9f1c2d3e-0000-4000-8000-00000000abcd' }],
+      workbooks: ['Regional Sales'],
+      ...tableau,
+    },
+  };
+  return cfg;
+};
+
+test('the shipped config has no Tableau target (refresh is skipped) and a 24h wait for a failed refresh', () => {
+  const ds = loadConfig().datasets[0];
+  expect(ds.bi).toEqual({ failedRefreshTimeout: '24h' });
+});
+
+test('a Tableau target gets its defaults: API 3.25, 2 refreshes at once, polled every 15s, 2h per job, 2 re-runs', () => {
+  expect(parseConfig(withTableau({})).datasets[0].bi.tableau).toEqual({
+    server: 'https://prod-uk-a.online.tableau.com', site: 'acme', apiVersion: '3.25', patNameSecret: 'TABLEAU_PAT_NAME', patSecretSecret: 'TABLEAU_PAT_SECRET',
+    datasources: ['Sales (certified)', { luid: '9f1c2d3e-0000-4000-8000-00000000abcd' }], workbooks: ['Regional Sales'],
+    maxConcurrentRefreshes: 2, pollInterval: '15s', jobTimeout: '2h', retries: 2,
+  });
+  expect(parseConfig(withTableau({ site: '', server: 'http://localhost:8080' })).datasets[0].bi.tableau?.site).toBe('');
+});
+
+test.each([
+  [{ server: 'http://tableau.example.com' }, /datasets\[0\]\.bi\.tableau\.server: must be an https URL \(plain http only for localhost\)/],
+  [{ server: 'tableau.example.com' }, /datasets\[0\]\.bi\.tableau\.server: must be a URL/],
+  [{ site: 'acme/site' }, /datasets\[0\]\.bi\.tableau\.site: must be a site content URL/],
+  [{ apiVersion: 3.1 }, /datasets\[0\]\.bi\.tableau\.apiVersion: must be a quoted REST API version such as '3\.25'/],
+  [{ apiVersion: 'v3' }, /datasets\[0\]\.bi\.tableau\.apiVersion: must be a REST API version/],
+  [{ patNameSecret: undefined }, /datasets\[0\]\.bi\.tableau\.patNameSecret: required: the name of the secret holding the personal access token name/],
+  [{ patSecretSecret: '' }, /datasets\[0\]\.bi\.tableau\.patSecretSecret: must name a secret/],
+  [{ datasources: [{ id: 'x' }] }, /datasets\[0\]\.bi\.tableau\.datasources\[0\]: must be a name or \{ luid: <id> \}/],
+  [{ workbooks: ['Regional Sales', 'Regional Sales'] }, /datasets\[0\]\.bi\.tableau\.workbooks\[1\]: duplicate name Regional Sales/],
+  [{ maxConcurrentRefreshes: 0 }, /datasets\[0\]\.bi\.tableau\.maxConcurrentRefreshes/],
+  [{ pollInterval: 'often' }, /datasets\[0\]\.bi\.tableau\.pollInterval: must be a duration/],
+  [{ jobTimeout: '2 hours' }, /datasets\[0\]\.bi\.tableau\.jobTimeout: must be a duration/],
+  [{ retries: -1 }, /datasets\[0\]\.bi\.tableau\.retries/],
+])('an invalid Tableau target fails with the field named (%#)', (tableau, message) => {
+  const cfg = withTableau(tableau);
+  expect(() => parseConfig(cfg)).toThrow(ConfigError);
+  expect(() => parseConfig(cfg)).toThrow(message);
+});
+
+test('an invalid failed-refresh wait names its field', () => {
+  const cfg = valid();
+  cfg.datasets[0].bi = { failedRefreshTimeout: 'a day' };
+  expect(() => parseConfig(cfg)).toThrow(/datasets\[0\]\.bi\.failedRefreshTimeout: must be a duration/);
+});
+
+test('schedules, monitors and reconciliation default when omitted (the shipped values are the defaults)', () => {
+  const cfg = valid();
+  delete cfg.datasets[0].schedule;
+  delete cfg.monitors;
+  delete cfg.reconciliation;
+  const parsed = parseConfig(cfg);
+  expect(parsed.datasets[0].schedule).toEqual({ catchupWindow: '1h', paused: false });
+  expect(parsed.monitors).toEqual({ freshness: { every: '5m' } });
+  expect(parsed.reconciliation).toEqual({ cron: '0 2 * * *', days: 7 });
+  const shipped = loadConfig();
+  expect([shipped.datasets[0].schedule, shipped.monitors, shipped.reconciliation]).toEqual([parsed.datasets[0].schedule, parsed.monitors, parsed.reconciliation]);
+  expect(parseConfig({ ...valid(), reconciliation: { every: '12h' } }).reconciliation).toEqual({ every: '12h', days: 7 });
+});
+
+test.each([
+  [(c: Yaml) => (c.datasets[0].schedule = { catchupWindow: 'a while' }), /datasets\[0\]\.schedule\.catchupWindow: must be a duration/],
+  [(c: Yaml) => (c.datasets[0].schedule = { catchupWindow: '5s' }), /datasets\[0\]\.schedule\.catchupWindow: must be at least 10s/],
+  [(c: Yaml) => (c.datasets[0].schedule = { paused: 'yes' }), /datasets\[0\]\.schedule\.paused/],
+  [(c: Yaml) => (c.monitors = { freshness: { every: 'often' } }), /monitors\.freshness\.every: must be a duration/],
+  [(c: Yaml) => (c.reconciliation = { cron: '0 2 * *' }), /reconciliation\.cron: must be a 5-field cron expression in UTC/],
+  [(c: Yaml) => (c.reconciliation = { cron: 'CRON_TZ=Europe/Paris 0 2 * * *' }), /reconciliation\.cron: must be a 5-field cron expression/],
+  [(c: Yaml) => (c.reconciliation = { cron: '0 2 * * *', every: '1d' }), /reconciliation\.every: give cron or every, not both/],
+  [(c: Yaml) => (c.reconciliation = { days: 0 }), /reconciliation\.days: must be at least 1/],
+])('an invalid schedule setting fails with the field named (%#)', (mutate, message) => {
+  const cfg = valid();
+  mutate(cfg);
+  expect(() => parseConfig(cfg)).toThrow(message);
+});

@@ -34,6 +34,8 @@ export interface ExtractRequest {
   baseline?: SourceState | null;
   /** Load despite breaking drift (an operator accepted the new schema). */
   acceptDrift?: boolean;
+  /** Reload the window as a business-date partition (table.businessDate), not as a cursor window. */
+  reload?: boolean;
 }
 
 /** Object key prefix of a table-window's Parquet parts: `<source>/<schema>.<table>/dt=<date>/<start>--<end>`. */
@@ -85,12 +87,18 @@ type Tx = Pick<Client, 'query'>;
 export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}): Promise<Manifest> {
   const { table, window } = req;
   if (table.mode === 'cdc') throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
-  const readFrom = new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
+  // A reload reads exactly its business-date partition: no lookback overlap needed.
+  const byBusinessDate = req.reload && table.businessDate ? table.businessDate : null;
+  const readFrom = byBusinessDate ? window.start : new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
   const client = new Client({
     connectionString: req.url,
     application_name: 'freshline',
     statement_timeout: parseDuration(req.source.statementTimeout),
   });
+  // A server that restarts or fails over terminates the session: without a listener that 'error' event
+  // (emitted while the client is idle between chunks) would crash the worker process. The next query
+  // fails with it instead, and the activity is retried.
+  client.on('error', () => undefined);
   mkdirSync(req.scratchDir, { recursive: true });
   const extractedAt = new Date().toISOString();
   const from = qualified(table.schema, table.name);
@@ -117,7 +125,7 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
         const chunk = await copyChunk(client, req, columns, 0, '');
         return { manifest: { ...manifest, checksum: sum.checksum }, ranges: [], chunk };
       }
-      return { manifest, ranges: await planRanges(client, table, windowWhere(table, readFrom, window.end)) };
+      return { manifest, ranges: await planRanges(client, table, windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)) };
     });
     const chunks = plan.chunk ? [plan.chunk] : [];
     const resumed = hooks.resume?.schemaHash === plan.manifest.schemaHash ? hooks.resume.chunks : [];
@@ -128,7 +136,7 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
         continue;
       }
       await hooks.beforeChunk?.(index);
-      const where = `${windowWhere(table, readFrom, window.end)}${range}`;
+      const where = `${windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)}${range}`;
       chunks.push(await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, index, where)));
       hooks.onProgress?.({ schemaHash: plan.manifest.schemaHash, chunks });
     }
@@ -207,8 +215,8 @@ async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () 
 }
 
 /** The window predicate. COPY takes no bind parameters; both bounds are ISO strings we produced from Date. */
-function windowWhere(table: SourceTableConfig, from: string, to: string): string {
-  const c = quoteIdent(table.cursor);
+function windowWhere(column: string, from: string, to: string): string {
+  const c = quoteIdent(column);
   return `WHERE ${c} >= ${quoteLiteral(from)}::timestamptz AND ${c} < ${quoteLiteral(to)}::timestamptz`;
 }
 

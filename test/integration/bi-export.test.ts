@@ -1,0 +1,166 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { BI_EXPORT_FILE, exportBiDatabase, piiColumnNames } from '../../activities/warehouse/bi-export';
+import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { publishTables } from '../../activities/warehouse/publish';
+import type { Row } from '../../activities/warehouse/warehouse';
+import { loadConfig } from '../../config/load';
+
+/**
+ * The embedded default's least-privilege copy for Tableau: a warehouse laid out as a run leaves it (raw
+ * with PII tokens, shadow, certified, bi views through the real publish, audit, quarantine), exported to
+ * bi.duckdb and opened the way Tableau opens it, read-only.
+ */
+
+let dir: string;
+let wh: DuckDbWarehouse;
+let target: string;
+const config = loadConfig();
+const PII = piiColumnNames(config.datasets);
+
+/** Opens the exported file read-only, as Tableau's DuckDB driver does with access_mode=READ_ONLY. */
+async function openReadOnly(path: string) {
+  const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+  const connection = await instance.connect();
+  return {
+    query: async (sql: string) => (await connection.runAndReadAll(sql)).getRowObjectsJson() as Row[],
+    run: (sql: string) => connection.run(sql),
+    close: () => {
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+/** Builds this run's shadow marts and publishes them (certified tables + bi views), like a pipeline run. */
+async function publishRun(orders: number): Promise<void> {
+  await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.fct_orders AS
+    SELECT i AS order_id, (i * 10.5)::DECIMAL(12,2) AS order_total, 'run-' || ${orders} AS _run_id, md5(i::VARCHAR) AS _row_hash
+      FROM range(1, ${orders + 1}) t(i)`);
+  await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.dim_customer AS
+    SELECT 1 AS customer_id, 'a3f1c2' AS email_token, 'Lyon' AS city, 'x' AS _row_hash
+    UNION ALL SELECT 2, 'b7d9e0', 'Oslo', 'y'`);
+  // A mart that (wrongly) carries a configured PII column name: the export must leave it out.
+  await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.leaky AS SELECT 1 AS id, 'tok-1' AS email, 'tok-2' AS phone`);
+  const result = await publishTables(wh, 'sales_core', ['fct_orders', 'dim_customer', 'leaky']);
+  expect(result.held).toEqual([]);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'freshline-bi-export-'));
+  target = join(dir, BI_EXPORT_FILE);
+  wh = await DuckDbWarehouse.open(join(dir, 'warehouse.duckdb'));
+  for (const s of ['raw', 'shadow_sales_core', 'audit', 'quarantine']) await wh.ensureSchema(s);
+  await wh.run(`CREATE TABLE raw.shop__customers AS SELECT 1 AS customer_id, 'a3f1c2' AS email, 'c0ffee' AS phone, 'beef' AS full_name, 'f00d' AS address`);
+  await wh.run(`CREATE TABLE audit.pipeline_runs AS SELECT 'sales_core' AS dataset, 'succeeded' AS status`);
+  await wh.run(`CREATE TABLE quarantine.fct_orders AS SELECT 99 AS order_id, 'order_total_in_range' AS check_name`);
+  await publishRun(5);
+});
+
+afterAll(async () => {
+  await wh?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the export holds one table per bi view, in schema bi, with the views\' rows; no other schema; no configured PII column', async () => {
+  const result = await exportBiDatabase(wh, target, { excludeColumns: PII });
+  expect(result.path).toBe(target);
+  expect(result.tables).toEqual([
+    { table: 'bi.dim_customer', rows: 2 },
+    { table: 'bi.fct_orders', rows: 5 },
+    { table: 'bi.leaky', rows: 1 },
+  ]);
+  expect(result.droppedColumns).toEqual(['bi.leaky.email', 'bi.leaky.phone']);
+
+  const bi = await openReadOnly(target);
+  try {
+    const schemas = await bi.query(`SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() ORDER BY 1`);
+    expect(schemas.map((r) => r.schema_name)).toEqual(['bi', 'main']);
+    const tables = await bi.query(`SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 2`);
+    expect(tables).toEqual([
+      { table_schema: 'bi', table_name: 'dim_customer', table_type: 'BASE TABLE' },
+      { table_schema: 'bi', table_name: 'fct_orders', table_type: 'BASE TABLE' },
+      { table_schema: 'bi', table_name: 'leaky', table_type: 'BASE TABLE' },
+    ]);
+    const columns = (await bi.query(`SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database()`)).map((r) => String(r.column_name));
+    for (const pii of PII) expect(columns).not.toContain(pii);
+    expect(PII).toEqual(expect.arrayContaining(['email', 'phone', 'full_name', 'address']));
+    expect(columns).not.toContain('_row_hash'); // hidden from the bi views by publish
+    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1 }]);
+    // Same rows as the warehouse's bi views.
+    expect(await bi.query('SELECT * FROM bi.fct_orders ORDER BY order_id')).toEqual(await wh.query('SELECT * FROM bi.fct_orders ORDER BY order_id'));
+    expect(await bi.query('SELECT * FROM bi.dim_customer ORDER BY customer_id')).toEqual(await wh.query('SELECT * FROM bi.dim_customer ORDER BY customer_id'));
+    // Read-only: Tableau (or anyone) cannot write through this connection.
+    await expect(bi.run('CREATE TABLE bi.x AS SELECT 1')).rejects.toThrow(/read-only/i);
+    await expect(bi.run('DELETE FROM bi.fct_orders')).rejects.toThrow(/read-only/i);
+  } finally {
+    bi.close();
+  }
+  // And on disk: read-only file, no temporary file or WAL left beside it.
+  expect(statSync(target).mode & 0o777).toBe(0o444);
+  expect(readdirSync(dir).filter((f) => f.includes('tableau'))).toEqual(['tableau.duckdb']);
+  // The warehouse is as before: export database detached, still writable.
+  expect((await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1')).map((r) => r.database_name)).toEqual(['warehouse']);
+  expect(await wh.run('INSERT INTO audit.pipeline_runs VALUES ($1, $2)', ['sales_core', 'succeeded'])).toBe(1);
+});
+
+test('refresh is atomic: a reader of the old file keeps its snapshot, the next open sees the new one', async () => {
+  await exportBiDatabase(wh, target, { excludeColumns: PII });
+  const before = await openReadOnly(target);
+  try {
+    await publishRun(8);
+    await exportBiDatabase(wh, target, { excludeColumns: PII });
+    expect(await before.query('SELECT count(*)::INTEGER AS n FROM bi.fct_orders')).toEqual([{ n: 5 }]);
+    const after = await openReadOnly(target);
+    try {
+      expect(await after.query('SELECT count(*)::INTEGER AS n FROM bi.fct_orders')).toEqual([{ n: 8 }]);
+    } finally {
+      after.close();
+    }
+  } finally {
+    before.close();
+  }
+});
+
+test('concurrent exports of the same file run one after the other; the last one wins', async () => {
+  const results = await Promise.all([exportBiDatabase(wh, target), exportBiDatabase(wh, target), exportBiDatabase(wh, target)]);
+  expect(results.map((r) => r.tables.length)).toEqual([3, 3, 3]);
+  const bi = await openReadOnly(target);
+  try {
+    // No exclusion this time: all columns of bi.leaky are there.
+    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email: 'tok-1', phone: 'tok-2' }]);
+  } finally {
+    bi.close();
+  }
+  expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+});
+
+test('a failed export leaves the previous file as it was and no temporary file behind', async () => {
+  await exportBiDatabase(wh, target, { excludeColumns: PII });
+  const mtime = statSync(target).mtimeMs;
+  // A bi view whose query fails (its table is gone): the copy transaction fails.
+  await wh.run('CREATE TABLE certified.gone AS SELECT 1 AS id');
+  await wh.run('CREATE VIEW bi.broken AS SELECT * FROM certified.gone');
+  await wh.run('DROP TABLE certified.gone');
+  try {
+    await expect(exportBiDatabase(wh, target, { excludeColumns: PII })).rejects.toThrow(/gone/);
+  } finally {
+    await wh.run('DROP VIEW bi.broken');
+  }
+  expect(statSync(target).mtimeMs).toBe(mtime);
+  expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  expect((await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal')).map((r) => r.database_name)).toEqual(['warehouse']);
+  const bi = await openReadOnly(target);
+  try {
+    expect(await bi.query('SELECT count(*)::INTEGER AS n FROM bi.fct_orders')).toEqual([{ n: 8 }]);
+  } finally {
+    bi.close();
+  }
+});
+
+test("refuses the warehouse's own file, and a file named bi (whose catalog would shadow schema bi)", async () => {
+  await expect(exportBiDatabase(wh, join(dir, 'warehouse.duckdb'))).rejects.toThrow(/must be a file other than the warehouse's/);
+  await expect(exportBiDatabase(wh, join(dir, 'bi.duckdb'))).rejects.toThrow(/'bi\.<view>' would be ambiguous .* e\.g\. tableau\.duckdb/);
+});

@@ -1,0 +1,186 @@
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  setHandler,
+  startChild,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { z } from 'zod';
+import { formatIssues } from '../config/schema';
+import {
+  notifyOnFinishSignal,
+  partitionDoneSignal,
+  partitionStateSignal,
+  progressQuery,
+  type BackfillProgress,
+} from './backfill-messages';
+import { partitionWorkflowId } from './ids';
+import { pipelineRun } from './pipeline-run';
+
+const isoInstant = z.string().refine((s) => !Number.isNaN(Date.parse(s)) && /T/.test(s), 'must be an ISO-8601 timestamp, e.g. 2026-08-01T00:00:00Z');
+
+/** Input of a backfill: a dataset over [from, to), one child pipelineRun per partition. */
+export const BackfillInputSchema = z
+  .object({
+    dataset: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a dataset name from config'),
+    from: isoInstant,
+    to: isoInstant,
+    /** Partition size; partitions align to UTC days or hours. */
+    partition: z.enum(['day', 'hour']).default('day'),
+    /** Partitions extracting at once (each holds a source connection: keep it near the source's maxConcurrentExtracts). */
+    maxConcurrent: z.number().int().min(1).max(64).default(4),
+    /** reload: re-read each partition by business date (historical correction); incremental: the changes made in it. */
+    mode: z.enum(['reload', 'incremental']).default('reload'),
+    /** Re-run partitions that completed before (idempotent) instead of skipping them. */
+    rerunCompleted: z.boolean().default(false),
+    /** Continue as new once the history has this many events (tests lower it to see it happen). */
+    historyLimit: z.number().int().min(50).default(4_000),
+  })
+  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { message: 'to must be after from', path: ['to'] });
+
+export type BackfillInput = z.input<typeof BackfillInputSchema>;
+
+/** Carried across continue-as-new: where the backfill is and what it counted so far. */
+export interface BackfillState {
+  next: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  joined: number;
+  startedAt: number;
+  continuedAsNew: number;
+  failures: { partition: string; error: string }[];
+}
+
+/** The partition starts covering [from, to), aligned to the partition size. */
+export function partitionStarts(from: string, to: string, partition: 'day' | 'hour'): string[] {
+  const step = partition === 'day' ? 86_400_000 : 3_600_000;
+  const out: string[] = [];
+  for (let t = Math.floor(Date.parse(from) / step) * step; t < Date.parse(to); t += step) out.push(new Date(t).toISOString());
+  return out;
+}
+
+/**
+ * Backfills a dataset: one child pipelineRun per partition (`<dataset>/partition/<start>`) that
+ * extracts and loads it, at most `maxConcurrent` at once, then ONE pipelineRun that transforms, gates and
+ * publishes everything loaded (publishing per partition would rebuild the marts thousands of times).
+ * A partition already running — another backfill's, or this one's before a restart — is joined: it is
+ * asked (notifyOnFinish) to signal when done, and awaited, never started twice (child workflows cannot
+ * use a conflict policy to attach in the TypeScript SDK). Completed partitions are skipped unless
+ * `rerunCompleted` (loads are keyed, so re-running never duplicates rows). The history is kept small by
+ * continuing as new between partitions; the `progress` query says where it is.
+ */
+export async function backfill(rawInput: BackfillInput, carried?: BackfillState): Promise<BackfillProgress> {
+  const parsed = BackfillInputSchema.safeParse(rawInput);
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
+  const input = parsed.data;
+  const starts = partitionStarts(input.from, input.to, input.partition);
+  const step = input.partition === 'day' ? 86_400_000 : 3_600_000;
+  const state: BackfillState = carried ?? { next: 0, done: 0, failed: 0, skipped: 0, joined: 0, startedAt: Date.now(), continuedAsNew: 0, failures: [] };
+  const running = new Map<string, { blocked: boolean }>();
+  const finishedJoined = new Map<string, string>();
+  let publish = 'pending';
+
+  setHandler(partitionDoneSignal, ({ workflowId, status }) => void finishedJoined.set(workflowId, status));
+  setHandler(partitionStateSignal, ({ workflowId, state: s }) => {
+    const r = running.get(workflowId);
+    if (r) r.blocked = s === 'blocked';
+    if (workflowId === publishId()) publish = s;
+  });
+  setHandler(progressQuery, (): BackfillProgress => {
+    const finished = state.done + state.failed + state.skipped;
+    const elapsed = (Date.now() - state.startedAt) / 1000;
+    return {
+      dataset: input.dataset, from: input.from, to: input.to, total: starts.length,
+      done: state.done, failed: state.failed, skipped: state.skipped, joined: state.joined,
+      running: running.size, blocked: [...running.values()].filter((r) => r.blocked).length,
+      etaSeconds: finished > 0 ? Math.round((elapsed / finished) * (starts.length - finished)) : null,
+      publish, continuedAsNew: state.continuedAsNew, failures: state.failures.slice(0, 20),
+    };
+  });
+
+  const record = (id: string, status: string) => {
+    if (status === 'loaded' || status === 'succeeded' || status.startsWith('published')) state.done++;
+    else {
+      state.failed++;
+      state.failures.push({ partition: id, error: status });
+    }
+  };
+
+  /**
+   * Starts a child run with this id, or — when one with the id is already running — joins it: asks it
+   * (notifyOnFinish) to signal its end, and waits. 'completed-before' when a finished run holds the id
+   * and the reuse policy keeps it.
+   */
+  async function runOrJoin(id: string, args: Parameters<typeof pipelineRun>[0], reuse: WorkflowIdReusePolicy): Promise<string> {
+    try {
+      const child = await startChild(pipelineRun, { workflowId: id, args: [args], workflowIdReusePolicy: reuse });
+      return (await child.result()).status;
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return `failed: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`;
+      // Running elsewhere (join it) or completed before: only a running one accepts the signal.
+      const joined = await getExternalWorkflowHandle(id).signal(notifyOnFinishSignal, { workflowId: workflowInfo().workflowId }).then(() => true, () => false);
+      if (!joined) return 'completed-before';
+      state.joined++;
+      // A run that finished between our start attempt and our signal never answers: give up after a day.
+      return (await condition(() => finishedJoined.has(id), '24h')) ? finishedJoined.get(id)! : 'joined run never reported back within 24h';
+    }
+  }
+
+  /** Runs (or joins, or skips) one partition to its end. */
+  async function runPartition(start: string): Promise<void> {
+    const id = partitionWorkflowId(input.dataset, start);
+    running.set(id, { blocked: false });
+    try {
+      const window = { start, end: new Date(Date.parse(start) + step).toISOString() };
+      // Completed runs keep their id unless completed partitions are re-run; failed ones always may re-run.
+      const status = await runOrJoin(id, { dataset: input.dataset, window, mode: input.mode, through: 'load', reportTo: workflowInfo().workflowId },
+        input.rerunCompleted ? WorkflowIdReusePolicy.ALLOW_DUPLICATE : WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY);
+      if (status === 'completed-before') state.skipped++;
+      else record(id, status);
+    } finally {
+      running.delete(id);
+    }
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  while (state.next < starts.length) {
+    // Temporal's limit is 51,200 events: continue as new far below it (each partition costs ~10 events).
+    if (workflowInfo().historyLength > input.historyLimit || workflowInfo().continueAsNewSuggested) {
+      await Promise.all(inFlight); // children of this run must finish before it continues as new
+      await continueAsNew<typeof backfill>(rawInput, { ...state, continuedAsNew: state.continuedAsNew + 1 });
+    }
+    const start = starts[state.next++];
+    const p = runPartition(start).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= input.maxConcurrent) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+
+  if (state.failed > 0) {
+    publish = 'not run: partitions failed';
+    throw ApplicationFailure.nonRetryable(
+      `backfill of ${input.dataset}: ${state.failed} of ${starts.length} partitions failed (${state.failures.slice(0, 5).map((f) => `${f.partition}: ${f.error}`).join('; ')}); ` +
+        'nothing was published — re-run the same backfill to retry them (completed partitions are skipped)',
+      'BackfillFailed',
+    );
+  }
+  // One publish over everything loaded; an overlapping backfill's publish of the same range is joined.
+  publish = 'running';
+  const window = { start: starts[0], end: new Date(Date.parse(starts.at(-1)!) + step).toISOString() };
+  publish = await runOrJoin(publishId(), { dataset: input.dataset, window, skipExtract: true, reportTo: workflowInfo().workflowId }, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
+  const finished = state.done + state.failed + state.skipped;
+  return {
+    dataset: input.dataset, from: input.from, to: input.to, total: starts.length, done: state.done, failed: state.failed, skipped: state.skipped,
+    joined: state.joined, running: 0, blocked: 0, etaSeconds: finished === starts.length ? 0 : null, publish, continuedAsNew: state.continuedAsNew,
+    failures: state.failures,
+  };
+
+  function publishId(): string {
+    return `${input.dataset}/backfill/${input.from}--${input.to}/publish`;
+  }
+}

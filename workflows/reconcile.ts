@@ -1,0 +1,84 @@
+import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { z } from 'zod';
+import { formatIssues } from '../config/schema';
+
+/** Input the dataset's reconciliation schedule (`freshline/<dataset>/reconcile`) passes on every firing. */
+export const ReconcileRecentInputSchema = z.object({
+  /** Dataset name from config. */
+  dataset: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a dataset name from config (lower-case identifier)'),
+  /** How many days back from the firing time to reload (config reconciliation.days). */
+  days: z.number().int().min(1).max(366),
+});
+
+export type ReconcileRecentInput = z.input<typeof ReconcileRecentInputSchema>;
+
+/**
+ * The backfill this starts, by workflow type name (workflows/backfill.ts owns the type): the last `days`
+ * days up to the firing time, reloaded by business-date day partition, two at a time, including days an
+ * earlier reconciliation already reloaded.
+ */
+export interface ReconcileBackfillArgs {
+  dataset: string;
+  from: string;
+  to: string;
+  partition: 'day';
+  mode: 'reload';
+  maxConcurrent: number;
+  /**
+   * Always true: the day partitions last night's reconciliation completed (ids `<dataset>/partition/<day>`)
+   * must be reloaded again tonight, or late corrections to them would be skipped.
+   */
+  rerunCompleted: true;
+}
+
+/** What a reconciliation returns (also in the Temporal UI). */
+export interface ReconcileResult {
+  /** Workflow id of the backfill child, `<dataset>/reconcile/<date of the firing>`. */
+  backfillWorkflowId: string;
+  args: ReconcileBackfillArgs;
+  /** completed: the child finished; already_running: a reconciliation of the same date was still running. */
+  status: 'completed' | 'already_running';
+  /** The backfill's own result. */
+  result?: unknown;
+}
+
+/** The schedule's nominal fire time (TemporalScheduledStartTime), or the start time when started by hand. */
+function firingTime(): Date {
+  const info = workflowInfo();
+  const nominal = info.searchAttributes?.TemporalScheduledStartTime?.[0] as Date | string | undefined;
+  return nominal ? new Date(nominal) : info.runStartTime;
+}
+
+/**
+ * Started nightly by the reconciliation schedule. A schedule action cannot compute "now − 7 days", so
+ * this tiny workflow derives [firing − days, firing) from the schedule's nominal time (a late or
+ * caught-up firing reconciles the days it was meant for) and runs the `backfill` workflow over it as a
+ * child with the deterministic id `<dataset>/reconcile/<date>`, reloading every day partition: late
+ * corrections up to `days` old and windows the regular schedule missed (outage beyond its catch-up
+ * window) are filled the same night.
+ */
+export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<ReconcileResult> {
+  const parsed = ReconcileRecentInputSchema.safeParse(rawInput);
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid reconcileRecent input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
+  const { dataset, days } = parsed.data;
+  const to = firingTime();
+  const args: ReconcileBackfillArgs = {
+    dataset,
+    from: new Date(to.getTime() - days * 86_400_000).toISOString(),
+    to: to.toISOString(),
+    partition: 'day',
+    mode: 'reload',
+    maxConcurrent: 2,
+    rerunCompleted: true,
+  };
+  const backfillWorkflowId = `${dataset}/reconcile/${args.to.slice(0, 10)}`;
+  try {
+    const result = await executeChild('backfill', { workflowId: backfillWorkflowId, args: [args] });
+    return { backfillWorkflowId, args, status: 'completed', result };
+  } catch (err) {
+    // Another firing of the same date (a manual trigger, a catch-up) is still reconciling: let it finish.
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { backfillWorkflowId, args, status: 'already_running' };
+    throw err;
+  }
+}
