@@ -1,6 +1,7 @@
 import { getDataset } from '../config/load';
 import type { ActivityDeps } from './deps';
-import { refreshDatasetHealth } from './warehouse/health';
+import { PUBLISHED_STATES, refreshDatasetHealth } from './warehouse/health';
+import { isoFromTimestamp } from './warehouse/sql';
 import { openQuarantine, releaseQuarantine, type ReleaseRequest } from './warehouse/quarantine';
 import type { Row } from './warehouse/warehouse';
 
@@ -35,6 +36,16 @@ export function createDqActivities(deps: ActivityDeps) {
         [input.since, ...names],
       );
       return { health, results, quarantine: await openQuarantine(deps.warehouse) };
+    },
+
+    /** True once `dataset` has published a window ending at or after `through` (what a dependent run waits for). */
+    async upstreamPublished(input: { dataset: string; through: string }): Promise<{ published: boolean; through: string | null }> {
+      const [r] = await deps.warehouse.query<{ through: string | null }>(
+        `SELECT max(window_end)::VARCHAR AS through FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${PUBLISHED_STATES.map((_, i) => `$${i + 2}`).join(', ')})`,
+        [input.dataset, ...PUBLISHED_STATES],
+      );
+      const through = r?.through ? new Date(isoFromTimestamp(r.through)).toISOString() : null;
+      return { published: through !== null && Date.parse(through) >= Date.parse(input.through), through };
     },
 
     /** Releases quarantined rows of one check after an operator's review (who and why are stored on the rows). */

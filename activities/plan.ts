@@ -17,6 +17,8 @@ export interface RunPlan {
   failedRefreshTimeoutMs: number;
   /** Where extract activities for this dataset's source are dispatched. */
   extractTaskQueue: string;
+  /** Upstream datasets whose publish this run waits for, with how long (ms). */
+  dependsOn: { dataset: string; timeoutMs: number }[];
 }
 
 /** Creates the plan activity: resolves the dataset from validated config (unknown dataset fails at once). */
@@ -34,6 +36,7 @@ export function createPlanActivities(deps: ActivityDeps) {
           gateTimeoutMs: parseDuration(ds.gate.timeout),
           failedRefreshTimeoutMs: parseDuration(ds.bi.failedRefreshTimeout),
           extractTaskQueue: extractTaskQueue(Context.current().info.taskQueue, ds.source),
+          dependsOn: ds.dependsOn.map((d) => ({ dataset: d.dataset, timeoutMs: parseDuration(d.timeout) })),
         };
       } catch (err) {
         if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError');

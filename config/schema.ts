@@ -309,6 +309,11 @@ export const DatasetSchema = z.object({
   publish: z.array(identifier).min(1),
   /** Quality checks gating publish. */
   checks: z.array(CheckSchema).default([]),
+  /**
+   * Datasets whose publish this one needs (e.g. finance marts read sales_core's): a run waits, durably,
+   * until each has published a window ending at or after its own window's end, at most `timeout`.
+   */
+  dependsOn: z.array(z.object({ dataset: identifier, timeout: duration.default('2h') })).default([]),
   gate: z
     .object({
       /** How long a blocked run waits for retryGate/skipGate before failing. */
@@ -519,6 +524,12 @@ export const PipelineConfigSchema = z
           message: `unknown source '${d.source}' (defined: ${Object.keys(cfg.sources).join(', ') || 'none'})`,
         });
       }
+      d.dependsOn.forEach((dep, j) => {
+        if (dep.dataset === d.name) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'dependsOn', j, 'dataset'], message: 'a dataset cannot depend on itself' });
+        else if (!cfg.datasets.some((o) => o.name === dep.dataset)) {
+          ctx.addIssue({ code: 'custom', path: ['datasets', i, 'dependsOn', j, 'dataset'], message: `unknown dataset '${dep.dataset}' (defined: ${cfg.datasets.map((o) => o.name).join(', ')})` });
+        }
+      });
       const checkNames = new Set<string>();
       d.checks.forEach((c, j) => {
         if (checkNames.has(c.name)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'checks', j, 'name'], message: `duplicate check '${c.name}'` });

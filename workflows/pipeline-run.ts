@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, setHandler, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GateOutcome } from '../activities/quality';
 import type { Manifest } from '../activities/sources/postgres/manifest';
@@ -125,6 +125,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     plan = await step('plan', () => quick.planRun({ dataset: input.dataset }), (p) => ({ tables: p.tables.length, publish: p.publish.length }));
     extractor = proxyActivities<Activities>({ taskQueue: plan.extractTaskQueue, startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
     const gateTimeoutMs = input.gateTimeout ? parseDuration(input.gateTimeout) : plan.gateTimeoutMs;
+    await waitForUpstream();
     if (!input.skipExtract) await extractAndLoad();
     if (input.through === 'load') {
       // A backfill partition: raw now holds the partition; one publish follows all partitions.
@@ -237,6 +238,31 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     status.currentStep = null;
     await notifyWaiters();
     return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held, alerts: status.alerts };
+  }
+
+  /**
+   * A dataset that reads another's marts waits, durably (timers, not a busy activity), until the
+   * upstream published a window reaching this window's end; past the timeout the run fails, saying which.
+   */
+  async function waitForUpstream(): Promise<void> {
+    for (const dep of plan.dependsOn ?? []) {
+      const deadline = Date.now() + dep.timeoutMs;
+      status.currentStep = `waiting for ${dep.dataset}`;
+      for (;;) {
+        const up = await quick.upstreamPublished({ dataset: dep.dataset, through: input.window.end });
+        if (up.published) break;
+        if (Date.now() >= deadline) {
+          throw ApplicationFailure.nonRetryable(
+            `upstream dataset ${dep.dataset} has not published through ${input.window.end} (last: ${up.through ?? 'never'}) within ${dep.timeoutMs / 1000}s`,
+            'UpstreamTimeout',
+          );
+        }
+        status.state = 'waiting_upstream';
+        // Poll about ten times per timeout, between 1 s and 1 min: cheap timers, prompt once upstream publishes.
+        await sleep(Math.min(60_000, Math.max(1_000, dep.timeoutMs / 10), Math.max(1_000, deadline - Date.now())));
+      }
+      status.state = 'running';
+    }
   }
 
   /** Tells every backfill that joined this run (notifyOnFinish) how it ended; one that is gone no longer cares. */

@@ -177,3 +177,10 @@ test.each([
   mutate(cfg);
   expect(() => parseConfig(cfg)).toThrow(message);
 });
+
+test('a dependency on an unknown dataset or on itself fails, naming the field', () => {
+  const cfg = valid();
+  cfg.datasets[1].dependsOn = [{ dataset: 'sales' }, { dataset: 'finance' }];
+  expect(() => parseConfig(cfg)).toThrow(/datasets\[1\]\.dependsOn\[0\]\.dataset: unknown dataset 'sales' \(defined: sales_core, finance, operations\)/);
+  expect(() => parseConfig(cfg)).toThrow(/datasets\[1\]\.dependsOn\[1\]\.dataset: a dataset cannot depend on itself/);
+});
