@@ -20,6 +20,9 @@ export interface PgCluster {
   user: string;
   dataDir: string;
   stop(): Promise<void>;
+  /** Stops the server but keeps the cluster (an outage, a restart); `resume()` starts it again on the same port. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 /** Returns the newest /usr/lib/postgresql/<version>/bin that contains initdb, or throws naming the package to install. */
@@ -123,8 +126,9 @@ export async function startPostgres(opts: {
     '-c max_connections=200',
     '-c shared_buffers=256MB',
   ].join(' ');
+  const pgStart = () => run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', '60', 'start'], 90_000);
   try {
-    await run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', '60', 'start'], 90_000);
+    await pgStart();
   } catch (err) {
     const serverLog = readTail(logFile);
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -173,6 +177,12 @@ export async function startPostgres(opts: {
     user: 'postgres',
     dataDir,
     stop,
+    // fast: open sessions are terminated, as clients see it when a server restarts or fails over.
+    pause: () => run('pg_ctl', ['-D', dataDir, 'stop', '-m', 'fast', '-w', '-t', '30'], 60_000),
+    resume: async () => {
+      await pgStart();
+      log(`postgres: cluster on 127.0.0.1:${port} resumed`);
+    },
   };
 }
 
