@@ -146,11 +146,12 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       status.gate = { attempt, critical: outcome.critical, errors: outcome.errors, warnings: outcome.warnings, checks: outcome.results.length };
       if (outcome.critical.length === 0) break;
 
+      // The alert goes out first: an operator who sees `blocked` in the status also sees whether it was sent.
+      const failing = outcome.results.filter((r) => r.status === 'fail' && r.severity === 'critical').map((r) => `${r.check}: ${r.detail}`).join('; ');
+      await alert('gate_blocked', outcome.critical, failing);
       status.state = 'blocked';
       await tellParent('blocked');
       pending = null;
-      const failing = outcome.results.filter((r) => r.status === 'fail' && r.severity === 'critical').map((r) => `${r.check}: ${r.detail}`).join('; ');
-      await alert('gate_blocked', outcome.critical, failing);
       const decided = await condition(() => pending !== null, gateTimeoutMs);
       if (!decided) {
         await alert('gate_timeout', outcome.critical, failing);

@@ -21,7 +21,7 @@ test.each([
 
 test('an unknown dataset fails at once, listing the defined ones, without retrying', async () => {
   const err = await h.run({ dataset: 'finanse' }).catch((e: unknown) => e);
-  expect(failureText(err)).toMatch(/unknown dataset 'finanse' \(defined: sales_core\)/);
+  expect(failureText(err)).toMatch(/unknown dataset 'finanse' \(defined: sales_core, finance, operations\)/);
   const { attempts } = await activityHistory(h.client, `finanse/window/${h.window.start}`);
   expect(attempts.planRun).toEqual([1]); // non-retryable: no second attempt
   expect(attempts.extract).toBeUndefined();

@@ -135,7 +135,7 @@ test('second apply skips every recorded version; only bootstrap and the repeatab
 
 test('a config change re-applies exactly the versions it renders differently (a new dataset: its shadow schema and grants)', async () => {
   await apply(config());
-  const grown = config((c) => c.datasets.push({ ...c.datasets[0], name: 'finance' }));
+  const grown = config((c) => c.datasets.push({ ...c.datasets[0], name: 'marketing' }));
   const { lines, statements } = await apply(grown);
   expect(lines.filter((l) => / applied \d+ statement/.test(l)).map((l) => l.split(':')[0])).toEqual([
     'V002__database_and_schemas.sql',

@@ -58,8 +58,12 @@ export async function createHarness(
   await createDemoSchema(pool);
   await seedDemoData(pool, { ...seed, seed: 42 });
   const { rows } = await pool.query<{ t: Date }>("SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders");
-  const start = rows[0].t.toISOString();
-  const window = { start, end: new Date(rows[0].t.getTime() + 3_600_000).toISOString() };
+  // Window ids are `<dataset>/window/<start>` on the one Temporal server all test files share: an offset of
+  // its own per file (within the 5-minute lookback, so the seeded rows are still read) keeps them apart.
+  const offsetMs = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 240_000;
+  const startMs = rows[0].t.getTime() + offsetMs;
+  const start = new Date(startMs).toISOString();
+  const window = { start, end: new Date(startMs + 3_600_000).toISOString() };
 
   const piiKey = randomBytes(32).toString('hex');
   const config: PipelineConfig = loadConfig();

@@ -10,6 +10,10 @@ test('the shipped config wants a window and a reconciliation schedule per datase
   expect(wanted.map((d) => [d.scheduleId, d.kind, d.specSummary, d.action.workflowType, d.policies])).toEqual([
     ['freshline/sales_core', 'window', 'every 15m', 'scheduledWindow', { overlap: 'BUFFER_ONE', catchupWindow: 3_600_000 }],
     ['freshline/sales_core/reconcile', 'reconcile', 'cron 0 2 * * * UTC', 'reconcileRecent', { overlap: 'SKIP', catchupWindow: 3_600_000 }],
+    ['freshline/finance', 'window', 'every 4h', 'scheduledWindow', { overlap: 'BUFFER_ONE', catchupWindow: 3_600_000 }],
+    ['freshline/finance/reconcile', 'reconcile', 'cron 0 2 * * * UTC', 'reconcileRecent', { overlap: 'SKIP', catchupWindow: 3_600_000 }],
+    ['freshline/operations', 'window', 'every 1h', 'scheduledWindow', { overlap: 'BUFFER_ONE', catchupWindow: 3_600_000 }],
+    ['freshline/operations/reconcile', 'reconcile', 'cron 0 2 * * * UTC', 'reconcileRecent', { overlap: 'SKIP', catchupWindow: 3_600_000 }],
     ['freshline/monitor/freshness', 'monitor', 'every 5m', 'freshnessMonitor', { overlap: 'SKIP', catchupWindow: 300_000 }],
   ]);
   expect(wanted[1].action.args).toEqual([{ dataset: 'sales_core', days: 7 }]);

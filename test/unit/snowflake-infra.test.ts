@@ -235,7 +235,7 @@ describe('idempotent', () => {
     const after = render(production((c) => (c.datasets[0].tables.find((t: Yaml) => t.name === 'orders').pii ??= []).push('shipping_address')));
     const changed = after.migrations.filter((m, i) => m.checksum !== before.migrations[i].checksum).map((m) => m.file);
     expect(changed).toEqual(['R__pii_masking.sql']);
-    const added = render(production((c) => c.datasets.push({ ...c.datasets[1], name: 'finance' })));
+    const added = render(production((c) => c.datasets.push({ ...c.datasets[1], name: 'marketing' })));
     expect(added.migrations.filter((m, i) => m.checksum !== before.migrations[i].checksum).map((m) => m.file)).toEqual([
       'V002__database_and_schemas.sql',
       'V004__grants.sql',
