@@ -22,7 +22,10 @@ export async function backfillCommand(
   out: (s: string, sameLine?: boolean) => void = (s, same) => void process.stdout.write(same && process.stdout.isTTY ? `\r${s}` : `${s}\n`),
 ): Promise<number> {
   const target = temporalTarget(opts);
-  const { address: _a, taskQueue: _t, secrets: _s, ...input } = opts;
+  const input: Omit<BackfillInput, 'historyLimit'> = {
+    dataset: opts.dataset, from: opts.from, to: opts.to, partition: opts.partition,
+    maxConcurrent: opts.maxConcurrent, mode: opts.mode, rerunCompleted: opts.rerunCompleted,
+  };
   return withClient(target, async (client) => {
     const workflowId = `${input.dataset}/backfill/${input.from}--${input.to}`;
     const handle = await client.workflow

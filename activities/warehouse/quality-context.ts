@@ -38,6 +38,8 @@ export interface CheckContext {
   window: { start: string; end: string };
   /** The check time (freshness), injectable for tests. */
   now: Date;
+  /** Per model, the checks with released quarantine rows (read once per gate; see quarantine.ts). */
+  released: Map<string, Promise<Set<string>>>;
 }
 
 /** Sample keys kept per failing check. */

@@ -21,7 +21,7 @@ export async function runChecks(
     rebuildDownstream?: (models: string[]) => Promise<void>;
   },
 ): Promise<CheckResult[]> {
-  const ctx: CheckContext = { wh, shadow: shadowSchema(opts.dataset.name), runId: opts.runId, dataset: opts.dataset, counts: opts.counts, window: opts.window, now: opts.now ?? new Date() };
+  const ctx: CheckContext = { wh, shadow: shadowSchema(opts.dataset.name), runId: opts.runId, dataset: opts.dataset, counts: opts.counts, window: opts.window, now: opts.now ?? new Date(), released: new Map() };
   const results: CheckResult[] = [];
   const run = async (check: CheckConfig, fn: () => Promise<CheckResult>) => {
     try {
@@ -100,7 +100,7 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
   const t = qualified(ctx.shadow, check.model);
   const found = failingRowids(ctx, check);
   // Rows an operator released from quarantine (same content) pass this check from now on.
-  const released = await releasedHashes(ctx.wh, check.model, check.name);
+  const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released);
   const failing = released ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})` : found.sql;
   const keyColumn = check.type === 'custom_sql' ? check.key : 'columns' in check ? check.columns[0] : check.column;
   const [{ n, total }] = await ctx.wh.query<{ n: number; total: number }>(

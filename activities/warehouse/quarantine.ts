@@ -28,21 +28,27 @@ export async function quarantineRows(ctx: CheckContext, model: string, check: st
 
 /**
  * A subquery of the content hashes released for (model, check), or null when there are none: rows
- * with that exact content pass the check from then on (a changed row is checked again).
+ * with that exact content pass the check from then on (a changed row is checked again). `cache` holds
+ * one lookup per model for the whole gate, not three queries per check.
  */
-export async function releasedHashes(wh: Warehouse, model: string, check: string): Promise<string | null> {
-  if (!(await wh.tableExists(SCHEMAS.quarantine, model))) return null;
+export async function releasedHashes(wh: Warehouse, model: string, check: string, cache: Map<string, Promise<Set<string>>>): Promise<string | null> {
+  let checks = cache.get(model);
+  if (!checks) cache.set(model, (checks = releasedChecks(wh, model)));
+  if (!(await checks).has(check)) return null;
+  return `SELECT _row_hash FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = ${quoteLiteral(check)} AND _dq_released_at IS NOT NULL`;
+}
+
+/** The checks with released rows in quarantine.<model> (empty when the table, its hashes or releases are missing). */
+async function releasedChecks(wh: Warehouse, model: string): Promise<Set<string>> {
   const cols = await wh.query<{ name: string }>(
     `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name IN ('_row_hash', '_dq_released_at')`,
     [SCHEMAS.quarantine, model],
   );
-  if (cols.length < 2) return null;
-  const [{ n }] = await wh.query<{ n: number }>(
-    `SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = $1 AND _dq_released_at IS NOT NULL`,
-    [check],
+  if (cols.length < 2) return new Set();
+  const rows = await wh.query<{ c: string }>(
+    `SELECT DISTINCT _dq_check AS c FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_released_at IS NOT NULL`,
   );
-  if (!n) return null;
-  return `SELECT _row_hash FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = ${quoteLiteral(check)} AND _dq_released_at IS NOT NULL`;
+  return new Set(rows.map((r) => r.c));
 }
 
 /** What an operator releases: one check's quarantined rows of a model, optionally of one run only. */

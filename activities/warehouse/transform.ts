@@ -54,7 +54,7 @@ export async function buildModels(
   const models = readModels(opts.modelsDir ?? MODELS_DIR);
   const order = buildOrder(models, opts.targets).filter((m) => !opts.only || opts.only.includes(m.name));
   await ensureContractedSources(wh, order, opts.modelsDir ?? MODELS_DIR);
-  const ctx: BuildContext = { wh, dialect, shadow, runId: opts.runId, models: order, changedBy: new Map() };
+  const ctx: BuildContext = { wh, dialect, shadow, runId: opts.runId, models: order, changedBy: new Map(), scratch: [] };
   const results: ModelResult[] = [];
   try {
     for (const model of order) {
@@ -71,8 +71,8 @@ export async function buildModels(
       opts.onModel?.(full);
     }
   } finally {
-    for (const model of order) for (const t of [`${model.name}__next`, `${model.name}__view`]) await dropQuietly(wh, qualified(shadow, t));
-    for (const tables of ctx.changedBy.values()) if (tables !== 'all') for (const t of tables.values()) await dropQuietly(wh, t);
+    // Only what this build created: marts' helper views and tables, never a statement per model.
+    for (const { kind, name } of ctx.scratch.reverse()) await wh.run(`DROP ${kind} IF EXISTS ${name}`).catch(() => undefined);
   }
   return results;
 }
@@ -88,6 +88,8 @@ interface BuildContext {
    * use, holding the values (e.g. business dates) of rows this run inserted, changed or deleted.
    */
   changedBy: Map<string, 'all' | Map<string, string>>;
+  /** Helper objects this build created in the shadow schema, dropped when it ends. */
+  scratch: { kind: 'TABLE' | 'VIEW'; name: string }[];
 }
 
 async function buildTable(ctx: BuildContext, model: Model): Promise<Omit<ModelResult, 'rows' | 'ms'>> {
@@ -104,6 +106,7 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   const target = qualified(shadow, model.name);
   const certified = qualified(SCHEMAS.certified, model.name);
   const view = qualified(shadow, `${model.name}__view`);
+  ctx.scratch.push({ kind: 'VIEW', name: view });
   // A view first: its columns (from the catalog) define the row hash, the same way on every dialect.
   await wh.run(`CREATE OR REPLACE VIEW ${view} AS ${body(ctx, model)}`);
   const columns = await columnsOf(wh, shadow, `${model.name}__view`);
@@ -124,6 +127,7 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   if (model.uniqueKey) {
     const key = quoteIdent(model.uniqueKey);
     const next = qualified(shadow, `${model.name}__next`);
+    ctx.scratch.push({ kind: 'TABLE', name: next });
     await wh.run(`CREATE OR REPLACE TABLE ${next} AS SELECT *, ${rowHash} AS _row_hash FROM ${view}`);
     // Record what changed (old and new versions) before merging, for partitioned models downstream.
     const changed = new Map<string, string>();
@@ -137,6 +141,7 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
            SELECT DISTINCT ${c} FROM ${certified} AS t WHERE NOT EXISTS (SELECT 1 FROM ${next} AS s WHERE s.${key} = t.${key} AND s._row_hash = t._row_hash)`,
       );
       changed.set(col, table);
+      ctx.scratch.push({ kind: 'TABLE', name: table });
     }
     ctx.changedBy.set(model.name, changed);
     await wh.run(ctx.dialect.cloneTable(target, certified));
@@ -161,6 +166,7 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   const inputs = model.refs.map((r) => (ctx.changedBy.get(r) as Map<string, string>).get(model.partitionBy!)!);
   await wh.run(`CREATE OR REPLACE TABLE ${changedTable} AS ${inputs.map((t) => `SELECT ${part} FROM ${t}`).join(' UNION ')}`);
   ctx.changedBy.set(model.name, new Map([[model.partitionBy!, changedTable]]));
+  ctx.scratch.push({ kind: 'TABLE', name: changedTable });
   await wh.run(ctx.dialect.cloneTable(target, certified));
   const deleted = await wh.run(`DELETE FROM ${target} WHERE ${part} IN (SELECT ${part} FROM ${changedTable})`);
   const inserted = await wh.run(
@@ -195,10 +201,6 @@ function sameColumns(a: Column[], b: Column[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i].name && c.type === b[i].type);
 }
 
-async function dropQuietly(wh: Warehouse, table: string): Promise<void> {
-  await wh.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-  await wh.run(`DROP VIEW IF EXISTS ${table}`).catch(() => undefined);
-}
 
 /**
  * Sources declared in models/sources.yaml that no extractor has written yet get an empty raw table
