@@ -79,30 +79,23 @@ async function main() {
 
   console.log(`bootstrap: ${reason}, running npm ci`);
   const started = Date.now();
+  const before = digest(lockFile);
   const ci = await npm(['ci', '--no-audit', '--no-fund'], true);
+  process.stderr.write(ci.stderr);
+  // npm ci never writes the lock; checked anyway, since a changed lock on a fresh clone is what this guards against.
+  if (digest(lockFile) !== before) fail('npm ci changed package-lock.json; this must not happen, please report it');
   if (ci.status === 0) {
-    process.stderr.write(ci.stderr);
     console.log(`bootstrap: npm ci done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     return;
   }
-  if (!LOCK_OUT_OF_SYNC.test(ci.stderr)) {
-    process.stderr.write(ci.stderr);
-    fail(`npm ci failed (exit ${ci.status}); see the npm output above`);
+  if (LOCK_OUT_OF_SYNC.test(ci.stderr)) {
+    // Never fall back to npm install: it would rewrite the lock and install versions nobody reviewed.
+    fail(
+      'package-lock.json does not match package.json; whoever changed package.json regenerates the lock with ' +
+        '`npm install` (keeping every platform\'s optional packages) and commits both',
+    );
   }
-  const missing = ci.stderr.split('\n').filter((line) => line.includes('Missing: '));
-  console.log(`bootstrap: npm ci rejected package-lock.json (${missing.length} optional platform packages missing from it)`);
-
-  // npm ci insists on lock entries for every platform's optional native package (npm/cli#4828), and a
-  // lock written where the registry only serves this platform's binaries never has them. npm install
-  // resolves from the same lock, skips the unavailable optional packages and installs the same versions.
-  console.log('bootstrap: falling back to npm install, which keeps the locked versions');
-  const before = digest(lockFile);
-  const install = await npm(['install', '--no-audit', '--no-fund']);
-  if (install.status !== 0) fail(`npm install failed (exit ${install.status}); see the npm output above`);
-  if (digest(lockFile) !== before) {
-    console.log('bootstrap: WARNING: npm install changed package-lock.json; review it with git diff');
-  }
-  console.log(`bootstrap: npm install done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  fail(`npm ci failed (exit ${ci.status}); see the npm output above`);
 }
 
 main().catch((err) => fail(err && err.message ? err.message : String(err)));
