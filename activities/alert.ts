@@ -28,9 +28,10 @@ export interface FreshnessAlertFacts {
 
 /** The chat message for a freshness breach or recovery. */
 export function freshnessAlertMessage(f: FreshnessAlertFacts): Alert {
-  const holes = f.missed.count === 0
-    ? 'none'
-    : `${f.missed.count} window(s): ${f.missed.gaps.map((g) => `${g.start} → ${g.end} (${g.windows})`).join('; ')}${f.missed.truncated ? '; …' : ''}`;
+  const holes =
+    f.missed.count === 0
+      ? 'none'
+      : `${f.missed.count} window(s): ${f.missed.gaps.map((g) => `${g.start} → ${g.end} (${g.windows})`).join('; ')}${f.missed.truncated ? '; …' : ''}`;
   const through = f.watermark ?? 'never published';
   if (f.kind === 'freshness_breach') {
     return {
@@ -61,9 +62,14 @@ export function freshnessAlertMessage(f: FreshnessAlertFacts): Alert {
  * Sends an alert to the dataset's webhook (alerts.webhookSecret). Without one configured it says so in
  * its result instead; the audit has the rest. Throws when the webhook fails: the calling activity retries.
  */
-export async function deliverDatasetAlert(deps: ActivityDeps, dataset: string, alert: Alert): Promise<{ sent: boolean; note: string }> {
+export async function deliverDatasetAlert(
+  deps: ActivityDeps,
+  dataset: string,
+  alert: Alert,
+): Promise<{ sent: boolean; note: string }> {
   const secret = getDataset(deps.config, dataset).alerts.webhookSecret;
-  if (!secret) return { sent: false, note: 'no alerts.webhookSecret configured: recorded in the run status and audit only' };
+  if (!secret)
+    return { sent: false, note: 'no alerts.webhookSecret configured: recorded in the run status and audit only' };
   await sendWebhookAlert(await deps.secrets.get(secret), secret, alert);
   return { sent: true, note: `sent to the webhook in ${secret}` };
 }
@@ -75,24 +81,32 @@ export function createAlertActivities(deps: ActivityDeps) {
      * Announces a blocked gate or a gate timeout on the dataset's webhook (Slack-compatible). Without a
      * webhook configured it says so in its result, which the run's status shows; the audit has the rest.
      */
-    async alert(input: RunWindow & { kind: RunAlertKind; checks: string[]; detail: string }): Promise<{ sent: boolean; note: string }> {
+    async alert(
+      input: RunWindow & { kind: RunAlertKind; checks: string[]; detail: string },
+    ): Promise<{ sent: boolean; note: string }> {
       const ds = getDataset(deps.config, input.dataset);
       const run = runIdentity(input);
       const alert: Alert = {
-        title: input.kind === 'gate_blocked'
-          ? `${ds.name}: quality gate blocked publish (${input.checks.join(', ')})`
-          : `${ds.name}: blocked run timed out, certified tables left unchanged (${input.checks.join(', ')})`,
+        title:
+          input.kind === 'gate_blocked'
+            ? `${ds.name}: quality gate blocked publish (${input.checks.join(', ')})`
+            : `${ds.name}: blocked run timed out, certified tables left unchanged (${input.checks.join(', ')})`,
         level: 'critical',
         fields: {
           Dataset: ds.name,
           Window: `${input.window.start} → ${input.window.end}`,
           Run: run.workflowId,
           'Failing checks': input.detail.slice(0, 1500),
-          'To act': input.kind === 'gate_blocked'
-            ? `fix the data, then signal retryGate {by, reason, from: gate|transform|extract} — or skipGate {by, reason} to publish anyway (audited)`
-            : 'fix the data and re-run the window (same workflow id); yesterday\'s certified tables are still in place',
+          'To act':
+            input.kind === 'gate_blocked'
+              ? `fix the data, then signal retryGate {by, reason, from: gate|transform|extract} — or skipGate {by, reason} to publish anyway (audited)`
+              : "fix the data and re-run the window (same workflow id); yesterday's certified tables are still in place",
         },
-        ...(process.env.FRESHLINE_UI_URL ? { link: `${process.env.FRESHLINE_UI_URL}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}` } : {}),
+        ...(process.env.FRESHLINE_UI_URL
+          ? {
+              link: `${process.env.FRESHLINE_UI_URL}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}`,
+            }
+          : {}),
       };
       return deliverDatasetAlert(deps, ds.name, alert);
     },

@@ -10,7 +10,13 @@ export function createAuditActivities(deps: ActivityDeps) {
   return {
     /** Writes the run's row in audit.pipeline_runs, refreshes audit.dataset_health and drops audit rows past retention. */
     async audit(
-      input: RunWindow & { status: string; steps: unknown; gateDecision: unknown; error: string | null; startedAt: string },
+      input: RunWindow & {
+        status: string;
+        steps: unknown;
+        gateDecision: unknown;
+        error: string | null;
+        startedAt: string;
+      },
     ): Promise<void> {
       await deps.beforeStep?.('audit', Context.current().info.attempt);
       await recordRun(deps.warehouse, { ...runIdentity(input), ...input });

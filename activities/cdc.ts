@@ -14,7 +14,9 @@ function streamOf(config: PipelineConfig, ds: DatasetConfig): CdcStream {
   const names = source.cdc ?? { slot: `freshline_${ds.source}`, publication: `freshline_${ds.source}` };
   return {
     ...names,
-    tables: ds.tables.filter((t) => t.mode === 'cdc').map((t) => ({ schema: t.schema, name: t.name, primaryKey: t.primaryKey, pii: t.pii, exclude: t.exclude })),
+    tables: ds.tables
+      .filter((t) => t.mode === 'cdc')
+      .map((t) => ({ schema: t.schema, name: t.name, primaryKey: t.primaryKey, pii: t.pii, exclude: t.exclude })),
   };
 }
 
@@ -46,27 +48,63 @@ export function createCdcActivities(deps: ActivityDeps) {
         const snapshots: Manifest[] = [];
         for (const table of tables) {
           if (await readSourceState(deps.warehouse, ds.source, table.schema, table.name)) continue;
-          snapshots.push(await extractTable({
-            sourceName: ds.source, source, url, table: { ...table, mode: 'full' }, window: input.window, lookbackMs: 0, piiKey,
-            stage: deps.stage, converter: deps.converter, scratchDir: join(deps.scratchDir, 'extract'),
-          }));
+          snapshots.push(
+            await extractTable({
+              sourceName: ds.source,
+              source,
+              url,
+              table: { ...table, mode: 'full' },
+              window: input.window,
+              lookbackMs: 0,
+              piiKey,
+              stage: deps.stage,
+              converter: deps.converter,
+              scratchDir: join(deps.scratchDir, 'extract'),
+            }),
+          );
         }
         const capture = await captureChanges({
-          url, stream, stage: deps.stage, converter: deps.converter, scratchDir: join(deps.scratchDir, 'cdc'), piiKey,
+          url,
+          stream,
+          stage: deps.stage,
+          converter: deps.converter,
+          scratchDir: join(deps.scratchDir, 'cdc'),
+          piiKey,
           keyPrefix: `${ds.source}/cdc/${input.window.start.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
           heartbeat: beat,
         });
         const changes: Manifest[] = capture.tables.map((t) => {
           const table = tables.find((c) => c.name === t.table && c.schema === t.schema)!;
           return {
-            mode: 'cdc', source: ds.source, schema: t.schema, table: t.table, window: input.window, readFrom: input.window.start,
-            keys: t.keys, rows: t.rows, sourceRows: t.rows, bytes: 0, schemaHash: schemaHash(t.columns), columns: t.columns,
-            primaryKey: table.primaryKey, cursor: table.cursor, maxCursor: null, extractedAt: capture.extractedAt, drift: null,
-            blocked: false, unchanged: false, checksum: null,
+            mode: 'cdc',
+            source: ds.source,
+            schema: t.schema,
+            table: t.table,
+            window: input.window,
+            readFrom: input.window.start,
+            keys: t.keys,
+            rows: t.rows,
+            sourceRows: t.rows,
+            bytes: 0,
+            schemaHash: schemaHash(t.columns),
+            columns: t.columns,
+            primaryKey: table.primaryKey,
+            cursor: table.cursor,
+            maxCursor: null,
+            extractedAt: capture.extractedAt,
+            drift: null,
+            blocked: false,
+            unchanged: false,
+            checksum: null,
           };
         });
         const health = await slotHealth(url, stream.slot);
-        return { manifests: [...snapshots, ...changes], endLsn: capture.endLsn, changes: capture.changes, retainedWalBytes: health.retainedWalBytes };
+        return {
+          manifests: [...snapshots, ...changes],
+          endLsn: capture.endLsn,
+          changes: capture.changes,
+          retainedWalBytes: health.retainedWalBytes,
+        };
       });
     },
 

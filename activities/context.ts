@@ -35,7 +35,11 @@ export function runWarehouse(deps: ActivityDeps, input: RunWindow, step: string)
  * later. `fn` may record progress with `beat(details)`: the periodic heartbeat repeats the latest
  * details, so a retried attempt reads them back (Context.info.heartbeatDetails) and resumes.
  */
-export async function withHeartbeat<T>(deps: ActivityDeps, step: string, fn: (beat: (details: unknown) => void) => Promise<T>): Promise<T> {
+export async function withHeartbeat<T>(
+  deps: ActivityDeps,
+  step: string,
+  fn: (beat: (details: unknown) => void) => Promise<T>,
+): Promise<T> {
   const ctx = Context.current();
   await deps.beforeStep?.(step, ctx.info.attempt);
   let details: unknown = ctx.info.heartbeatDetails ?? { step };

@@ -39,7 +39,10 @@ export function createDqActivities(deps: ActivityDeps) {
     },
 
     /** True once `dataset` has published a window ending at or after `through` (what a dependent run waits for). */
-    async upstreamPublished(input: { dataset: string; through: string }): Promise<{ published: boolean; through: string | null }> {
+    async upstreamPublished(input: {
+      dataset: string;
+      through: string;
+    }): Promise<{ published: boolean; through: string | null }> {
       const [r] = await deps.warehouse.query<{ through: string | null }>(
         `SELECT max(window_end)::VARCHAR AS through FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${PUBLISHED_STATES.map((_, i) => `$${i + 2}`).join(', ')})`,
         [input.dataset, ...PUBLISHED_STATES],

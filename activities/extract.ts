@@ -24,21 +24,24 @@ export function createExtractActivities(deps: ActivityDeps) {
           onProgress: beat,
           beforeChunk: (index) => deps.beforeStep?.(`extract:${table.name}:chunk:${index}`, attempt),
         };
-        return extractTable({
-          sourceName: ds.source,
-          source,
-          url: await deps.secrets.get(source.urlSecret),
-          table,
-          window: input.window,
-          lookbackMs: parseDuration(ds.lookback),
-          piiKey: table.pii.length ? await deps.secrets.get(PII_KEY_SECRET) : '',
-          stage: deps.stage,
-          converter: deps.converter,
-          scratchDir: join(deps.scratchDir, 'extract'),
-          baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
-          acceptDrift: input.acceptDrift ?? false,
-          reload: input.reload ?? false,
-        }, hooks);
+        return extractTable(
+          {
+            sourceName: ds.source,
+            source,
+            url: await deps.secrets.get(source.urlSecret),
+            table,
+            window: input.window,
+            lookbackMs: parseDuration(ds.lookback),
+            piiKey: table.pii.length ? await deps.secrets.get(PII_KEY_SECRET) : '',
+            stage: deps.stage,
+            converter: deps.converter,
+            scratchDir: join(deps.scratchDir, 'extract'),
+            baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
+            acceptDrift: input.acceptDrift ?? false,
+            reload: input.reload ?? false,
+          },
+          hooks,
+        );
       });
     },
   };

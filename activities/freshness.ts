@@ -53,7 +53,10 @@ export function createFreshnessActivities(deps: ActivityDeps) {
       await ensureFreshnessAlertsTable(wh);
       // A dataset removed from config has nothing left to alert about.
       const names = deps.config.datasets.map((d) => d.name);
-      await wh.run(`DELETE FROM audit.freshness_alerts WHERE dataset NOT IN (${names.map((_, i) => `$${i + 1}`).join(', ')})`, names);
+      await wh.run(
+        `DELETE FROM audit.freshness_alerts WHERE dataset NOT IN (${names.map((_, i) => `$${i + 1}`).join(', ')})`,
+        names,
+      );
       const now = new Date();
       const datasets: DatasetFreshness[] = [];
       const due: FreshnessAlertFacts[] = [];
@@ -71,18 +74,51 @@ export function createFreshnessActivities(deps: ActivityDeps) {
         const open = await openBreach(wh, ds.name);
         const slaMinutes = slaMs / 60_000;
         const facts = (kind: FreshnessAlertFacts['kind'], breachedSince: string): FreshnessAlertFacts => ({
-          dataset: ds.name, kind, watermark, minutesBehind: behind, slaMinutes, breachedSince, missed,
+          dataset: ds.name,
+          kind,
+          watermark,
+          minutesBehind: behind,
+          slaMinutes,
+          breachedSince,
+          missed,
         });
         if (!fresh) {
           // Stale since the watermark plus the SLA; never published: since this check noticed.
-          const since = open?.breachedSince ?? (watermark ? new Date(Date.parse(watermark) + slaMs).toISOString() : now.toISOString());
-          await recordBreach(wh, { dataset: ds.name, breachedSince: since, lastAlertedAt: open?.lastAlertedAt ?? null, watermark, minutesBehind: behind, missedWindows: missed.count });
+          const since =
+            open?.breachedSince ??
+            (watermark ? new Date(Date.parse(watermark) + slaMs).toISOString() : now.toISOString());
+          await recordBreach(wh, {
+            dataset: ds.name,
+            breachedSince: since,
+            lastAlertedAt: open?.lastAlertedAt ?? null,
+            watermark,
+            minutesBehind: behind,
+            missedWindows: missed.count,
+          });
           if (!open?.lastAlertedAt) due.push(facts('freshness_breach', since));
-          datasets.push({ dataset: ds.name, watermark, minutesBehind: behind, slaMinutes, fresh, breachedSince: since, alerted: !!open?.lastAlertedAt, missed });
+          datasets.push({
+            dataset: ds.name,
+            watermark,
+            minutesBehind: behind,
+            slaMinutes,
+            fresh,
+            breachedSince: since,
+            alerted: !!open?.lastAlertedAt,
+            missed,
+          });
         } else {
           if (open?.lastAlertedAt) due.push(facts('freshness_recovered', open.breachedSince));
           else if (open) await closeBreach(wh, ds.name, open.breachedSince);
-          datasets.push({ dataset: ds.name, watermark, minutesBehind: behind, slaMinutes, fresh, breachedSince: null, alerted: false, missed });
+          datasets.push({
+            dataset: ds.name,
+            watermark,
+            minutesBehind: behind,
+            slaMinutes,
+            fresh,
+            breachedSince: null,
+            alerted: false,
+            missed,
+          });
         }
       }
       return { checkedAt: now.toISOString(), datasets, due };

@@ -18,14 +18,26 @@ export function createPublishActivities(deps: ActivityDeps) {
         const ds = getDataset(deps.config, input.dataset);
         const models = readModels();
         const hold = ds.publish.flatMap((mart) => {
-          const reasons = (input.blockedTables ?? []).filter((b) => upstreamSources(models, mart).some((s) => s.source === ds.source && s.table === b.table));
-          return reasons.length ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }] : [];
+          const reasons = (input.blockedTables ?? []).filter((b) =>
+            upstreamSources(models, mart).some((s) => s.source === ds.source && s.table === b.table),
+          );
+          return reasons.length
+            ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }]
+            : [];
         });
         const wh = deps.config.warehouse;
-        const published = await publishTables(runWarehouse(deps, input, 'publish'), input.dataset, ds.publish, hold, wh.type === 'snowflake' ? { biRole: wh.biRole } : {});
+        const published = await publishTables(
+          runWarehouse(deps, input, 'publish'),
+          input.dataset,
+          ds.publish,
+          hold,
+          wh.type === 'snowflake' ? { biRole: wh.biRole } : {},
+        );
         // Embedded default: Tableau reads a separate read-only file with the bi views only (least privilege).
         if (deps.biExportPath && deps.warehouse instanceof DuckDbWarehouse) {
-          await exportBiDatabase(deps.warehouse, deps.biExportPath, { excludeColumns: piiColumnNames(deps.config.datasets) });
+          await exportBiDatabase(deps.warehouse, deps.biExportPath, {
+            excludeColumns: piiColumnNames(deps.config.datasets),
+          });
         }
         return published;
       });

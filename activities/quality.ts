@@ -23,7 +23,11 @@ export function createQualityActivities(deps: ActivityDeps) {
   return {
     /** Runs the dataset's checks on the shadow tables and records them in audit.dq_results. */
     async gate(
-      input: RunWindow & { attempt: number; counts: TableCounts[]; drift?: { table: string; summary: string; breaking: boolean; accepted: boolean }[] },
+      input: RunWindow & {
+        attempt: number;
+        counts: TableCounts[];
+        drift?: { table: string; summary: string; breaking: boolean; accepted: boolean }[];
+      },
     ): Promise<GateOutcome> {
       return withHeartbeat(deps, 'gate', async () => {
         const ds = getDataset(deps.config, input.dataset);
@@ -38,7 +42,14 @@ export function createQualityActivities(deps: ActivityDeps) {
             rebuildDownstream: async (quarantined) => {
               const targets = modelsToBuild(ds);
               const only = downstreamOf(readModels(), targets, quarantined);
-              if (only.length) await buildModels(wh, { dataset: ds.name, targets, runId: run.workflowId, dialect: dialectOf(wh.dialect), only });
+              if (only.length)
+                await buildModels(wh, {
+                  dataset: ds.name,
+                  targets,
+                  runId: run.workflowId,
+                  dialect: dialectOf(wh.dialect),
+                  only,
+                });
             },
           })),
           ...(input.drift ?? []).map(driftResult),
@@ -46,8 +57,15 @@ export function createQualityActivities(deps: ActivityDeps) {
         await recordCheckResults(deps.warehouse, run, input.attempt, results);
         await recordWindowCounts(deps.warehouse, ds.name, input.window, input.counts);
         await refreshDatasetHealth(deps.warehouse, ds);
-        const failed = (sev: string) => results.filter((r) => r.status === 'fail' && r.severity === sev).map((r) => r.check);
-        return { attempt: input.attempt, results, critical: failed('critical'), errors: failed('error'), warnings: failed('warn') };
+        const failed = (sev: string) =>
+          results.filter((r) => r.status === 'fail' && r.severity === sev).map((r) => r.check);
+        return {
+          attempt: input.attempt,
+          results,
+          critical: failed('critical'),
+          errors: failed('error'),
+          warnings: failed('warn'),
+        };
       });
     },
   };

@@ -45,7 +45,10 @@ export function createRefreshActivities(deps: ActivityDeps) {
       return withHeartbeat(deps, 'refresh', async (beat) => {
         const tableau = getDataset(deps.config, input.dataset).bi.tableau;
         if (!tableau || tableau.datasources.length + tableau.workbooks.length === 0) {
-          return { status: 'skipped', reason: `no Tableau target configured for dataset '${input.dataset}' (config bi.tableau)` };
+          return {
+            status: 'skipped',
+            reason: `no Tableau target configured for dataset '${input.dataset}' (config bi.tableau)`,
+          };
         }
         const ctx = Context.current();
         const run = runIdentity(input);
@@ -55,7 +58,10 @@ export function createRefreshActivities(deps: ActivityDeps) {
           server: tableau.server,
           site: tableau.site,
           apiVersion: tableau.apiVersion,
-          credentials: async () => ({ patName: await secrets.get(tableau.patNameSecret), patSecret: await secrets.get(tableau.patSecretSecret) }),
+          credentials: async () => ({
+            patName: await secrets.get(tableau.patNameSecret),
+            patSecret: await secrets.get(tableau.patSecretSecret),
+          }),
           credentialsRejected: async () => {
             await secrets.refresh?.(tableau.patNameSecret);
             await secrets.refresh?.(tableau.patSecretSecret);
@@ -66,31 +72,35 @@ export function createRefreshActivities(deps: ActivityDeps) {
         });
         const site = `${tableau.server}#${tableau.site}`;
         try {
-          const items = await refreshTableauItems(tableau, isRefreshProgress(ctx.info.heartbeatDetails) ? ctx.info.heartbeatDetails : null, {
-            client,
-            sleep: (ms) => ctx.sleep(ms),
-            now: () => Date.now(),
-            progress: beat,
-            slot: (fn) => limiter.run(site, tableau.maxConcurrentRefreshes, fn),
-            finished: (item, outcome) =>
-              recordBiRefresh(deps.warehouse, run, {
-                round,
-                target: 'tableau',
-                objectType: item.kind,
-                objectRef: item.ref,
-                objectId: item.id ?? null,
-                objectName: item.name ?? null,
-                jobId: outcome.jobId,
-                joined: item.joined ?? false,
-                status: outcome.status,
-                finishCode: outcome.finishCode,
-                jobs: item.jobs,
-                reruns: item.reruns,
-                durationMs: outcome.ms,
-                notes: [...item.notes, ...(outcome.message ? [outcome.message] : [])].join('\n'),
-                finishedAt: outcome.finishedAt,
-              }),
-          });
+          const items = await refreshTableauItems(
+            tableau,
+            isRefreshProgress(ctx.info.heartbeatDetails) ? ctx.info.heartbeatDetails : null,
+            {
+              client,
+              sleep: (ms) => ctx.sleep(ms),
+              now: () => Date.now(),
+              progress: beat,
+              slot: (fn) => limiter.run(site, tableau.maxConcurrentRefreshes, fn),
+              finished: (item, outcome) =>
+                recordBiRefresh(deps.warehouse, run, {
+                  round,
+                  target: 'tableau',
+                  objectType: item.kind,
+                  objectRef: item.ref,
+                  objectId: item.id ?? null,
+                  objectName: item.name ?? null,
+                  jobId: outcome.jobId,
+                  joined: item.joined ?? false,
+                  status: outcome.status,
+                  finishCode: outcome.finishCode,
+                  jobs: item.jobs,
+                  reruns: item.reruns,
+                  durationMs: outcome.ms,
+                  notes: [...item.notes, ...(outcome.message ? [outcome.message] : [])].join('\n'),
+                  finishedAt: outcome.finishedAt,
+                }),
+            },
+          );
           const joined = items.filter((i) => i.joined).length;
           return {
             status: 'refreshed',
@@ -99,10 +109,16 @@ export function createRefreshActivities(deps: ActivityDeps) {
           };
         } catch (err) {
           if (err instanceof TableauRefreshError) {
-            throw err.final ? ApplicationFailure.nonRetryable(err.message, 'TableauRefreshFailed') : ApplicationFailure.retryable(err.message, 'TableauRefreshError');
+            throw err.final
+              ? ApplicationFailure.nonRetryable(err.message, 'TableauRefreshFailed')
+              : ApplicationFailure.retryable(err.message, 'TableauRefreshError');
           }
           if (err instanceof TableauApiError) {
-            throw ApplicationFailure.create({ message: client.redact(err.message), type: 'TableauApiError', nonRetryable: !err.retryable });
+            throw ApplicationFailure.create({
+              message: client.redact(err.message),
+              type: 'TableauApiError',
+              nonRetryable: !err.retryable,
+            });
           }
           throw err;
         } finally {

@@ -13,7 +13,14 @@ export function createTransformActivities(deps: ActivityDeps) {
         const ds = getDataset(deps.config, input.dataset);
         const { workflowId } = currentRun();
         const wh = runWarehouse(deps, input, 'transform');
-        return { models: await buildModels(wh, { dataset: ds.name, targets: modelsToBuild(ds), runId: workflowId, dialect: dialectOf(wh.dialect) }) };
+        return {
+          models: await buildModels(wh, {
+            dataset: ds.name,
+            targets: modelsToBuild(ds),
+            runId: workflowId,
+            dialect: dialectOf(wh.dialect),
+          }),
+        };
       });
     },
   };

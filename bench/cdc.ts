@@ -10,7 +10,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { Pool } from 'pg';
-import { captureChanges, confirmCdc, ensureCdcStream, slotHealth, type CdcStream } from '../activities/sources/postgres/cdc';
+import {
+  captureChanges,
+  confirmCdc,
+  ensureCdcStream,
+  slotHealth,
+  type CdcStream,
+} from '../activities/sources/postgres/cdc';
 import { LocalObjectStore } from '../activities/storage/local';
 import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import { createDemoSchema, seedDemoData } from '../infra/demo-oltp/generator';
@@ -44,7 +50,9 @@ async function main(): Promise<void> {
     const wantUpdates = total - wantInserts - wantDeletes;
     const made = { I: 0, U: 0, D: 0 };
     let t = Date.now();
-    const ref = (await pool.query('SELECT min(customer_id) AS c, (SELECT min(store_id) FROM shop.stores) AS s FROM shop.customers')).rows[0];
+    const ref = (
+      await pool.query('SELECT min(customer_id) AS c, (SELECT min(store_id) FROM shop.stores) AS s FROM shop.customers')
+    ).rows[0];
     for (let from = 1; from <= wantInserts; from += BATCH) {
       const to = Math.min(wantInserts, from + BATCH - 1);
       const res = await pool.query(
@@ -54,7 +62,11 @@ async function main(): Promise<void> {
       );
       made.I += res.rowCount ?? 0;
     }
-    const ids = (await pool.query("SELECT min(order_id)::bigint AS lo, max(order_id)::bigint AS hi, count(*)::bigint AS n FROM shop.orders WHERE order_number LIKE 'BENCH-%'")).rows[0];
+    const ids = (
+      await pool.query(
+        "SELECT min(order_id)::bigint AS lo, max(order_id)::bigint AS hi, count(*)::bigint AS n FROM shop.orders WHERE order_number LIKE 'BENCH-%'",
+      )
+    ).rows[0];
     const lo = Number(ids.lo);
     const hi = Number(ids.hi);
     if (hi - lo + 1 !== Number(ids.n)) throw new Error('generated order ids are not contiguous');
@@ -63,15 +75,18 @@ async function main(): Promise<void> {
     let cursor = 0;
     while (made.U < wantUpdates) {
       const size = Math.min(BATCH, wantUpdates - made.U, updatable - cursor);
-      const res = await pool.query('UPDATE shop.orders SET tax = tax + 0.01, total = total + 0.01 WHERE order_id BETWEEN $1 AND $2', [
-        lo + cursor,
-        lo + cursor + size - 1,
-      ]);
+      const res = await pool.query(
+        'UPDATE shop.orders SET tax = tax + 0.01, total = total + 0.01 WHERE order_id BETWEEN $1 AND $2',
+        [lo + cursor, lo + cursor + size - 1],
+      );
       made.U += res.rowCount ?? 0;
       cursor = (cursor + size) % updatable;
     }
     for (let from = hi - wantDeletes + 1; from <= hi; from += BATCH) {
-      const res = await pool.query('DELETE FROM shop.orders WHERE order_id BETWEEN $1 AND $2', [from, Math.min(hi, from + BATCH - 1)]);
+      const res = await pool.query('DELETE FROM shop.orders WHERE order_id BETWEEN $1 AND $2', [
+        from,
+        Math.min(hi, from + BATCH - 1),
+      ]);
       made.D += res.rowCount ?? 0;
     }
     const changesMade = made.I + made.U + made.D;
@@ -130,10 +145,15 @@ async function main(): Promise<void> {
     const distinct = Number(v.d);
     const lost = changesMade - distinct;
     const duplicates = rows - distinct;
-    const perOpOk = Number(v.i) === made.I && Number(v.u) === made.U && Number(v.del) === made.D && Number(v.nokey) === 0;
+    const perOpOk =
+      Number(v.i) === made.I && Number(v.u) === made.U && Number(v.del) === made.D && Number(v.nokey) === 0;
 
-    console.log(`captured ${captured} changes in ${captures} captures (${keys.length} Parquet files), ${captureSeconds.toFixed(2)} s = ${Math.round(captured / captureSeconds)} changes/s`);
-    console.log(`verify: rows ${rows}, distinct (order_id, _lsn) ${distinct}, made ${changesMade} -> lost ${lost}, duplicates ${duplicates}; per op I ${v.i} U ${v.u} D ${v.del} (${perOpOk ? 'match' : 'MISMATCH'})`);
+    console.log(
+      `captured ${captured} changes in ${captures} captures (${keys.length} Parquet files), ${captureSeconds.toFixed(2)} s = ${Math.round(captured / captureSeconds)} changes/s`,
+    );
+    console.log(
+      `verify: rows ${rows}, distinct (order_id, _lsn) ${distinct}, made ${changesMade} -> lost ${lost}, duplicates ${duplicates}; per op I ${v.i} U ${v.u} D ${v.del} (${perOpOk ? 'match' : 'MISMATCH'})`,
+    );
     console.log(
       `lag: retained WAL ${(maxRetained / 1e6).toFixed(1)} MB at peak, ${(after.retainedWalBytes / 1e6).toFixed(1)} MB after drain ` +
         `(unconfirmed ${after.lagBytes} bytes); ${((drainedAt - streamEnd) / 1000).toFixed(2)} s from end of stream to capture finished`,

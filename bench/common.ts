@@ -18,7 +18,15 @@ import { getDataset, loadConfig } from '../config/load';
 import type { SourceTableConfig } from '../config/schema';
 import { createDemoSchema, seedDemoData } from '../infra/demo-oltp/generator';
 import { startPostgres, type PgCluster } from '../infra/local/postgres';
-import { CHILD_TAG, cpuCount, cpuSeconds, setAutogroupNice, systemCpu, type ChildReport, type ChildRequest } from './proc';
+import {
+  CHILD_TAG,
+  cpuCount,
+  cpuSeconds,
+  setAutogroupNice,
+  systemCpu,
+  type ChildReport,
+  type ChildRequest,
+} from './proc';
 import { beginReadSnapshot } from '../activities/sources/postgres/extract';
 
 /** All benchmark state lives here (git-ignored). */
@@ -61,7 +69,9 @@ export function printSummary(title: string, lines: string[]): void {
 }
 
 function hostLine(): string {
-  const cpus = readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
+  const cpus = readFileSync('/proc/cpuinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('processor')).length;
   const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
   return `${cpus} cores, ${(memKb / 1024 / 1024).toFixed(0)} GB RAM, node ${process.version}, ${new Date().toISOString()}`;
 }
@@ -133,15 +143,23 @@ export async function startBenchDb(tableName = 'orders'): Promise<BenchDb> {
  * baseline, would pay for writing them). FK and other triggers are disabled during the bulk insert
  * only; the generated customer_id/store_id values are valid references, so the FKs hold.
  */
-export async function growOrders(pool: Pool, target: number, anchor: Date): Promise<{ inserted: number; seconds: number }> {
+export async function growOrders(
+  pool: Pool,
+  target: number,
+  anchor: Date,
+): Promise<{ inserted: number; seconds: number }> {
   const started = performance.now();
   const client = await pool.connect();
   try {
-    const { rows } = await client.query<{ n: string; max_id: string | null }>('SELECT count(*) AS n, max(order_id) AS max_id FROM shop.orders');
+    const { rows } = await client.query<{ n: string; max_id: string | null }>(
+      'SELECT count(*) AS n, max(order_id) AS max_id FROM shop.orders',
+    );
     const have = Number(rows[0].n);
     if (have > target) throw new Error(`shop.orders already has ${have} rows, more than ${target}`);
     if (have === target) return { inserted: 0, seconds: 0 };
-    const cust = await client.query<{ lo: string; n: string }>('SELECT min(customer_id) AS lo, count(*) AS n FROM shop.customers');
+    const cust = await client.query<{ lo: string; n: string }>(
+      'SELECT min(customer_id) AS lo, count(*) AS n FROM shop.customers',
+    );
     const custLo = Number(cust.rows[0].lo);
     const custN = Number(cust.rows[0].n);
     let next = Number(rows[0].max_id ?? 0) + 1;
@@ -153,7 +171,9 @@ export async function growOrders(pool: Pool, target: number, anchor: Date): Prom
         const t = performance.now();
         await client.query('SELECT setseed($1)', [((next * 2654435761) % 2 ** 31) / 2 ** 31]);
         await client.query(INSERT_ORDERS, [next, next + n - 1, custLo, custN, anchor.toISOString()]);
-        log(`  orders ${fmtInt(next)}..${fmtInt(next + n - 1)} inserted in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        log(
+          `  orders ${fmtInt(next)}..${fmtInt(next + n - 1)} inserted in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+        );
         next += n;
         left -= n;
       }
@@ -161,7 +181,9 @@ export async function growOrders(pool: Pool, target: number, anchor: Date): Prom
       await client.query('ALTER TABLE shop.orders ENABLE TRIGGER ALL');
     }
     // The identity must continue after the generated ids, or the demo's change stream would collide.
-    await client.query(`SELECT setval(pg_get_serial_sequence('shop.orders', 'order_id'), (SELECT max(order_id) FROM shop.orders))`);
+    await client.query(
+      `SELECT setval(pg_get_serial_sequence('shop.orders', 'order_id'), (SELECT max(order_id) FROM shop.orders))`,
+    );
     const t = performance.now();
     await client.query('VACUUM (FREEZE, ANALYZE) shop.orders');
     log(`  VACUUM (FREEZE, ANALYZE) shop.orders in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -219,7 +241,10 @@ export async function fullWindow(pool: Pool, table: SourceTableConfig): Promise<
   );
   return {
     rows: Number(rows[0].n),
-    window: { start: new Date(rows[0].lo.getTime()).toISOString(), end: new Date(rows[0].hi.getTime() + 1000).toISOString() },
+    window: {
+      start: new Date(rows[0].lo.getTime()).toISOString(),
+      end: new Date(rows[0].hi.getTime() + 1000).toISOString(),
+    },
   };
 }
 
@@ -300,7 +325,6 @@ export async function copyBaseline(url: string, select: string): Promise<CopyBas
 // Our extract in a child process
 // ---------------------------------------------------------------------------------------------
 
-
 export interface ChildRun {
   report: ChildReport;
   /** CPU seconds of the PostgreSQL backend serving the extract (count query + COPY), sampled from /proc. */
@@ -333,7 +357,12 @@ export async function runExtractChild(req: ChildRequest, pool: Pool, opts: { nic
     onReport: () => {
       const sys1 = systemCpu();
       const self = process.cpuUsage(self0);
-      window ??= { busy: sys1.busy - sys0.busy, total: sys1.total - sys0.total, self: (self.user + self.system) / 1e6, seconds: (performance.now() - t0) / 1000 };
+      window ??= {
+        busy: sys1.busy - sys0.busy,
+        total: sys1.total - sys0.total,
+        self: (self.user + self.system) / 1e6,
+        seconds: (performance.now() - t0) / 1000,
+      };
     },
   });
   const sampler = setInterval(() => {
@@ -388,7 +417,9 @@ export function startExtractChild(
 ): ChildHandle {
   const script = join(__dirname, 'extract-child.ts');
   const args = ['--require', require.resolve('tsx/cjs'), script, JSON.stringify(req)];
-  const [cmd, argv] = opts.nice ? ['nice', ['-n', String(opts.nice), process.execPath, ...args]] : [process.execPath, args];
+  const [cmd, argv] = opts.nice
+    ? ['nice', ['-n', String(opts.nice), process.execPath, ...args]]
+    : [process.execPath, args];
   // Own session, hence own scheduler autogroup (Linux groups CPU shares by session, and every
   // PostgreSQL backend is a session of its own): the worker competes like a separate program, not
   // inside this script's share alongside pgbench's client. `nice` is applied to that autogroup too.

@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   const threadsBefore = new Set([...threadCpu('self').values()].map((t) => t.tid));
   const converter = await openParquetConverter(req.converterThreads);
   const duckdbThreads = new Set(
-    [...threadCpu('self').values()].filter((t) => !threadsBefore.has(t.tid) && t.comm !== 'libuv-worker').map((t) => t.tid),
+    [...threadCpu('self').values()]
+      .filter((t) => !threadsBefore.has(t.tid) && t.comm !== 'libuv-worker')
+      .map((t) => t.tid),
   );
   const stage = new LocalObjectStore(join(req.dir, 'stage'));
   const rssBeforeMB = statusKb('VmRSS') / 1024;
@@ -143,7 +145,9 @@ async function streamVariant(
     }
     await Promise.all([converting, pipeline(copy, new Socket({ fd, readable: false, writable: true }))]);
     await client.query('COMMIT');
-    const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet)})`);
+    const [{ n }] = await db.query<{ n: number }>(
+      `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet)})`,
+    );
     return { rows: Number(n), sourceRows: Number(n), bytes: statSync(parquet).size, keys: [parquet] };
   } finally {
     await client.end().catch(() => undefined);

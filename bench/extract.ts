@@ -65,15 +65,30 @@ interface SizeResult {
 async function main(): Promise<void> {
   const opts = new Command()
     .option('--rows <list>', 'table sizes to measure, ascending, comma-separated (1000000 or 1M)', '1000000,10000000')
-    .option('--runs <n>', 'runs of PostgreSQL COPY and of our extract per size, alternating; the best of each is compared', '2')
+    .option(
+      '--runs <n>',
+      'runs of PostgreSQL COPY and of our extract per size, alternating; the best of each is compared',
+      '2',
+    )
     .option('--converter-threads <n>', 'DuckDB converter threads in the worker (workers/deps.ts opens 1)', '1')
-    .option('--breakdown', "also time the extract's parts one by one (count query, COPY to file, DuckDB CSV→Parquet variants)")
+    .option(
+      '--breakdown',
+      "also time the extract's parts one by one (count query, COPY to file, DuckDB CSV→Parquet variants)",
+    )
     .option('--oltp', 'after the sizes, run the pgbench OLTP-impact phase against the largest table')
     .option('--pgbench-scale <n>', 'with --oltp: pgbench -i scale', '20')
     .option('--pgbench-seconds <n>', 'with --oltp: seconds per pgbench run', '20')
     .option('--pgbench-mode <mode>', 'with --oltp: tpcb (default TPC-B-like read/write) or select (-S)', 'tpcb')
-    .option('--worker-nice <n>', 'with --oltp: nice value of the extracting worker (its process and autogroup), e.g. 19', '0')
-    .option('--max-read-mbps <list>', "with --oltp: one phase per value of the source's maxReadMBPerSecond (0: unthrottled), e.g. 0,16", '0')
+    .option(
+      '--worker-nice <n>',
+      'with --oltp: nice value of the extracting worker (its process and autogroup), e.g. 19',
+      '0',
+    )
+    .option(
+      '--max-read-mbps <list>',
+      "with --oltp: one phase per value of the source's maxReadMBPerSecond (0: unthrottled), e.g. 0,16",
+      '0',
+    )
     .parse()
     .opts();
   const sizes = parseSizes(opts.rows);
@@ -93,23 +108,31 @@ async function main(): Promise<void> {
       const seed = await growOrders(db.pool, size, anchor);
       const { window, rows } = await fullWindow(db.pool, db.table);
       const select = await copySelect(db.pool, db.table, window);
-      log(`shop.orders has ${fmtInt(rows)} rows (+${fmtInt(seed.inserted)} in ${seed.seconds.toFixed(1)} s); window ${window.start} .. ${window.end}`);
+      log(
+        `shop.orders has ${fmtInt(rows)} rows (+${fmtInt(seed.inserted)} in ${seed.seconds.toFixed(1)} s); window ${window.start} .. ${window.end}`,
+      );
 
       const result: SizeResult = { size, seedSeconds: seed.seconds, baselines: [], ours: [] };
       for (let i = 0; i < runs; i++) {
         await waitForQuiet();
         const b = await copyBaseline(db.pg.url, select);
-        log(`  postgres COPY → null: ${fmtInt(b.rows)} rows in ${b.seconds.toFixed(2)} s (${(b.bytes / 1e6).toFixed(0)} MB csv, backend CPU ${b.backendCpu.toFixed(1)} s, other load ${b.otherCores.toFixed(2)} cores)`);
+        log(
+          `  postgres COPY → null: ${fmtInt(b.rows)} rows in ${b.seconds.toFixed(2)} s (${(b.bytes / 1e6).toFixed(0)} MB csv, backend CPU ${b.backendCpu.toFixed(1)} s, other load ${b.otherCores.toFixed(2)} cores)`,
+        );
         if (b.rows !== rows) throw new Error(`COPY returned ${b.rows} rows, table has ${rows}`);
         result.baselines.push(b);
         await waitForQuiet();
-        const ours = await runExtractChild({ url: db.pg.url, tableName: db.table.name, window, dir: work, converterThreads }, db.pool);
+        const ours = await runExtractChild(
+          { url: db.pg.url, tableName: db.table.name, window, dir: work, converterThreads },
+          db.pool,
+        );
         const r = ours.report;
         log(
           `  freshline extract   : ${fmtInt(r.rows)} rows in ${r.seconds.toFixed(2)} s (${(r.bytes / 1e6).toFixed(0)} MB parquet, ${r.parts} part(s)), ` +
             `peak RSS ${r.peakRssMB.toFixed(0)} MB (idle ${r.rssBeforeMB.toFixed(0)} MB), ${cpuLine(ours)}`,
         );
-        if (r.rows !== rows || r.sourceRows !== rows) throw new Error(`extract staged ${r.rows} rows (source ${r.sourceRows}), table has ${rows}`);
+        if (r.rows !== rows || r.sourceRows !== rows)
+          throw new Error(`extract staged ${r.rows} rows (source ${r.sourceRows}), table has ${rows}`);
         result.ours.push(ours);
       }
       if (opts.breakdown) result.breakdown = await breakdown(db, select, window, work);
@@ -118,14 +141,16 @@ async function main(): Promise<void> {
     if (opts.oltp) {
       const { window } = await fullWindow(db.pool, db.table);
       for (const cap of String(opts.maxReadMbps).split(',').map(Number)) {
-        oltp.push(await measureOltpImpact(db, window, work, {
-          scale: Number(opts.pgbenchScale),
-          seconds: Number(opts.pgbenchSeconds),
-          mode: opts.pgbenchMode === 'select' ? 'select' : 'tpcb',
-          workerNice: Number(opts.workerNice),
-          converterThreads,
-          maxReadMBPerSecond: cap,
-        }));
+        oltp.push(
+          await measureOltpImpact(db, window, work, {
+            scale: Number(opts.pgbenchScale),
+            seconds: Number(opts.pgbenchSeconds),
+            mode: opts.pgbenchMode === 'select' ? 'select' : 'tpcb',
+            workerNice: Number(opts.workerNice),
+            converterThreads,
+            maxReadMBPerSecond: cap,
+          }),
+        );
       }
     }
   } finally {
@@ -216,13 +241,15 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
   await waitForQuiet();
   const countSeconds = await session((c) =>
     timed(() =>
-      c.query(`SELECT count(*) AS n, max(${cursor}) FROM ${qualified(db.table.schema, db.table.name)} WHERE ${cursor} >= $1 AND ${cursor} < $2`, [
-        window.start,
-        window.end,
-      ]),
+      c.query(
+        `SELECT count(*) AS n, max(${cursor}) FROM ${qualified(db.table.schema, db.table.name)} WHERE ${cursor} >= $1 AND ${cursor} < $2`,
+        [window.start, window.end],
+      ),
     ),
   );
-  const copyToFileSeconds = await session((c) => timed(() => pipeline(c.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`)), createWriteStream(csv))));
+  const copyToFileSeconds = await session((c) =>
+    timed(() => pipeline(c.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`)), createWriteStream(csv))),
+  );
   const csvBytes = statSync(csv).size;
 
   const spec = await csvColumnSpec(db.pool, db.table);
@@ -239,7 +266,11 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
     }
   };
   const fileTo = (compression: string) =>
-    withDuck((d) => d.run(`COPY (SELECT * FROM ${readCsv(csv)}) TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION ${compression})`));
+    withDuck((d) =>
+      d.run(
+        `COPY (SELECT * FROM ${readCsv(csv)}) TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION ${compression})`,
+      ),
+    );
   await waitForQuiet();
   const zstd = await fileTo('zstd');
   await waitForQuiet();
@@ -256,7 +287,14 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
   ] as const) {
     await waitForQuiet();
     const run = await runExtractChild(
-      { url: db.pg.url, tableName: db.table.name, window, dir: work, converterThreads: threads, variant: { select, spec, readCsvExtra } },
+      {
+        url: db.pg.url,
+        tableName: db.table.name,
+        window,
+        dir: work,
+        converterThreads: threads,
+        variant: { select, spec, readCsvExtra },
+      },
       db.pool,
     );
     fifo.push({ label, seconds: run.report.seconds, peakRssMB: run.report.peakRssMB, cpu: cpuLine(run) });
@@ -273,7 +311,9 @@ function breakdownLines(b: Breakdown): string[] {
     `    COPY → csv file                       : ${b.copyToFileSeconds.toFixed(2)} s (${(b.csvBytes / 1e6).toFixed(0)} MB)`,
     `    DuckDB csv file → parquet zstd        : ${b.fileToParquet.zstd.toFixed(2)} s (2 threads; uncompressed: ${b.fileToParquet.plain.toFixed(2)} s)`,
     `    streaming path only (one COPY → node → FIFO → DuckDB → parquet zstd for the whole window; no chunks, count or staging), in a worker-like child:`,
-    ...b.fifo.map((f) => `      ${f.label.padEnd(44)}: ${f.seconds.toFixed(2)} s, peak RSS ${f.peakRssMB.toFixed(0)} MB; ${f.cpu}`),
+    ...b.fifo.map(
+      (f) => `      ${f.label.padEnd(44)}: ${f.seconds.toFixed(2)} s, peak RSS ${f.peakRssMB.toFixed(0)} MB; ${f.cpu}`,
+    ),
   ];
 }
 

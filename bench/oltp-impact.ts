@@ -28,7 +28,21 @@ import { Command } from 'commander';
 import { Client, type Pool } from 'pg';
 import type { Window } from '../activities/sources/postgres/manifest';
 import { createDatabase } from '../infra/local/postgres';
-import { BENCH_DIR, copySelect, csvColumnSpec, fmtInt, fullWindow, growOrders, log, parseSizes, printSummary, startBenchDb, startExtractChild, waitForQuiet, type BenchDb } from './common';
+import {
+  BENCH_DIR,
+  copySelect,
+  csvColumnSpec,
+  fmtInt,
+  fullWindow,
+  growOrders,
+  log,
+  parseSizes,
+  printSummary,
+  startBenchDb,
+  startExtractChild,
+  waitForQuiet,
+  type BenchDb,
+} from './common';
 import { CpuByCategory, cpuCount, systemCpu, type ChildReport } from './proc';
 
 const execFileAsync = promisify(execFile);
@@ -77,30 +91,82 @@ export interface OltpResult {
   ratio: number;
 }
 
-export async function measureOltpImpact(db: BenchDb, window: Window, work: string, options: OltpOptions): Promise<OltpResult> {
-  const opts: Required<OltpOptions> = { clients: 4, threads: 2, workerNice: 0, converterThreads: 1, variantBufferSize: 0, maxReadMBPerSecond: 0, ...options };
+export async function measureOltpImpact(
+  db: BenchDb,
+  window: Window,
+  work: string,
+  options: OltpOptions,
+): Promise<OltpResult> {
+  const opts: Required<OltpOptions> = {
+    clients: 4,
+    threads: 2,
+    workerNice: 0,
+    converterThreads: 1,
+    variantBufferSize: 0,
+    maxReadMBPerSecond: 0,
+    ...options,
+  };
   const url = await createDatabase(db.pg.url, 'pgbench');
   const conn = ['-h', db.pg.host, '-p', String(db.pg.port), '-U', db.pg.user];
   const t = performance.now();
   await execFileAsync('pgbench', ['-i', '-s', String(opts.scale), '-q', ...conn, 'pgbench'], { maxBuffer: 16 << 20 });
   const accounts = await countRows(url, 'pgbench_accounts');
-  log(`pgbench -i -s ${opts.scale} in ${((performance.now() - t) / 1000).toFixed(1)} s (database pgbench, ${fmtInt(accounts)} accounts)`);
-  const args = ['-c', String(opts.clients), '-j', String(opts.threads), '-T', String(opts.seconds), '-n', ...(opts.mode === 'select' ? ['-S'] : [])];
+  log(
+    `pgbench -i -s ${opts.scale} in ${((performance.now() - t) / 1000).toFixed(1)} s (database pgbench, ${fmtInt(accounts)} accounts)`,
+  );
+  const args = [
+    '-c',
+    String(opts.clients),
+    '-j',
+    String(opts.threads),
+    '-T',
+    String(opts.seconds),
+    '-n',
+    ...(opts.mode === 'select' ? ['-S'] : []),
+  ];
   const command = `pgbench ${args.join(' ')} pgbench`;
   const { rows: tableRows } = await fullWindow(db.pool, db.table);
 
   // Warm-up (not measured): caches, pgbench's first-touch effects.
-  await runPgbench(['-c', String(opts.clients), '-j', String(opts.threads), '-T', '5', '-n', ...(opts.mode === 'select' ? ['-S'] : [])], conn, db.pool);
+  await runPgbench(
+    [
+      '-c',
+      String(opts.clients),
+      '-j',
+      String(opts.threads),
+      '-T',
+      '5',
+      '-n',
+      ...(opts.mode === 'select' ? ['-S'] : []),
+    ],
+    conn,
+    db.pool,
+  );
   await waitForQuiet();
   const before = await runPgbench(args, conn, db.pool);
-  log(`  baseline            : ${before.tps.toFixed(0)} tps (${before.busyCores.toFixed(2)} cores busy; CPU s: ${cpuSplit(before)})`);
+  log(
+    `  baseline            : ${before.tps.toFixed(0)} tps (${before.busyCores.toFixed(2)} cores busy; CPU s: ${cpuSplit(before)})`,
+  );
 
   await waitForQuiet();
   const variant = opts.variantBufferSize
-    ? { select: await copySelect(db.pool, db.table, window), spec: await csvColumnSpec(db.pool, db.table), readCsvExtra: `, buffer_size = ${Math.floor(opts.variantBufferSize)}` }
+    ? {
+        select: await copySelect(db.pool, db.table, window),
+        spec: await csvColumnSpec(db.pool, db.table),
+        readCsvExtra: `, buffer_size = ${Math.floor(opts.variantBufferSize)}`,
+      }
     : undefined;
   const child = startExtractChild(
-    { url: db.pg.url, tableName: db.table.name, window, dir: work, loop: true, converterThreads: opts.converterThreads, variant, maxReadMBPerSecond: opts.maxReadMBPerSecond || undefined },
+    {
+      url: db.pg.url,
+      tableName: db.table.name,
+      window,
+      dir: work,
+      loop: true,
+      converterThreads: opts.converterThreads,
+      variant,
+      maxReadMBPerSecond: opts.maxReadMBPerSecond || undefined,
+    },
     { nice: opts.workerNice },
   );
   let under: PgbenchRun;
@@ -113,7 +179,8 @@ export async function measureOltpImpact(db: BenchDb, window: Window, work: strin
     );
     for (const r of rows) {
       const seen = copied.get(r.pid);
-      if (seen) seen.last = Math.max(seen.last, Number(r.n)); // samples may resolve out of order
+      if (seen)
+        seen.last = Math.max(seen.last, Number(r.n)); // samples may resolve out of order
       else copied.set(r.pid, { first: started ? 0 : Number(r.n), last: Number(r.n) });
     }
     started = true;
@@ -144,7 +211,9 @@ export async function measureOltpImpact(db: BenchDb, window: Window, work: strin
   );
   await waitForQuiet();
   const after = await runPgbench(args, conn, db.pool);
-  log(`  baseline again      : ${after.tps.toFixed(0)} tps (${after.busyCores.toFixed(2)} cores busy; CPU s: ${cpuSplit(after)})`);
+  log(
+    `  baseline again      : ${after.tps.toFixed(0)} tps (${after.busyCores.toFixed(2)} cores busy; CPU s: ${cpuSplit(after)})`,
+  );
   return {
     opts,
     command,
@@ -188,7 +257,9 @@ async function runPgbench(args: string[], conn: string[], pool: Pool, workerPid?
   const extractBackends = new Set<number>();
   const refreshBackends = () =>
     pool
-      .query<{ pid: number; app: string }>("SELECT pid, application_name AS app FROM pg_stat_activity WHERE application_name IN ('pgbench', 'freshline')")
+      .query<{ pid: number; app: string }>(
+        "SELECT pid, application_name AS app FROM pg_stat_activity WHERE application_name IN ('pgbench', 'freshline')",
+      )
       .then(({ rows }) => rows.forEach((r) => (r.app === 'pgbench' ? pgbenchBackends : extractBackends).add(r.pid)))
       .catch(() => undefined);
   const cpu = new CpuByCategory((pid, comm) => {
@@ -211,11 +282,16 @@ async function runPgbench(args: string[], conn: string[], pool: Pool, workerPid?
   let stderr = '';
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('pgbench', [...args, ...conn, 'pgbench'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn('pgbench', [...args, ...conn, 'pgbench'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pgbench exited with ${code}: ${stderr.trim()}`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`pgbench exited with ${code}: ${stderr.trim()}`)),
+      );
     });
   } finally {
     clearInterval(sampler);
@@ -266,7 +342,11 @@ async function main(): Promise<void> {
     .option('--clients <n>', 'pgbench -c', '4')
     .option('--threads <n>', 'pgbench -j', '2')
     .option('--converter-threads <n>', 'DuckDB converter threads in the worker (workers/deps.ts opens 1)', '1')
-    .option('--variant-buffer-size <bytes>', 'what-if: loop only the streaming path with this read_csv buffer_size instead of extractTable', '0')
+    .option(
+      '--variant-buffer-size <bytes>',
+      'what-if: loop only the streaming path with this read_csv buffer_size instead of extractTable',
+      '0',
+    )
     .option('--worker-nice <n>', 'nice value of the extracting worker (its process and autogroup), e.g. 19', '0')
     .option('--max-read-mbps <n>', "the source's maxReadMBPerSecond during the run (0: unthrottled)", '0')
     .parse()

@@ -47,7 +47,12 @@ const ms = (e: Event) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((
 const s = (millis: number) => (millis / 1000).toFixed(2);
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 /** RSS sampled every 25 ms: the peak of one phase. */
-const rss = { peak: 0, reset() { this.peak = 0; } };
+const rss = {
+  peak: 0,
+  reset() {
+    this.peak = 0;
+  },
+};
 setInterval(() => (rss.peak = Math.max(rss.peak, process.memoryUsage.rss())), 25).unref();
 const rssMb = () => Math.round(rss.peak / 1024 / 1024);
 
@@ -79,7 +84,9 @@ function label(e: Event | undefined, activityType: Map<string, string>): string 
 
 function timing(events: Event[]): RunTiming {
   const start = events.find((e) => e.workflowExecutionStartedEventAttributes);
-  const end = [...events].reverse().find((e) => e.workflowExecutionCompletedEventAttributes || e.workflowExecutionFailedEventAttributes);
+  const end = [...events]
+    .reverse()
+    .find((e) => e.workflowExecutionCompletedEventAttributes || e.workflowExecutionFailedEventAttributes);
   if (!start || !end) throw new Error('history has no start or no close event');
   const scheduled = new Map<string, number>();
   const started = new Map<string, number>();
@@ -95,7 +102,10 @@ function timing(events: Event[]): RunTiming {
       started.set(String(st.scheduledEventId), ms(e));
       queuedMs += ms(e) - (scheduled.get(String(st.scheduledEventId)) ?? ms(e));
     }
-    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    const done =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes;
     if (done) {
       const t0 = started.get(String(done.scheduledEventId));
       if (t0 !== undefined) intervals.push([t0, ms(e)]);
@@ -114,7 +124,9 @@ function timing(events: Event[]): RunTiming {
   const busyMs = merged.reduce((n, [a, b]) => n + (b - a), 0);
   // Idle stretches: before the first activity, between merged intervals, after the last.
   const activityType = new Map<string, string>();
-  for (const e of events) if (e.activityTaskScheduledEventAttributes) activityType.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+  for (const e of events)
+    if (e.activityTaskScheduledEventAttributes)
+      activityType.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
   const edges = [ms(start), ...merged.flat(), ms(end)];
   const idle: RunTiming['idle'] = [];
   for (let i = 0; i < edges.length; i += 2) {
@@ -158,7 +170,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
   if (!Number.isInteger(partitions) || partitions < 1) throw new Error('--partitions must be a positive integer');
   if (partition !== 'day' && partition !== 'hour') throw new Error("--partition must be 'day' or 'hour'");
-  if (concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 64)) throw new Error('--concurrency must list integers 1..64');
+  if (concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 64))
+    throw new Error('--concurrency must list integers 1..64');
 
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
@@ -166,7 +179,14 @@ async function main(): Promise<void> {
   const cli = await ensureTemporalCli(log);
   const [pg, server] = await Promise.all([
     startPostgres({ baseDir: DIR, log }),
-    (async () => startTemporalDevServer({ cliPath: cli.path, dbFile: join(DIR, 'temporal.db'), port: await freePort(), uiPort: await freePort(), log }))(),
+    (async () =>
+      startTemporalDevServer({
+        cliPath: cli.path,
+        dbFile: join(DIR, 'temporal.db'),
+        port: await freePort(),
+        uiPort: await freePort(),
+        log,
+      }))(),
   ]);
   const pool = new Pool({ connectionString: pg.url, max: 2 });
   pool.on('error', () => undefined);
@@ -177,9 +197,15 @@ async function main(): Promise<void> {
     await createDemoSchema(pool);
     const seeded = await seedDemoData(pool, { customers: 300, orders: 1200, seed: 42 });
     log(`seeded ${seeded.customers} customers, ${seeded.orders} orders (business dates over 30 days)`);
-    const { rows: [{ t }] } = await pool.query<{ t: Date }>('SELECT max(updated_at) AS t FROM shop.orders');
+    const {
+      rows: [{ t }],
+    } = await pool.query<{ t: Date }>('SELECT max(updated_at) AS t FROM shop.orders');
 
-    const secrets = new EnvSecretStore({ SHOP_DB_URL: pg.url, FRESHLINE_PII_HMAC_KEY: randomBytes(32).toString('hex'), [PAYLOAD_KEYS_SECRET]: newPayloadKeys('bench') });
+    const secrets = new EnvSecretStore({
+      SHOP_DB_URL: pg.url,
+      FRESHLINE_PII_HMAC_KEY: randomBytes(32).toString('hex'),
+      [PAYLOAD_KEYS_SECRET]: newPayloadKeys('bench'),
+    });
     const deps = await openEmbeddedDeps({ dataDir: join(DIR, 'data'), config: loadConfig(), secrets });
     cleanup.unshift(() => deps.close());
     const nativeConnection = await NativeConnection.connect({ address: server.address });
@@ -187,9 +213,22 @@ async function main(): Promise<void> {
     // Bundled in a child process, so webpack's heap does not count in this worker's RSS.
     log('bundling workflows');
     const codePath = join(DIR, 'workflow-bundle.js');
-    execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e',
-      `require('./workers/worker').bundleWorkflows().then((b) => require('fs').writeFileSync(${JSON.stringify(codePath)}, b.code))`], { cwd: resolve(__dirname, '..'), stdio: 'inherit' });
-    const workers = await createFreshlineWorkers({ connection: nativeConnection, deps, taskQueue: TASK_QUEUE, workflowBundle: { codePath } });
+    execFileSync(
+      process.execPath,
+      [
+        '--require',
+        'tsx/cjs',
+        '-e',
+        `require('./workers/worker').bundleWorkflows().then((b) => require('fs').writeFileSync(${JSON.stringify(codePath)}, b.code))`,
+      ],
+      { cwd: resolve(__dirname, '..'), stdio: 'inherit' },
+    );
+    const workers = await createFreshlineWorkers({
+      connection: nativeConnection,
+      deps,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: { codePath },
+    });
     const running = workers.run();
     cleanup.unshift(async () => {
       workers.shutdown();
@@ -200,16 +239,26 @@ async function main(): Promise<void> {
     const client = new Client({ connection, dataConverter: await payloadDataConverter(secrets) });
     const run = async (window: { start: string; end: string }) => {
       const workflowId = windowWorkflowId('sales_core', window.start);
-      const result = await client.workflow.execute(pipelineRun, { taskQueue: TASK_QUEUE, workflowId, args: [{ dataset: 'sales_core', window }] });
+      const result = await client.workflow.execute(pipelineRun, {
+        taskQueue: TASK_QUEUE,
+        workflowId,
+        args: [{ dataset: 'sales_core', window }],
+      });
       const { events } = await client.workflow.getHandle(workflowId).fetchHistory();
       return { result, timing: timing(events ?? []) };
     };
 
     // Warm-up: the seed's window (everything loads, certified tables exist), then one empty window.
     const seedWindowStart = Math.floor(t.getTime() / QUARTER) * QUARTER;
-    const warm = await run({ start: new Date(seedWindowStart).toISOString(), end: new Date(seedWindowStart + QUARTER).toISOString() });
+    const warm = await run({
+      start: new Date(seedWindowStart).toISOString(),
+      end: new Date(seedWindowStart + QUARTER).toISOString(),
+    });
     log(`warm-up: seed window ${warm.result.status} in ${s(warm.timing.wallMs)} s`);
-    const empty = (k: number) => ({ start: new Date(seedWindowStart - (k + 1) * QUARTER).toISOString(), end: new Date(seedWindowStart - k * QUARTER).toISOString() });
+    const empty = (k: number) => ({
+      start: new Date(seedWindowStart - (k + 1) * QUARTER).toISOString(),
+      end: new Date(seedWindowStart - k * QUARTER).toISOString(),
+    });
     await run(empty(0));
 
     const busy = await waitForQuiet(0.5, 60);
@@ -220,20 +269,26 @@ async function main(): Promise<void> {
       if (r.result.status !== 'succeeded') throw new Error(`empty window run ${k}: ${r.result.status}`);
       const x = r.timing;
       timings.push(x);
-      log(`empty window ${k}: wall ${s(x.wallMs)} s, ${x.activities} activities: sum ${s(x.sumMs)} s, busy ${s(x.busyMs)} s, ` +
-        `overhead ${s(x.wallMs - x.busyMs)} s (queued ${s(x.queuedMs)} s, workflow tasks ${s(x.workflowTaskMs)} s)`);
+      log(
+        `empty window ${k}: wall ${s(x.wallMs)} s, ${x.activities} activities: sum ${s(x.sumMs)} s, busy ${s(x.busyMs)} s, ` +
+          `overhead ${s(x.wallMs - x.busyMs)} s (queued ${s(x.queuedMs)} s, workflow tasks ${s(x.workflowTaskMs)} s)`,
+      );
     }
     const med = (f: (x: RunTiming) => number) => median(timings.map(f));
     const overhead = med((x) => x.wallMs - x.busyMs);
     lines.push(
       `pipelineRun on an empty window, median of ${runs} (box ${busy.toFixed(2)} cores busy before): wall ${s(med((x) => x.wallMs))} s, ` +
         `${timings[0].activities} activities`,
-      `  vs Σ activity durations ${s(med((x) => x.sumMs))} s: wall − Σ = ${s(med((x) => x.wallMs - x.sumMs))} s, Σ / wall = ${(med((x) => x.sumMs / x.wallMs)).toFixed(2)} ` +
+      `  vs Σ activity durations ${s(med((x) => x.sumMs))} s: wall − Σ = ${s(med((x) => x.wallMs - x.sumMs))} s, Σ / wall = ${med((x) => x.sumMs / x.wallMs).toFixed(2)} ` +
         '(extracts run 2 at a time and loads 8 at a time, so Σ counts overlapping time more than once)',
       `  vs time any activity ran ${s(med((x) => x.busyMs))} s: overhead (no activity running) ${s(overhead)} s per run, ` +
-        `${((100 * med((x) => (x.wallMs - x.busyMs) / x.wallMs))).toFixed(0)}% of wall — limit ${OVERHEAD_LIMIT_S} s: ${overhead <= OVERHEAD_LIMIT_S * 1000 ? 'OK' : 'OVER'}`,
+        `${(100 * med((x) => (x.wallMs - x.busyMs) / x.wallMs)).toFixed(0)}% of wall — limit ${OVERHEAD_LIMIT_S} s: ${overhead <= OVERHEAD_LIMIT_S * 1000 ? 'OK' : 'OVER'}`,
       `  of which activities queued (scheduled → started, summed) ${s(med((x) => x.queuedMs))} s, workflow tasks on the worker ${s(med((x) => x.workflowTaskMs))} s`,
-      `  longest idle stretches of the last run: ${timings.at(-1)!.idle.slice(0, 4).map((g) => `${s(g.ms)} s after ${g.after}`).join('; ')}`,
+      `  longest idle stretches of the last run: ${timings
+        .at(-1)!
+        .idle.slice(0, 4)
+        .map((g) => `${s(g.ms)} s after ${g.after}`)
+        .join('; ')}`,
       `  peak RSS during these runs: ${rssMb()} MB (this process: worker with DuckDB, client)`,
     );
 
@@ -241,14 +296,24 @@ async function main(): Promise<void> {
     const registered = typeof (require('../workflows') as Record<string, unknown>).backfill === 'function';
     if (opts.skipBackfill) lines.push('backfill: skipped (--skip-backfill)');
     else if (!registered) {
-      lines.push("backfill: skipped — workflow type 'backfill' is not exported by workflows/index.ts, so the worker does not register it");
+      lines.push(
+        "backfill: skipped — workflow type 'backfill' is not exported by workflows/index.ts, so the worker does not register it",
+      );
     } else {
       const step = partition === 'day' ? 86_400_000 : 3_600_000;
       const to = Math.floor(t.getTime() / step) * step + step; // the newest partition holds today's orders
       const from = to - partitions * step;
       for (const maxConcurrent of concurrency) {
         await waitForQuiet(0.5, 60);
-        const args = { dataset: 'sales_core', from: new Date(from).toISOString(), to: new Date(to).toISOString(), partition, maxConcurrent, mode: 'reload', rerunCompleted: true };
+        const args = {
+          dataset: 'sales_core',
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+          partition,
+          maxConcurrent,
+          mode: 'reload',
+          rerunCompleted: true,
+        };
         const workflowId = `bench/backfill/${maxConcurrent}/${Date.now()}`;
         rss.reset();
         const t0 = Date.now();
@@ -258,10 +323,13 @@ async function main(): Promise<void> {
         // The partition phase ends when the one publish run starts (or at the end, when there is none).
         const { events } = await handle.fetchHistory();
         const first = ms(events![0]);
-        const publishAt = events!.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId?.endsWith('/publish'));
+        const publishAt = events!.find((e) =>
+          e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId?.endsWith('/publish'),
+        );
         const phaseMs = (publishAt ? ms(publishAt) : ms(events!.at(-1)!)) - first;
         const perMin = (partitions / phaseMs) * 60_000;
-        const line = `backfill maxConcurrent ${String(maxConcurrent).padStart(2)}: ${partitions} ${partition} partitions (done ${result.done}, failed ${result.failed}, ` +
+        const line =
+          `backfill maxConcurrent ${String(maxConcurrent).padStart(2)}: ${partitions} ${partition} partitions (done ${result.done}, failed ${result.failed}, ` +
           `skipped ${result.skipped}) in ${s(phaseMs)} s → ${perMin.toFixed(1)} partitions/min; with the final publish (${result.publish}) ${s(wallMs)} s; peak RSS ${rssMb()} MB`;
         log(line);
         lines.push(line);

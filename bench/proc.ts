@@ -89,7 +89,8 @@ export class CpuByCategory {
 
   totals(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [pid, { cpu, category }] of this.last) out[category] = (out[category] ?? 0) + cpu - (this.first.get(pid) ?? cpu);
+    for (const [pid, { cpu, category }] of this.last)
+      out[category] = (out[category] ?? 0) + cpu - (this.first.get(pid) ?? cpu);
     return out;
   }
 }
@@ -145,5 +146,7 @@ export interface ChildReport {
 export const CHILD_TAG = '@@bench-child ';
 
 export function cpuCount(): number {
-  return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
+  return readFileSync('/proc/cpuinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('processor')).length;
 }

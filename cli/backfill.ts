@@ -7,9 +7,12 @@ import { temporalTarget, withClient, type TemporalTarget } from './dq';
 export function progressLine(p: BackfillProgress, width = 30): string {
   const finished = p.done + p.failed + p.skipped;
   const filled = p.total ? Math.round((finished / p.total) * width) : 0;
-  const eta = p.etaSeconds === null ? '?' : p.etaSeconds >= 120 ? `${Math.round(p.etaSeconds / 60)}m` : `${p.etaSeconds}s`;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${p.total} (${p.done} done, ${p.skipped} skipped, ${p.joined} joined), ` +
-    `${p.running} running${p.blocked ? ` (${p.blocked} blocked)` : ''}, ${p.failed} failed, ETA ${eta}; publish: ${p.publish}`;
+  const eta =
+    p.etaSeconds === null ? '?' : p.etaSeconds >= 120 ? `${Math.round(p.etaSeconds / 60)}m` : `${p.etaSeconds}s`;
+  return (
+    `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${p.total} (${p.done} done, ${p.skipped} skipped, ${p.joined} joined), ` +
+    `${p.running} running${p.blocked ? ` (${p.blocked} blocked)` : ''}, ${p.failed} failed, ETA ${eta}; publish: ${p.publish}`
+  );
 }
 
 /**
@@ -19,12 +22,18 @@ export function progressLine(p: BackfillProgress, width = 30): string {
  */
 export async function backfillCommand(
   opts: Partial<TemporalTarget> & Omit<BackfillInput, 'historyLimit'>,
-  out: (s: string, sameLine?: boolean) => void = (s, same) => void process.stdout.write(same && process.stdout.isTTY ? `\r${s}` : `${s}\n`),
+  out: (s: string, sameLine?: boolean) => void = (s, same) =>
+    void process.stdout.write(same && process.stdout.isTTY ? `\r${s}` : `${s}\n`),
 ): Promise<number> {
   const target = temporalTarget(opts);
   const input: Omit<BackfillInput, 'historyLimit'> = {
-    dataset: opts.dataset, from: opts.from, to: opts.to, partition: opts.partition,
-    maxConcurrent: opts.maxConcurrent, mode: opts.mode, rerunCompleted: opts.rerunCompleted,
+    dataset: opts.dataset,
+    from: opts.from,
+    to: opts.to,
+    partition: opts.partition,
+    maxConcurrent: opts.maxConcurrent,
+    mode: opts.mode,
+    rerunCompleted: opts.rerunCompleted,
   };
   return withClient(target, async (client) => {
     const workflowId = `${input.dataset}/backfill/${input.from}--${input.to}`;
@@ -38,10 +47,13 @@ export async function backfillCommand(
     out(`backfill ${workflowId} on ${target.address} (task queue ${target.taskQueue})`);
     let last = '';
     const poll = setInterval(() => {
-      handle.query(progressQuery).then((p) => {
-        const line = progressLine(p);
-        if (line !== last) out((last = line), true);
-      }, () => undefined);
+      handle.query(progressQuery).then(
+        (p) => {
+          const line = progressLine(p);
+          if (line !== last) out((last = line), true);
+        },
+        () => undefined,
+      );
     }, 1000);
     try {
       const result = (await handle.result()) as BackfillProgress;

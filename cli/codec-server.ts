@@ -24,7 +24,9 @@ export interface CodecServerCommandOptions {
 export async function startCodecServerFromSecrets(opts: CodecServerCommandOptions): Promise<CodecServer> {
   const secrets = opts.secrets ?? cliSecretStore();
   const token = await secrets.get(CODEC_SERVER_TOKEN_SECRET).catch((err: Error) => {
-    throw new Error(`the codec server needs a bearer token in secret '${CODEC_SERVER_TOKEN_SECRET}' (at least 16 characters, e.g. openssl rand -hex 32): ${err.message}`);
+    throw new Error(
+      `the codec server needs a bearer token in secret '${CODEC_SERVER_TOKEN_SECRET}' (at least 16 characters, e.g. openssl rand -hex 32): ${err.message}`,
+    );
   });
   const codec = await PayloadEncryptionCodec.fromSecrets(secrets);
   return startCodecServer({
@@ -39,11 +41,18 @@ export async function startCodecServerFromSecrets(opts: CodecServerCommandOption
 }
 
 /** `freshline codec-server`: serves /decode and /encode until SIGINT/SIGTERM. */
-export async function codecServerCommand(opts: CodecServerCommandOptions, out: (s: string) => void = (s) => void process.stdout.write(`${s}\n`)): Promise<void> {
+export async function codecServerCommand(
+  opts: CodecServerCommandOptions,
+  out: (s: string) => void = (s) => void process.stdout.write(`${s}\n`),
+): Promise<void> {
   const server = await startCodecServerFromSecrets(opts);
-  out(`codec server on ${server.url} (POST /decode, /encode; Authorization: Bearer <${CODEC_SERVER_TOKEN_SECRET}>; ` +
-    `CORS: ${(opts.uiOrigin?.length ? opts.uiOrigin : DEFAULT_UI_ORIGINS).join(', ')})`);
-  out(`  temporal workflow show --workflow-id <id> --codec-endpoint ${server.url} --codec-auth "Bearer $${CODEC_SERVER_TOKEN_SECRET}"`);
+  out(
+    `codec server on ${server.url} (POST /decode, /encode; Authorization: Bearer <${CODEC_SERVER_TOKEN_SECRET}>; ` +
+      `CORS: ${(opts.uiOrigin?.length ? opts.uiOrigin : DEFAULT_UI_ORIGINS).join(', ')})`,
+  );
+  out(
+    `  temporal workflow show --workflow-id <id> --codec-endpoint ${server.url} --codec-auth "Bearer $${CODEC_SERVER_TOKEN_SECRET}"`,
+  );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
     process.once('SIGTERM', resolveStop);

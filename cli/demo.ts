@@ -56,7 +56,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
   try {
     const cli = await ensureTemporalCli((m) => say(`  ${m}`));
-    say(`Temporal CLI: ${cli.path} (${cli.source}${cli.buildSeconds ? `, built in ${cli.buildSeconds.toFixed(0)} s` : ''})`);
+    say(
+      `Temporal CLI: ${cli.path} (${cli.source}${cli.buildSeconds ? `, built in ${cli.buildSeconds.toFixed(0)} s` : ''})`,
+    );
     // Payloads are encrypted with a key for this run (unless FRESHLINE_PAYLOAD_KEYS is set); the Web UI decrypts
     // them through a codec server in this process. The browser cannot send a bearer token, so this one has none:
     // loopback only, loopback Host header, CORS for the demo's UI origin only (see README, Payload encryption).
@@ -69,25 +71,46 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       startTemporalDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.db'), uiCodecEndpoint: codecServer.url }),
       startPostgres({ baseDir: dir }),
     ]);
-    cleanup.push(() => temporal.stop(), () => pg.stop());
+    cleanup.push(
+      () => temporal.stop(),
+      () => pg.stop(),
+    );
     uiOrigins.push(temporal.uiUrl, temporal.uiUrl.replace('//127.0.0.1:', '//localhost:'));
-    say(`Temporal dev server: ${temporal.address} (Web UI ${temporal.uiUrl}); PostgreSQL: 127.0.0.1:${pg.port} (wal_level=logical)`);
-    say(`Payloads encrypted (AES-256-GCM, key '${codec.currentKeyId}'); the Web UI decrypts them through the codec server ${codecServer.url}`);
+    say(
+      `Temporal dev server: ${temporal.address} (Web UI ${temporal.uiUrl}); PostgreSQL: 127.0.0.1:${pg.port} (wal_level=logical)`,
+    );
+    say(
+      `Payloads encrypted (AES-256-GCM, key '${codec.currentKeyId}'); the Web UI decrypts them through the codec server ${codecServer.url}`,
+    );
 
     const pool = new Pool({ connectionString: pg.url, max: 4, application_name: 'freshline-demo-generator' });
     pool.on('error', () => undefined); // idle clients see the cluster stop during shutdown
     cleanup.push(() => pool.end());
     await createDemoSchema(pool);
-    const seeded = await seedDemoData(pool, { customers: opts.customers * opts.scale, orders: opts.orders * opts.scale, seed: 7 });
-    say(`Seeded shop: ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.orderItems} lines, ${seeded.payments} payments, ` +
-      `${seeded.refunds} refunds in ${seeded.seconds.toFixed(1)} s`);
+    const seeded = await seedDemoData(pool, {
+      customers: opts.customers * opts.scale,
+      orders: opts.orders * opts.scale,
+      seed: 7,
+    });
+    say(
+      `Seeded shop: ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.orderItems} lines, ${seeded.payments} payments, ` +
+        `${seeded.refunds} refunds in ${seeded.seconds.toFixed(1)} s`,
+    );
 
     // Secrets live in a 0600 file in the data dir (git-ignored), never in config, logs or workflow payloads;
     // `FRESHLINE_DATA_DIR=.dev/demo/data npm run freshline -- …` commands read the same keys from it.
     const secretsFile = join(dir, 'data', 'secrets.env');
     mkdirSync(join(dir, 'data'), { recursive: true });
-    writeFileSync(secretsFile, `SHOP_DB_URL=${pg.url}\n${PII_KEY_SECRET}=${randomBytes(32).toString('hex')}\n${PAYLOAD_KEYS_SECRET}=${payloadKeys}\n`, { mode: 0o600 });
-    const deps = await openEmbeddedDeps({ dataDir: join(dir, 'data'), config, secrets: new EnvSecretStore({}, secretsFile) });
+    writeFileSync(
+      secretsFile,
+      `SHOP_DB_URL=${pg.url}\n${PII_KEY_SECRET}=${randomBytes(32).toString('hex')}\n${PAYLOAD_KEYS_SECRET}=${payloadKeys}\n`,
+      { mode: 0o600 },
+    );
+    const deps = await openEmbeddedDeps({
+      dataDir: join(dir, 'data'),
+      config,
+      secrets: new EnvSecretStore({}, secretsFile),
+    });
     cleanup.push(() => deps.close());
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanup.push(() => nativeConnection.close());
@@ -112,23 +135,47 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       args: [{ dataset: ds.name, window }],
     });
     const summary = await handle.result();
-    await printRunReport(deps.warehouse, summary, handle.firstExecutionRunId, runUrl(temporal.uiUrl, temporal.namespace, handle.workflowId, handle.firstExecutionRunId));
-    say(`\nWhere to look: warehouse ${deps.warehouse.path} (schemas raw, shadow_${ds.name}, certified, bi = dashboard views, audit incl. ` +
-      `dataset_health, quarantine), stage ${join(dir, 'data', 'stage')}, Temporal log ${join(dir, 'temporal-server.log')}`);
+    await printRunReport(
+      deps.warehouse,
+      summary,
+      handle.firstExecutionRunId,
+      runUrl(temporal.uiUrl, temporal.namespace, handle.workflowId, handle.firstExecutionRunId),
+    );
+    say(
+      `\nWhere to look: warehouse ${deps.warehouse.path} (schemas raw, shadow_${ds.name}, certified, bi = dashboard views, audit incl. ` +
+        `dataset_health, quarantine), stage ${join(dir, 'data', 'stage')}, Temporal log ${join(dir, 'temporal-server.log')}`,
+    );
     say(`Demo ready in ${ms(Date.now() - t0)}.`);
     if (summary.status !== 'succeeded') throw new Error(`run ended ${summary.status}`);
     if (opts.once) return;
 
     const [applied] = await applySchedules(client, config, { datasets: [ds.name] });
-    say(`\nSchedule ${applied.scheduleId} ${applied.action}: every ${ds.cadence}. Change generator writing every ${opts.changeInterval} s. Ctrl-C to stop.`);
-    say(`Quality report meanwhile: FRESHLINE_DATA_DIR=${join(dir, 'data')} npm run freshline -- dq report --address ${temporal.address}`);
+    say(
+      `\nSchedule ${applied.scheduleId} ${applied.action}: every ${ds.cadence}. Change generator writing every ${opts.changeInterval} s. Ctrl-C to stop.`,
+    );
+    say(
+      `Quality report meanwhile: FRESHLINE_DATA_DIR=${join(dir, 'data')} npm run freshline -- dq report --address ${temporal.address}`,
+    );
     cleanup.push(() => client.schedule.getHandle(applied.scheduleId).delete());
     await new Promise<void>((resolveStop) => {
       let tick = 0;
       const timer = setInterval(() => {
-        generateChanges(pool, { newOrders: 20, updates: 15, lateCorrections: 3, cancellations: 1, refunds: 1, seed: ++tick })
-          .then((c) => tick % 6 === 1 && say(`  changes: +${c.inserted} orders, ${c.updated} updates, ${c.corrected} late corrections, ` +
-            `${c.cancelled} cancellations, ${c.refunded} refunds (every ${opts.changeInterval} s)`))
+        generateChanges(pool, {
+          newOrders: 20,
+          updates: 15,
+          lateCorrections: 3,
+          cancellations: 1,
+          refunds: 1,
+          seed: ++tick,
+        })
+          .then(
+            (c) =>
+              tick % 6 === 1 &&
+              say(
+                `  changes: +${c.inserted} orders, ${c.updated} updates, ${c.corrected} late corrections, ` +
+                  `${c.cancelled} cancellations, ${c.refunded} refunds (every ${opts.changeInterval} s)`,
+              ),
+          )
           .catch((err: Error) => say(`  change generator: ${err.message}`));
       }, opts.changeInterval * 1000);
       const stop = () => {

@@ -43,7 +43,10 @@ export async function withClient<T>(target: TemporalTarget, fn: (client: Client)
  * workers (they own the warehouse). Returns the exit code: 2 when a dataset has an open critical
  * failure (usable from cron or CI), else 0.
  */
-export async function dqReportCommand(opts: Partial<TemporalTarget> & { dataset?: string; since: string }, out: (s: string) => void = (s) => void process.stdout.write(`${s}\n`)): Promise<number> {
+export async function dqReportCommand(
+  opts: Partial<TemporalTarget> & { dataset?: string; since: string },
+  out: (s: string) => void = (s) => void process.stdout.write(`${s}\n`),
+): Promise<number> {
   const target = temporalTarget(opts);
   const since = new Date(Date.now() - parseDuration(opts.since)).toISOString();
   const report = await withClient(target, (client) =>
@@ -54,20 +57,53 @@ export async function dqReportCommand(opts: Partial<TemporalTarget> & { dataset?
     }),
   );
   out('Dataset health (audit.dataset_health):');
-  out(table(report.health, ['dataset', 'last_run_status', 'last_good_publish_at', 'minutes_behind', 'sla_minutes', 'is_fresh', 'open_critical_failures', 'failing_checks', 'quarantined_rows']));
+  out(
+    table(report.health, [
+      'dataset',
+      'last_run_status',
+      'last_good_publish_at',
+      'minutes_behind',
+      'sla_minutes',
+      'is_fresh',
+      'open_critical_failures',
+      'failing_checks',
+      'quarantined_rows',
+    ]),
+  );
   out(`\nCheck results since ${since} (newest first, failures first):`);
   const failures = report.results.filter((r) => r.status === 'fail');
-  out(table([...failures, ...report.results.filter((r) => r.status !== 'fail')].slice(0, 50), ['checked_at', 'dataset', 'check_name', 'severity', 'status', 'failing_rows', 'quarantined_rows', 'detail']));
+  out(
+    table([...failures, ...report.results.filter((r) => r.status !== 'fail')].slice(0, 50), [
+      'checked_at',
+      'dataset',
+      'check_name',
+      'severity',
+      'status',
+      'failing_rows',
+      'quarantined_rows',
+      'detail',
+    ]),
+  );
   out('\nQuarantine (rows not released):');
   out(table(report.quarantine));
   const open = report.health.filter((h) => Number(h.open_critical_failures) > 0);
-  if (open.length) out(`\nCRITICAL: ${open.map((h) => `${h.dataset} (${h.failing_checks})`).join(', ')} — certified tables are held at their last good version.`);
+  if (open.length)
+    out(
+      `\nCRITICAL: ${open.map((h) => `${h.dataset} (${h.failing_checks})`).join(', ')} — certified tables are held at their last good version.`,
+    );
   return open.length ? 2 : 0;
 }
 
 /** `freshline dq release`: releases one check's quarantined rows (who and why are stored); the next run publishes them. */
 export async function dqReleaseCommand(
-  opts: Partial<TemporalTarget> & { dataset: string; model: string; check: string; run?: string; by: string; reason: string },
+  opts: Partial<TemporalTarget> & {
+    dataset: string;
+    model: string;
+    check: string;
+    run?: string;
+    by: string;
+    reason: string;
+  },
   out: (s: string) => void = (s) => void process.stdout.write(`${s}\n`),
 ): Promise<number> {
   const target = temporalTarget(opts);
@@ -75,9 +111,20 @@ export async function dqReleaseCommand(
     client.workflow.execute<(input: unknown) => Promise<{ released: number }>>('releaseQuarantine', {
       taskQueue: target.taskQueue,
       workflowId: `dq-release/${opts.dataset}/${opts.model}/${opts.check}/${new Date().toISOString()}`,
-      args: [{ dataset: opts.dataset, model: opts.model, check: opts.check, runId: opts.run, by: opts.by, reason: opts.reason }],
+      args: [
+        {
+          dataset: opts.dataset,
+          model: opts.model,
+          check: opts.check,
+          runId: opts.run,
+          by: opts.by,
+          reason: opts.reason,
+        },
+      ],
     }),
   );
-  out(`released ${released} row(s) of quarantine.${opts.model} (${opts.check}); the next run of ${opts.dataset} publishes them`);
+  out(
+    `released ${released} row(s) of quarantine.${opts.model} (${opts.check}); the next run of ${opts.dataset} publishes them`,
+  );
   return 0;
 }

@@ -32,7 +32,8 @@ export async function infraSnowflakeApplyCommand(opts: InfraApplyOptions, deps: 
   const out = deps.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const config = deps.config ?? loadConfig();
   const wh = snowflakeInfraConfig(config); // fails with a clear message unless the warehouse is Snowflake with an infra section
-  const secrets = deps.secrets ?? openSecretStore(config.secrets, process.env.FRESHLINE_DATA_DIR ?? join('.dev', 'data'));
+  const secrets =
+    deps.secrets ?? openSecretStore(config.secrets, process.env.FRESHLINE_DATA_DIR ?? join('.dev', 'data'));
   const keySecret = wh.infra.tableau.publicKeySecret;
 
   if (opts.dryRun) {
@@ -52,7 +53,11 @@ export async function infraSnowflakeApplyCommand(opts: InfraApplyOptions, deps: 
   const credentials: Partial<SnowflakeWarehouseOptions> = admin.passwordSecret
     ? { authenticator: 'SNOWFLAKE', passwordSecret: admin.passwordSecret, privateKeySecret: undefined }
     : admin.privateKeySecret
-      ? { authenticator: 'SNOWFLAKE_JWT', privateKeySecret: admin.privateKeySecret, privateKeyPassphraseSecret: undefined }
+      ? {
+          authenticator: 'SNOWFLAKE_JWT',
+          privateKeySecret: admin.privateKeySecret,
+          privateKeyPassphraseSecret: undefined,
+        }
       : {};
   // No session database or warehouse: every name is qualified, and B__bootstrap.sql creates and uses the warehouse.
   const session = await SnowflakeWarehouse.connect(
@@ -70,7 +75,9 @@ export async function infraSnowflakeApplyCommand(opts: InfraApplyOptions, deps: 
   try {
     out(`applying infra/snowflake to ${wh.account} as ${username} with role ${opts.role ?? admin.role}`);
     const report = await applySnowflakeInfra(session, plan, { appliedBy: username, log: out });
-    out(`done: ${report.applied.length} file(s) applied, ${report.skipped.length} already applied, ${report.statements} statement(s)`);
+    out(
+      `done: ${report.applied.length} file(s) applied, ${report.skipped.length} already applied, ${report.statements} statement(s)`,
+    );
   } finally {
     await session.close();
   }

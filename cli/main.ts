@@ -14,7 +14,9 @@ const program = new Command('freshline').description('Certified, fresh, auditabl
 
 program
   .command('demo')
-  .description('run the embedded stack end to end: Temporal dev server, PostgreSQL, seed, worker, one window, then schedule + changes')
+  .description(
+    'run the embedded stack end to end: Temporal dev server, PostgreSQL, seed, worker, one window, then schedule + changes',
+  )
   .option('--once', 'run one window and exit (CI)', false)
   .option('--customers <n>', 'customers to seed', positiveInt('--customers'), 2000)
   .option('--orders <n>', 'orders to seed', positiveInt('--orders'), 5000)
@@ -25,11 +27,13 @@ program
 
 const dq = program.command('dq').description('data quality: results, dataset health, quarantine');
 dq.command('report')
-  .description('recent check results, dataset health and quarantine; exit code 2 when a dataset has an open critical failure')
+  .description(
+    'recent check results, dataset health and quarantine; exit code 2 when a dataset has an open critical failure',
+  )
   .option('--dataset <name>', 'one dataset (default: all)')
   .option('--since <duration>', 'results checked within this duration, e.g. 24h or 7d', '24h')
   .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
-  .option('--task-queue <name>', 'Freshline workers\' task queue (default: $FRESHLINE_TASK_QUEUE or freshline)')
+  .option('--task-queue <name>', "Freshline workers' task queue (default: $FRESHLINE_TASK_QUEUE or freshline)")
   .action(async (opts) => {
     process.exitCode = await dqReportCommand(opts);
   });
@@ -49,10 +53,15 @@ dq.command('release')
 
 program
   .command('codec-server')
-  .description('Temporal codec server for the Web UI and CLI: POST /decode and /encode with the payload keys (FRESHLINE_PAYLOAD_KEYS), bearer token FRESHLINE_CODEC_SERVER_TOKEN')
+  .description(
+    'Temporal codec server for the Web UI and CLI: POST /decode and /encode with the payload keys (FRESHLINE_PAYLOAD_KEYS), bearer token FRESHLINE_CODEC_SERVER_TOKEN',
+  )
   .option('--port <n>', 'port to listen on', positiveInt('--port'), 8888)
   .option('--host <ip>', 'interface to bind (0.0.0.0 behind a TLS proxy)', '127.0.0.1')
-  .option('--ui-origin <origin...>', 'Web UI origins allowed by CORS (default http://localhost:8233 http://127.0.0.1:8233)')
+  .option(
+    '--ui-origin <origin...>',
+    'Web UI origins allowed by CORS (default http://localhost:8233 http://127.0.0.1:8233)',
+  )
   .option('--namespace <name...>', 'only these namespaces (X-Namespace header; default any)')
   .action(async (opts) => codecServerCommand(opts));
 
@@ -63,7 +72,9 @@ program
   .command('snowflake')
   .description('Snowflake DDL rendered from config (infra/snowflake/*.sql)')
   .command('apply')
-  .description('apply the infra/snowflake files not yet applied to the configured Snowflake account (recorded in <database>.governance.schema_migrations)')
+  .description(
+    'apply the infra/snowflake files not yet applied to the configured Snowflake account (recorded in <database>.governance.schema_migrations)',
+  )
   .option('--dry-run', 'print the rendered statements and connect to nothing', false)
   .option('--role <role>', 'admin role to apply as (default: warehouse.infra.admin.role, ACCOUNTADMIN)')
   .option('--user <login>', 'login to apply as (default: warehouse.infra.admin.user, else warehouse.user)')
@@ -74,13 +85,19 @@ program
 
 program
   .command('backfill')
-  .description('backfill a dataset: one partition run per day/hour (extract + load), then one publish; live progress; exit 1 on failures')
+  .description(
+    'backfill a dataset: one partition run per day/hour (extract + load), then one publish; live progress; exit 1 on failures',
+  )
   .requiredOption('--dataset <name>', 'dataset')
   .requiredOption('--from <iso>', 'first instant, e.g. 2026-08-01T00:00:00Z')
   .requiredOption('--to <iso>', 'end (exclusive)')
   .option('--partition <day|hour>', 'partition size', 'day')
   .option('--max-concurrent <n>', 'partitions at once', positiveInt('--max-concurrent'), 4)
-  .option('--mode <reload|incremental>', 'reload: by business date; incremental: the changes made in each partition', 'reload')
+  .option(
+    '--mode <reload|incremental>',
+    'reload: by business date; incremental: the changes made in each partition',
+    'reload',
+  )
   .option('--rerun-completed', 're-run partitions that completed before (idempotent)', false)
   .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
   .option('--task-queue <name>', "Freshline workers' task queue")
@@ -90,12 +107,17 @@ program
 
 // freshline schedules apply|pause|resume|trigger|catch-up: the Temporal Schedules of every dataset (schedules/).
 {
-  const target = (c: Command) => c
-    .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
-    .option('--task-queue <name>', "Freshline workers' task queue (default: $FRESHLINE_TASK_QUEUE or freshline)");
-  const schedules = program.command('schedules').description('Temporal Schedules: per dataset a window and a reconciliation schedule, plus the freshness monitor');
+  const target = (c: Command) =>
+    c
+      .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
+      .option('--task-queue <name>', "Freshline workers' task queue (default: $FRESHLINE_TASK_QUEUE or freshline)");
+  const schedules = program
+    .command('schedules')
+    .description('Temporal Schedules: per dataset a window and a reconciliation schedule, plus the freshness monitor');
   target(schedules.command('apply'))
-    .description('create or update (in place) every schedule config wants, delete those of removed datasets; prints the diff')
+    .description(
+      'create or update (in place) every schedule config wants, delete those of removed datasets; prints the diff',
+    )
     .option('--dry-run', 'print the diff and change nothing', false)
     .action(async (opts) => {
       const { schedulesApplyCommand } = await import('./schedules');
@@ -123,7 +145,9 @@ program
       process.exitCode = await schedulesTriggerCommand(dataset, opts);
     });
   target(schedules.command('catch-up').argument('<dataset>'))
-    .description('re-fire the window schedule for every window in [from, to), oldest first, one at a time (missed windows beyond the catch-up window)')
+    .description(
+      're-fire the window schedule for every window in [from, to), oldest first, one at a time (missed windows beyond the catch-up window)',
+    )
     .requiredOption('--from <when>', 'ISO-8601 instant, or a duration before now (e.g. 6h)')
     .option('--to <when>', 'ISO-8601 instant or duration before now (default: now)')
     .action(async (dataset: string, opts) => {

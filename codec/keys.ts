@@ -20,18 +20,26 @@ export interface KeyRing {
  */
 export function parseKeyRing(text: string, secretName = PAYLOAD_KEYS_SECRET): KeyRing {
   const entries = text.split(/[\s,]+/).filter(Boolean);
-  if (!entries.length) throw new Error(`secret '${secretName}' holds no key (expected '<id>:<base64 of ${KEY_BYTES} bytes>', several comma-separated, the first encrypts)`);
+  if (!entries.length)
+    throw new Error(
+      `secret '${secretName}' holds no key (expected '<id>:<base64 of ${KEY_BYTES} bytes>', several comma-separated, the first encrypts)`,
+    );
   const keys = new Map<string, Buffer>();
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
     // An entry without a valid id may be a bare key: report its position only.
-    if (!KEY_ID.test(id)) throw new Error(`secret '${secretName}' entry ${i + 1} is not '<id>:<base64 key>' with an id of letters, digits, '.', '_' or '-'`);
+    if (!KEY_ID.test(id))
+      throw new Error(
+        `secret '${secretName}' entry ${i + 1} is not '<id>:<base64 key>' with an id of letters, digits, '.', '_' or '-'`,
+      );
     if (keys.has(id)) throw new Error(`secret '${secretName}' names key '${id}' twice`);
     const b64 = entry.slice(colon + 1);
     const key = BASE64.test(b64) ? Buffer.from(b64, 'base64') : undefined;
     if (!key || key.length !== KEY_BYTES) {
-      throw new Error(`secret '${secretName}' key '${id}' is not base64 of ${KEY_BYTES} bytes (generate one with: openssl rand -base64 ${KEY_BYTES})`);
+      throw new Error(
+        `secret '${secretName}' key '${id}' is not base64 of ${KEY_BYTES} bytes (generate one with: openssl rand -base64 ${KEY_BYTES})`,
+      );
     }
     keys.set(id, key);
   });

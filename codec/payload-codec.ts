@@ -19,7 +19,10 @@ const ProtoPayload = temporal.api.common.v1.Payload;
 
 /** A payload that cannot be decrypted: unknown key id, truncated or tampered with. Names the key id, never the key. */
 export class PayloadDecryptionError extends Error {
-  constructor(message: string, readonly keyId?: string) {
+  constructor(
+    message: string,
+    readonly keyId?: string,
+  ) {
     super(message);
     this.name = 'PayloadDecryptionError';
   }
@@ -36,7 +39,9 @@ export class PayloadEncryptionCodec implements PayloadCodec {
 
   constructor(
     ring: KeyRing,
-    private readonly source: { secretName: string; reload?: () => Promise<KeyRing> } = { secretName: PAYLOAD_KEYS_SECRET },
+    private readonly source: { secretName: string; reload?: () => Promise<KeyRing> } = {
+      secretName: PAYLOAD_KEYS_SECRET,
+    },
   ) {
     this.ring = ring;
   }
@@ -48,7 +53,9 @@ export class PayloadEncryptionCodec implements PayloadCodec {
       try {
         text = await secrets.get(secretName);
       } catch (err) {
-        throw new Error(`payload encryption needs secret '${secretName}' ('<id>:<base64 of 32 bytes>', comma-separated, the first encrypts): ${(err as Error).message}`);
+        throw new Error(
+          `payload encryption needs secret '${secretName}' ('<id>:<base64 of 32 bytes>', comma-separated, the first encrypts): ${(err as Error).message}`,
+        );
       }
       return parseKeyRing(text, secretName);
     };
@@ -90,7 +97,10 @@ export class PayloadEncryptionCodec implements PayloadCodec {
     const plain = ProtoPayload.encode(payload).finish();
     const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
     return {
-      metadata: { [METADATA_ENCODING_KEY]: Buffer.from(ENCODING_ENCRYPTED), [METADATA_KEY_ID]: Buffer.from(keyId, 'utf8') },
+      metadata: {
+        [METADATA_ENCODING_KEY]: Buffer.from(ENCODING_ENCRYPTED),
+        [METADATA_KEY_ID]: Buffer.from(keyId, 'utf8'),
+      },
       data,
     };
   }
@@ -100,12 +110,18 @@ export class PayloadEncryptionCodec implements PayloadCodec {
     const encoding = meta[METADATA_ENCODING_KEY];
     if (!encoding || Buffer.from(encoding).toString('utf8') !== ENCODING_ENCRYPTED) return payload;
     const idBytes = meta[METADATA_KEY_ID];
-    if (!idBytes) throw new PayloadDecryptionError(`encrypted payload has no '${METADATA_KEY_ID}' metadata, so no key can decrypt it`);
+    if (!idBytes)
+      throw new PayloadDecryptionError(
+        `encrypted payload has no '${METADATA_KEY_ID}' metadata, so no key can decrypt it`,
+      );
     const keyId = Buffer.from(idBytes).toString('utf8');
     const key = await this.keyFor(keyId);
     const data = Buffer.from(payload.data ?? new Uint8Array());
     if (data.length < IV_BYTES + TAG_BYTES) {
-      throw new PayloadDecryptionError(`payload encrypted with key '${keyId}' is truncated (${data.length} bytes, less than IV and tag)`, keyId);
+      throw new PayloadDecryptionError(
+        `payload encrypted with key '${keyId}' is truncated (${data.length} bytes, less than IV and tag)`,
+        keyId,
+      );
     }
     const decipher = createDecipheriv(CIPHER, key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAAD(Buffer.from(keyId, 'utf8'));

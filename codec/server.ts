@@ -46,7 +46,11 @@ interface JsonPayload {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -58,10 +62,15 @@ class HttpError extends Error {
  */
 export async function startCodecServer(opts: CodecServerOptions): Promise<CodecServer> {
   const host = opts.host ?? '127.0.0.1';
-  if (opts.token === null && !LOOPBACK_HOSTS.has(host)) throw new Error(`codec server without a token must bind to a loopback address, not '${host}'`);
-  if (opts.token !== null && opts.token.length < 16) throw new Error('codec server token must be at least 16 characters');
+  if (opts.token === null && !LOOPBACK_HOSTS.has(host))
+    throw new Error(`codec server without a token must bind to a loopback address, not '${host}'`);
+  if (opts.token !== null && opts.token.length < 16)
+    throw new Error('codec server token must be at least 16 characters');
   const expected = opts.token === null ? null : digest(opts.token);
-  const originAllowed = typeof opts.allowedOrigins === 'function' ? opts.allowedOrigins : (o: string) => (opts.allowedOrigins as readonly string[]).includes(o);
+  const originAllowed =
+    typeof opts.allowedOrigins === 'function'
+      ? opts.allowedOrigins
+      : (o: string) => (opts.allowedOrigins as readonly string[]).includes(o);
   const log = opts.log ?? (() => undefined);
 
   const server = createServer((req, res) => {
@@ -102,9 +111,13 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     authorize(req);
     const namespace = header(req, 'x-namespace');
     if (opts.namespaces && !(namespace && opts.namespaces.includes(namespace))) {
-      throw new HttpError(403, `namespace '${namespace ?? ''}' is not served here (X-Namespace; served: ${opts.namespaces.join(', ')})`);
+      throw new HttpError(
+        403,
+        `namespace '${namespace ?? ''}' is not served here (X-Namespace; served: ${opts.namespaces.join(', ')})`,
+      );
     }
-    if (!/^application\/json\b/i.test(header(req, 'content-type') ?? '')) throw new HttpError(415, 'Content-Type must be application/json');
+    if (!/^application\/json\b/i.test(header(req, 'content-type') ?? ''))
+      throw new HttpError(415, 'Content-Type must be application/json');
     const payloads = parseBody(await readBody(req));
     let result: Payload[];
     try {
@@ -125,7 +138,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header(req, 'authorization') ?? '');
     if (!m || !timingSafeEqual(digest(m[1]), expected)) {
-      throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="freshline-codec"' });
+      throw new HttpError(401, 'missing or wrong bearer token', {
+        'WWW-Authenticate': 'Bearer realm="freshline-codec"',
+      });
     }
   }
 
@@ -159,7 +174,12 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -191,7 +211,8 @@ function fromJson(value: unknown, i: number): Payload {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad('must be an object');
   const { metadata, data } = value as JsonPayload;
   if (data !== undefined && data !== null && typeof data !== 'string') throw bad('data must be a base64 string');
-  if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata))) throw bad('metadata must be an object');
+  if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata)))
+    throw bad('metadata must be an object');
   const meta: Record<string, Uint8Array> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) {
     if (typeof v !== 'string') throw bad(`metadata.${k} must be a base64 string`);
@@ -202,7 +223,9 @@ function fromJson(value: unknown, i: number): Payload {
 
 function toJson(payload: Payload): JsonPayload {
   return {
-    metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    metadata: Object.fromEntries(
+      Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    ),
     data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64'),
   };
 }

@@ -32,7 +32,8 @@ export function loadConfig(path = process.env.FRESHLINE_CONFIG ?? DEFAULT_CONFIG
 /** Finds a dataset by name, with an error that lists the defined ones. */
 export function getDataset(config: PipelineConfig, name: string): DatasetConfig {
   const ds = config.datasets.find((d) => d.name === name);
-  if (!ds) throw new ConfigError(`unknown dataset '${name}' (defined: ${config.datasets.map((d) => d.name).join(', ')})`);
+  if (!ds)
+    throw new ConfigError(`unknown dataset '${name}' (defined: ${config.datasets.map((d) => d.name).join(', ')})`);
   return ds;
 }
 
@@ -41,10 +42,14 @@ export function modelsToBuild(ds: DatasetConfig): string[] {
   const refs = (sql: string) => [...sql.matchAll(/\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g)].map((m) => m[1]);
   const checked = ds.checks.flatMap((c) => {
     switch (c.type) {
-      case 'relationships': return [c.model, c.to.model];
-      case 'metric_match': return [...refs(c.left), ...refs(c.right)];
-      case 'custom_sql': return [...(c.model ? [c.model] : []), ...refs(c.sql)];
-      default: return 'model' in c ? [c.model] : [];
+      case 'relationships':
+        return [c.model, c.to.model];
+      case 'metric_match':
+        return [...refs(c.left), ...refs(c.right)];
+      case 'custom_sql':
+        return [...(c.model ? [c.model] : []), ...refs(c.sql)];
+      default:
+        return 'model' in c ? [c.model] : [];
     }
   });
   return [...new Set([...ds.publish, ...checked])];

@@ -79,7 +79,9 @@ const checkBase = {
 };
 
 /** A SQL type name as information_schema spells it (BIGINT, VARCHAR, DECIMAL(14,2), TIMESTAMP WITH TIME ZONE, …). */
-const sqlType = z.string().regex(/^[A-Z][A-Z0-9 ]*(\(\d+(,\s*\d+)?\))?$/, 'must be an upper-case SQL type such as BIGINT or DECIMAL(14,2)');
+const sqlType = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9 ]*(\(\d+(,\s*\d+)?\))?$/, 'must be an upper-case SQL type such as BIGINT or DECIMAL(14,2)');
 
 /** Declarative quality checks run against the shadow tables before publish. */
 export const CheckSchema = z.discriminatedUnion('type', [
@@ -116,9 +118,20 @@ export const CheckSchema = z.discriminatedUnion('type', [
     max: z.number().optional(),
   }),
   /** The fraction of NULLs in a column must stay at or below `max`. */
-  z.object({ ...checkBase, type: z.literal('null_rate'), model: identifier, column: identifier, max: z.number().min(0).max(1) }),
+  z.object({
+    ...checkBase,
+    type: z.literal('null_rate'),
+    model: identifier,
+    column: identifier,
+    max: z.number().min(0).max(1),
+  }),
   /** Expected columns and types of a certified table; a missing or retyped column fails, naming it (added ones pass). */
-  z.object({ ...checkBase, type: z.literal('schema_contract'), model: identifier, columns: z.record(identifier, sqlType) }),
+  z.object({
+    ...checkBase,
+    type: z.literal('schema_contract'),
+    model: identifier,
+    columns: z.record(identifier, sqlType),
+  }),
   /** Newest cursor value in raw vs now, per source table, against `maxAge` (default: the dataset's freshnessSla). */
   z.object({
     ...checkBase,
@@ -167,65 +180,87 @@ export const CheckSchema = z.discriminatedUnion('type', [
    * A query returning failing rows (`{{ ref('m') }}` for models). With `model` and `key`, an `error`
    * check quarantines the model's rows whose key the query returns.
    */
-  z.object({ ...checkBase, type: z.literal('custom_sql'), sql: z.string().min(1), model: identifier.optional(), key: identifier.optional() }),
+  z.object({
+    ...checkBase,
+    type: z.literal('custom_sql'),
+    sql: z.string().min(1),
+    model: identifier.optional(),
+    key: identifier.optional(),
+  }),
 ]);
 
 /** A Tableau content item: its name on the site, or its LUID when the name is ambiguous or may change. */
-const tableauItem = z.union([
-  z.string().min(1, 'must be a name (or { luid })'),
-  z.object({
-    /** The item's LUID (Tableau's id, e.g. 9f1c…-…), as shown by the REST API. */
-    luid: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Tableau LUID (letters, digits and -)'),
-  }).strict(),
-], { error: 'must be a name or { luid: <id> }' });
+const tableauItem = z.union(
+  [
+    z.string().min(1, 'must be a name (or { luid })'),
+    z
+      .object({
+        /** The item's LUID (Tableau's id, e.g. 9f1c…-…), as shown by the REST API. */
+        luid: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Tableau LUID (letters, digits and -)'),
+      })
+      .strict(),
+  ],
+  { error: 'must be a name or { luid: <id> }' },
+);
 
 /** Loopback hosts, where plain http is allowed (a local stand-in or an SSH tunnel); anything else must be https. */
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 
 /** Where and what to refresh on Tableau Cloud or Server. Credentials are secret names, never values. */
-export const TableauTargetSchema = z.object({
-  /** Server URL, e.g. https://prod-uk-a.online.tableau.com or https://tableau.example.com (http only for localhost). */
-  server: z.url('must be a URL such as https://tableau.example.com').refine((u) => {
-    try {
-      const url = new URL(u);
-      return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname));
-    } catch {
-      return false;
+export const TableauTargetSchema = z
+  .object({
+    /** Server URL, e.g. https://prod-uk-a.online.tableau.com or https://tableau.example.com (http only for localhost). */
+    server: z.url('must be a URL such as https://tableau.example.com').refine((u) => {
+      try {
+        const url = new URL(u);
+        return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname));
+      } catch {
+        return false;
+      }
+    }, 'must be an https URL (plain http only for localhost)'),
+    /** Site content URL (the part after /site/ in the browser); '' is Tableau Server's default site. */
+    site: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]*$/, "must be a site content URL (letters, digits, - and _; '' for the default site)")
+      .default(''),
+    /** REST API version in the URL path, e.g. 3.25 (Tableau Server 2025.1 / Cloud). */
+    apiVersion: z
+      .string({
+        error: "must be a quoted REST API version such as '3.25' (unquoted, YAML reads 3.10 as the number 3.1)",
+      })
+      .regex(/^\d+\.\d+$/, "must be a REST API version such as '3.25'")
+      .default('3.25'),
+    /** Name of the secret holding the personal access token's name. */
+    patNameSecret: z
+      .string({ error: 'required: the name of the secret holding the personal access token name' })
+      .min(1, 'must name a secret'),
+    /** Name of the secret holding the personal access token's secret value. */
+    patSecretSecret: z
+      .string({ error: 'required: the name of the secret holding the personal access token secret' })
+      .min(1, 'must name a secret'),
+    /** Published data sources whose extracts are refreshed: names or { luid }. */
+    datasources: z.array(tableauItem).default([]),
+    /** Workbooks whose embedded extracts are refreshed: names or { luid }. */
+    workbooks: z.array(tableauItem).default([]),
+    /** Refresh jobs running at once on the site (per worker process), so a dataset does not flood the backgrounders. */
+    maxConcurrentRefreshes: z.number().int().positive().default(2),
+    /** How often each refresh job is polled. */
+    pollInterval: duration.default('15s'),
+    /** A job not finished this long after it started (or was joined) fails its item. */
+    jobTimeout: duration.default('2h'),
+    /** A job that finishes failed or cancelled is started again up to this many times. */
+    retries: z.number().int().min(0).max(10).default(2),
+  })
+  .superRefine((t, ctx) => {
+    for (const kind of ['datasources', 'workbooks'] as const) {
+      const seen = new Set<string>();
+      t[kind].forEach((item, i) => {
+        const key = typeof item === 'string' ? `name ${item}` : `luid ${item.luid}`;
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [kind, i], message: `duplicate ${key}` });
+        seen.add(key);
+      });
     }
-  }, 'must be an https URL (plain http only for localhost)'),
-  /** Site content URL (the part after /site/ in the browser); '' is Tableau Server's default site. */
-  site: z.string().regex(/^[A-Za-z0-9_-]*$/, "must be a site content URL (letters, digits, - and _; '' for the default site)").default(''),
-  /** REST API version in the URL path, e.g. 3.25 (Tableau Server 2025.1 / Cloud). */
-  apiVersion: z
-    .string({ error: "must be a quoted REST API version such as '3.25' (unquoted, YAML reads 3.10 as the number 3.1)" })
-    .regex(/^\d+\.\d+$/, "must be a REST API version such as '3.25'")
-    .default('3.25'),
-  /** Name of the secret holding the personal access token's name. */
-  patNameSecret: z.string({ error: 'required: the name of the secret holding the personal access token name' }).min(1, 'must name a secret'),
-  /** Name of the secret holding the personal access token's secret value. */
-  patSecretSecret: z.string({ error: 'required: the name of the secret holding the personal access token secret' }).min(1, 'must name a secret'),
-  /** Published data sources whose extracts are refreshed: names or { luid }. */
-  datasources: z.array(tableauItem).default([]),
-  /** Workbooks whose embedded extracts are refreshed: names or { luid }. */
-  workbooks: z.array(tableauItem).default([]),
-  /** Refresh jobs running at once on the site (per worker process), so a dataset does not flood the backgrounders. */
-  maxConcurrentRefreshes: z.number().int().positive().default(2),
-  /** How often each refresh job is polled. */
-  pollInterval: duration.default('15s'),
-  /** A job not finished this long after it started (or was joined) fails its item. */
-  jobTimeout: duration.default('2h'),
-  /** A job that finishes failed or cancelled is started again up to this many times. */
-  retries: z.number().int().min(0).max(10).default(2),
-}).superRefine((t, ctx) => {
-  for (const kind of ['datasources', 'workbooks'] as const) {
-    const seen = new Set<string>();
-    t[kind].forEach((item, i) => {
-      const key = typeof item === 'string' ? `name ${item}` : `luid ${item.luid}`;
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [kind, i], message: `duplicate ${key}` });
-      seen.add(key);
-    });
-  }
-});
+  });
 
 /** Temporal's smallest catch-up window; shorter values are refused by the server. */
 const MIN_CATCHUP_MS = 10_000;
@@ -238,7 +273,10 @@ export const DatasetScheduleSchema = z.object({
    * by the freshness monitor as missed windows, and filled by the nightly reconciliation or a catch-up.
    */
   catchupWindow: duration
-    .refine((d) => !isDuration(d) || parseDuration(d) >= MIN_CATCHUP_MS, 'must be at least 10s (Temporal\'s minimum catch-up window)')
+    .refine(
+      (d) => !isDuration(d) || parseDuration(d) >= MIN_CATCHUP_MS,
+      "must be at least 10s (Temporal's minimum catch-up window)",
+    )
     .default('1h'),
   /**
    * true: the dataset's schedules (window and reconciliation) are created or kept paused by
@@ -252,12 +290,16 @@ export const DEFAULT_RECONCILIATION_CRON = '0 2 * * *';
 
 const cronField = /^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?)*$/;
 /** A 5-field cron expression evaluated in UTC, or one of @hourly @daily @weekly @monthly @yearly. */
-const cron = z
-  .string()
-  .refine(
-    (s) => /^@(hourly|daily|weekly|monthly|yearly)$/.test(s.trim()) || (s.trim().split(/\s+/).length === 5 && s.trim().split(/\s+/).every((f) => cronField.test(f))),
-    "must be a 5-field cron expression in UTC such as '0 2 * * *' (minute hour day-of-month month day-of-week)",
-  );
+const cron = z.string().refine(
+  (s) =>
+    /^@(hourly|daily|weekly|monthly|yearly)$/.test(s.trim()) ||
+    (s.trim().split(/\s+/).length === 5 &&
+      s
+        .trim()
+        .split(/\s+/)
+        .every((f) => cronField.test(f))),
+  "must be a 5-field cron expression in UTC such as '0 2 * * *' (minute hour day-of-month month day-of-week)",
+);
 
 /**
  * The nightly reconciliation: one schedule per dataset (`freshline/<dataset>/reconcile`) that reloads
@@ -274,7 +316,8 @@ export const ReconciliationSchema = z
     days: z.number().int().min(1, 'must be at least 1 (day)').max(366, 'must be at most 366 (days)').default(7),
   })
   .superRefine((r, ctx) => {
-    if (r.cron !== undefined && r.every !== undefined) ctx.addIssue({ code: 'custom', path: ['every'], message: 'give cron or every, not both' });
+    if (r.cron !== undefined && r.every !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['every'], message: 'give cron or every, not both' });
   });
 
 /** Monitors that run on their own schedules, across datasets. */
@@ -341,10 +384,15 @@ export const DatasetSchema = z.object({
 });
 
 // Names the Snowflake driver sends at login (role, warehouse, database): Snowflake's own identifier rules.
-const snowflakeName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a Snowflake identifier (letters, digits, _ and $)');
+const snowflakeName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a Snowflake identifier (letters, digits, _ and $)');
 const s3Url = z
   .string()
-  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_.=\/-]*)?$/, "must be an S3 URL such as s3://bucket/prefix/");
+  .regex(
+    /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_.=\/-]*)?$/,
+    'must be an S3 URL such as s3://bucket/prefix/',
+  );
 
 /** The embedded default: one DuckDB file. */
 export const DuckDbWarehouseSchema = z.object({
@@ -354,15 +402,10 @@ export const DuckDbWarehouseSchema = z.object({
   path: z.string().min(1).optional(),
 });
 
-const ipv4Cidr = z
-  .string()
-  .refine(
-    (s) => {
-      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s);
-      return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && (m[5] === undefined || Number(m[5]) <= 32);
-    },
-    'must be an IPv4 address or CIDR range such as 203.0.113.7 or 203.0.113.0/24',
-  );
+const ipv4Cidr = z.string().refine((s) => {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s);
+  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && (m[5] === undefined || Number(m[5]) <= 32);
+}, 'must be an IPv4 address or CIDR range such as 203.0.113.7 or 203.0.113.0/24');
 const snowflakeLogin = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@$-]*$/, 'must be a Snowflake login name');
 
 /**
@@ -386,7 +429,11 @@ export const SnowflakeInfraSchema = z.object({
     .default({ role: 'ACCOUNTADMIN' }),
   /** Names of the functional roles; default `<DATABASE>_LOADER`, `<DATABASE>_TRANSFORMER`, `<DATABASE>_PII_ADMIN`. */
   roles: z
-    .object({ loader: snowflakeName.optional(), transformer: snowflakeName.optional(), piiAdmin: snowflakeName.optional() })
+    .object({
+      loader: snowflakeName.optional(),
+      transformer: snowflakeName.optional(),
+      piiAdmin: snowflakeName.optional(),
+    })
     .default({}),
   /** Size of both warehouses. */
   warehouseSize: z.enum(['XSMALL', 'SMALL', 'MEDIUM', 'LARGE', 'XLARGE']).default('XSMALL'),
@@ -416,7 +463,9 @@ export const SnowflakeWarehouseSchema = z.object({
   /** Snowflake through snowflake-sdk (activities/warehouse/snowflake.ts). */
   type: z.literal('snowflake'),
   /** Account identifier, e.g. `myorg-myaccount` (or a locator such as `xy12345.eu-west-1`). */
-  account: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a Snowflake account identifier such as myorg-myaccount'),
+  account: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a Snowflake account identifier such as myorg-myaccount'),
   /** Login name of the service user. */
   user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@$-]*$/, 'must be a Snowflake login name'),
   /** Role the worker's session assumes (owns raw, shadow, certified and bi). */
@@ -467,7 +516,12 @@ export const StageConfigSchema = z.discriminatedUnion('type', [
     /** Bucket holding the stage. */
     bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
     /** Key prefix inside the bucket, e.g. freshline/stage (no leading or trailing slash). */
-    prefix: z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key prefix such as freshline/stage (no leading or trailing slash)'),
+    prefix: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/,
+        'must be a key prefix such as freshline/stage (no leading or trailing slash)',
+      ),
     /** AWS region of the bucket. */
     region: z.string().min(1),
     /** Endpoint of an S3-compatible server (MinIO, a test server); omit for AWS. */
@@ -515,7 +569,8 @@ export const PipelineConfigSchema = z
     checkWarehouse(cfg, ctx);
     const names = new Set<string>();
     cfg.datasets.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `duplicate dataset '${d.name}'` });
+      if (names.has(d.name))
+        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `duplicate dataset '${d.name}'` });
       names.add(d.name);
       if (!cfg.sources[d.source]) {
         ctx.addIssue({
@@ -525,14 +580,28 @@ export const PipelineConfigSchema = z
         });
       }
       d.dependsOn.forEach((dep, j) => {
-        if (dep.dataset === d.name) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'dependsOn', j, 'dataset'], message: 'a dataset cannot depend on itself' });
+        if (dep.dataset === d.name)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['datasets', i, 'dependsOn', j, 'dataset'],
+            message: 'a dataset cannot depend on itself',
+          });
         else if (!cfg.datasets.some((o) => o.name === dep.dataset)) {
-          ctx.addIssue({ code: 'custom', path: ['datasets', i, 'dependsOn', j, 'dataset'], message: `unknown dataset '${dep.dataset}' (defined: ${cfg.datasets.map((o) => o.name).join(', ')})` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['datasets', i, 'dependsOn', j, 'dataset'],
+            message: `unknown dataset '${dep.dataset}' (defined: ${cfg.datasets.map((o) => o.name).join(', ')})`,
+          });
         }
       });
       const checkNames = new Set<string>();
       d.checks.forEach((c, j) => {
-        if (checkNames.has(c.name)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'checks', j, 'name'], message: `duplicate check '${c.name}'` });
+        if (checkNames.has(c.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['datasets', i, 'checks', j, 'name'],
+            message: `duplicate check '${c.name}'`,
+          });
         checkNames.add(c.name);
       });
     });
@@ -547,18 +616,30 @@ function checkWarehouse(
   if (wh.type !== 'snowflake') return;
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   if (wh.authenticator === 'SNOWFLAKE_JWT' && !wh.privateKeySecret) {
-    issue(['warehouse', 'privateKeySecret'], 'required when authenticator is SNOWFLAKE_JWT (the name of the secret holding the private key PEM)');
+    issue(
+      ['warehouse', 'privateKeySecret'],
+      'required when authenticator is SNOWFLAKE_JWT (the name of the secret holding the private key PEM)',
+    );
   }
   if (wh.authenticator === 'SNOWFLAKE' && !wh.passwordSecret) {
-    issue(['warehouse', 'passwordSecret'], 'required when authenticator is SNOWFLAKE (the name of the secret holding the password)');
+    issue(
+      ['warehouse', 'passwordSecret'],
+      'required when authenticator is SNOWFLAKE (the name of the secret holding the password)',
+    );
   }
   if (cfg.stage.type !== 's3') {
-    issue(['stage', 'type'], "must be s3 when the warehouse is snowflake (Snowflake loads from an external S3 stage, not a local directory)");
+    issue(
+      ['stage', 'type'],
+      'must be s3 when the warehouse is snowflake (Snowflake loads from an external S3 stage, not a local directory)',
+    );
   } else {
     // COPY names files relative to the stage URL, and extracts write them relative to bucket/prefix: the two must agree.
     const expected = `s3://${cfg.stage.bucket}/${cfg.stage.prefix}/`;
     if (wh.externalStage.url.replace(/\/*$/, '/') !== expected) {
-      issue(['warehouse', 'externalStage', 'url'], `must be the S3 stage's bucket and prefix, ${expected} (got ${wh.externalStage.url})`);
+      issue(
+        ['warehouse', 'externalStage', 'url'],
+        `must be the S3 stage's bucket and prefix, ${expected} (got ${wh.externalStage.url})`,
+      );
     }
   }
 }

@@ -65,7 +65,10 @@ export interface ApplyOptions {
 }
 
 /** The schedules config wants: per dataset its window and reconciliation schedules, plus the freshness monitor. */
-export function desiredSchedules(config: PipelineConfig, opts: Pick<ApplyOptions, 'taskQueue' | 'datasets'> = {}): DesiredSchedule[] {
+export function desiredSchedules(
+  config: PipelineConfig,
+  opts: Pick<ApplyOptions, 'taskQueue' | 'datasets'> = {},
+): DesiredSchedule[] {
   const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
   const out: DesiredSchedule[] = [];
   const datasets = opts.datasets ? opts.datasets.map((name) => getDataset(config, name)) : config.datasets;
@@ -87,7 +90,13 @@ function windowSchedule(ds: DatasetConfig, taskQueue: string): DesiredSchedule {
     dataset: ds.name,
     spec: { intervals: [{ every }] },
     specSummary: `every ${formatMs(every)}`,
-    action: { type: 'startWorkflow', workflowType: 'scheduledWindow', workflowId: `${ds.name}/scheduled`, taskQueue, args },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'scheduledWindow',
+      workflowId: `${ds.name}/scheduled`,
+      taskQueue,
+      args,
+    },
     // BUFFER_ONE: a window never runs twice at once and at most one late firing waits.
     policies: { overlap: ScheduleOverlapPolicy.BUFFER_ONE, catchupWindow: parseDuration(ds.schedule.catchupWindow) },
     paused: ds.schedule.paused,
@@ -116,7 +125,13 @@ function reconcileSchedule(ds: DatasetConfig, config: PipelineConfig, taskQueue:
     dataset: ds.name,
     spec,
     specSummary,
-    action: { type: 'startWorkflow', workflowType: 'reconcileRecent', workflowId: `${ds.name}/reconcile`, taskQueue, args },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'reconcileRecent',
+      workflowId: `${ds.name}/reconcile`,
+      taskQueue,
+      args,
+    },
     // SKIP: a reconciliation still running when the next is due is left to finish; the next covers the same days.
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: parseDuration(ds.schedule.catchupWindow) },
     paused: ds.schedule.paused,
@@ -132,7 +147,13 @@ function monitorSchedule(config: PipelineConfig, taskQueue: string): DesiredSche
     dataset: null,
     spec: { intervals: [{ every }] },
     specSummary: `every ${formatMs(every)}`,
-    action: { type: 'startWorkflow', workflowType: 'freshnessMonitor', workflowId: FRESHNESS_MONITOR_SCHEDULE_ID, taskQueue, args: [] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'freshnessMonitor',
+      workflowId: FRESHNESS_MONITOR_SCHEDULE_ID,
+      taskQueue,
+      args: [],
+    },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(every, 10_000) },
     paused: false,
   };
@@ -157,7 +178,11 @@ async function describeOrNull(client: Client, id: string): Promise<ScheduleDescr
  * Deletes come from the schedule listing, which Temporal serves from its visibility store: a schedule
  * created a moment ago may not be listed yet (the next apply deletes it).
  */
-export async function applySchedules(client: Client, config: PipelineConfig, opts: ApplyOptions = {}): Promise<ScheduleChange[]> {
+export async function applySchedules(
+  client: Client,
+  config: PipelineConfig,
+  opts: ApplyOptions = {},
+): Promise<ScheduleChange[]> {
   const desired = desiredSchedules(config, opts);
   const changes: ScheduleChange[] = [];
   for (const d of desired) {
@@ -180,12 +205,18 @@ export async function applySchedules(client: Client, config: PipelineConfig, opt
     }
     const diff = diffSchedule(d, current);
     if (diff.changes.length && !opts.dryRun) await update(client, d, current);
-    changes.push({ ...base, action: diff.changes.length ? 'updated' : 'unchanged', changes: diff.changes, notes: diff.notes });
+    changes.push({
+      ...base,
+      action: diff.changes.length ? 'updated' : 'unchanged',
+      changes: diff.changes,
+      notes: diff.notes,
+    });
   }
   if (!opts.datasets) {
     const wanted = new Set(desired.map((d) => d.scheduleId));
     const orphans: ScheduleSummary[] = [];
-    for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(SCHEDULE_PREFIX) && !wanted.has(s.scheduleId)) orphans.push(s);
+    for await (const s of client.schedule.list())
+      if (s.scheduleId.startsWith(SCHEDULE_PREFIX) && !wanted.has(s.scheduleId)) orphans.push(s);
     for (const s of orphans.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId))) {
       if (!opts.dryRun) {
         try {
@@ -194,7 +225,13 @@ export async function applySchedules(client: Client, config: PipelineConfig, opt
           if (!(err instanceof ScheduleNotFoundError)) throw err;
         }
       }
-      changes.push({ scheduleId: s.scheduleId, ...kindOfScheduleId(s.scheduleId), action: 'deleted', changes: describeOld(s), notes: [] });
+      changes.push({
+        scheduleId: s.scheduleId,
+        ...kindOfScheduleId(s.scheduleId),
+        action: 'deleted',
+        changes: describeOld(s),
+        notes: [],
+      });
     }
   }
   return changes;
@@ -218,7 +255,11 @@ async function create(client: Client, d: DesiredSchedule): Promise<boolean> {
   }
 }
 
-async function update(client: Client, d: DesiredSchedule, current: ScheduleDescription): Promise<Pick<ScheduleChange, 'action' | 'changes' | 'notes'>> {
+async function update(
+  client: Client,
+  d: DesiredSchedule,
+  current: ScheduleDescription,
+): Promise<Pick<ScheduleChange, 'action' | 'changes' | 'notes'>> {
   const diff = diffSchedule(d, current);
   if (!diff.changes.length) return { action: 'unchanged', changes: [], notes: diff.notes };
   await client.schedule.getHandle(d.scheduleId).update((prev) => ({
@@ -238,7 +279,8 @@ async function datasetHandles(client: Client, dataset: string) {
     const description = await describeOrNull(client, id);
     if (description) found.push({ id, description });
   }
-  if (!found.some((f) => f.id === ids[0])) throw new ScheduleNotFoundError(`no schedule ${ids[0]}: run \`freshline schedules apply\` first`, ids[0]);
+  if (!found.some((f) => f.id === ids[0]))
+    throw new ScheduleNotFoundError(`no schedule ${ids[0]}: run \`freshline schedules apply\` first`, ids[0]);
   return found;
 }
 
@@ -264,10 +306,17 @@ export async function resumeDataset(client: Client, dataset: string, note: strin
  * complete window before now (its nominal time is the trigger time); overlap BUFFER_ONE, like the
  * schedule, so it waits for a run in progress instead of racing it.
  */
-export async function triggerDataset(client: Client, dataset: string, what: 'window' | 'reconcile' = 'window'): Promise<string> {
+export async function triggerDataset(
+  client: Client,
+  dataset: string,
+  what: 'window' | 'reconcile' = 'window',
+): Promise<string> {
   const id = what === 'window' ? scheduleId(dataset) : reconcileScheduleId(dataset);
-  if (!(await describeOrNull(client, id))) throw new ScheduleNotFoundError(`no schedule ${id}: run \`freshline schedules apply\` first`, id);
-  await client.schedule.getHandle(id).trigger(what === 'window' ? ScheduleOverlapPolicy.BUFFER_ONE : ScheduleOverlapPolicy.SKIP);
+  if (!(await describeOrNull(client, id)))
+    throw new ScheduleNotFoundError(`no schedule ${id}: run \`freshline schedules apply\` first`, id);
+  await client.schedule
+    .getHandle(id)
+    .trigger(what === 'window' ? ScheduleOverlapPolicy.BUFFER_ONE : ScheduleOverlapPolicy.SKIP);
   return id;
 }
 
@@ -278,14 +327,27 @@ export async function triggerDataset(client: Client, dataset: string, what: 'win
  * window, oldest first, one at a time (overlap BUFFER_ALL for the backfill). Windows that already ran
  * run again, idempotently. For days of history prefer a partition backfill (`backfill` workflow).
  */
-export async function catchUpDataset(client: Client, ds: DatasetConfig, from: Date | string, to: Date | string): Promise<Window[]> {
+export async function catchUpDataset(
+  client: Client,
+  ds: DatasetConfig,
+  from: Date | string,
+  to: Date | string,
+): Promise<Window[]> {
   const windows = cadenceWindows(ds.cadence, from, to);
-  if (windows.length === 0) throw new Error(`no complete ${ds.cadence} window of ${ds.name} inside [${String(from)}, ${String(to)})`);
+  if (windows.length === 0)
+    throw new Error(`no complete ${ds.cadence} window of ${ds.name} inside [${String(from)}, ${String(to)})`);
   const id = scheduleId(ds.name);
-  if (!(await describeOrNull(client, id))) throw new ScheduleNotFoundError(`no schedule ${id}: run \`freshline schedules apply\` first`, id);
+  if (!(await describeOrNull(client, id)))
+    throw new ScheduleNotFoundError(`no schedule ${id}: run \`freshline schedules apply\` first`, id);
   // A window's nominal fire time is its end; Temporal's backfill range includes both ends.
-  await client.schedule.getHandle(id).backfill([
-    { start: new Date(windows[0].end), end: new Date(windows[windows.length - 1].end), overlap: ScheduleOverlapPolicy.BUFFER_ALL },
-  ]);
+  await client.schedule
+    .getHandle(id)
+    .backfill([
+      {
+        start: new Date(windows[0].end),
+        end: new Date(windows[windows.length - 1].end),
+        overlap: ScheduleOverlapPolicy.BUFFER_ALL,
+      },
+    ]);
   return windows;
 }

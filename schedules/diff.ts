@@ -40,7 +40,12 @@ export const CRON_COMMENT_PREFIX = 'freshline: ';
 
 /** Milliseconds as the shortest config-style duration: 900000 → 15m, 5400000 → 90m, 86400000 → 1d. */
 export function formatMs(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
     if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
@@ -50,7 +55,8 @@ export function formatMs(ms: number): string {
 export function describeSpec(spec: ScheduleDescription['spec'] | undefined): string {
   if (!spec) return '(unknown)';
   const parts: string[] = [];
-  for (const i of spec.intervals ?? []) parts.push(`every ${formatMs(i.every)}${i.offset ? ` offset ${formatMs(i.offset)}` : ''}`);
+  for (const i of spec.intervals ?? [])
+    parts.push(`every ${formatMs(i.every)}${i.offset ? ` offset ${formatMs(i.offset)}` : ''}`);
   for (const c of spec.calendars ?? []) {
     // Cron expressions come back compiled into calendars; the comment apply put on them says which cron.
     if (c.comment?.startsWith(CRON_COMMENT_PREFIX)) parts.push(c.comment.slice(CRON_COMMENT_PREFIX.length));
@@ -64,7 +70,11 @@ export function describeSpec(spec: ScheduleDescription['spec'] | undefined): str
 function stable(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
+    return `{${Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -82,20 +92,41 @@ export interface StatePlan {
  * apply resumes only a schedule config paused. A schedule an operator paused (`schedules pause`, the UI)
  * stays paused whatever apply runs — an incident pause must not be undone by a deploy.
  */
-export function planState(desired: DesiredSchedule, current: { paused: boolean; note?: string } | undefined): StatePlan {
-  if (!current) return { paused: desired.paused, note: desired.paused ? CONFIG_PAUSE_NOTE : undefined, changes: [], notes: [] };
+export function planState(
+  desired: DesiredSchedule,
+  current: { paused: boolean; note?: string } | undefined,
+): StatePlan {
+  if (!current)
+    return { paused: desired.paused, note: desired.paused ? CONFIG_PAUSE_NOTE : undefined, changes: [], notes: [] };
   const byConfig = current.note === CONFIG_PAUSE_NOTE;
-  if (desired.paused && !current.paused) return { paused: true, note: CONFIG_PAUSE_NOTE, changes: ['paused: no → yes (schedule.paused in config)'], notes: [] };
-  if (!desired.paused && current.paused && byConfig) return { paused: false, note: CONFIG_RESUME_NOTE, changes: ['paused: yes → no (config no longer pauses it)'], notes: [] };
+  if (desired.paused && !current.paused)
+    return {
+      paused: true,
+      note: CONFIG_PAUSE_NOTE,
+      changes: ['paused: no → yes (schedule.paused in config)'],
+      notes: [],
+    };
+  if (!desired.paused && current.paused && byConfig)
+    return {
+      paused: false,
+      note: CONFIG_RESUME_NOTE,
+      changes: ['paused: yes → no (config no longer pauses it)'],
+      notes: [],
+    };
   const notes: string[] = [];
   if (current.paused && !byConfig) {
-    notes.push(`stays paused by an operator (${current.note || 'no note'})${desired.paused ? '' : `: resume with \`freshline schedules resume${desired.dataset ? ` ${desired.dataset}` : ''}\``}`);
+    notes.push(
+      `stays paused by an operator (${current.note || 'no note'})${desired.paused ? '' : `: resume with \`freshline schedules resume${desired.dataset ? ` ${desired.dataset}` : ''}\``}`,
+    );
   }
   return { paused: current.paused, note: current.note, changes: [], notes };
 }
 
 /** The differences between what config wants and what Temporal has, one `field: old → new` line each. */
-export function diffSchedule(desired: DesiredSchedule, current: ScheduleDescription): { changes: string[]; notes: string[]; state: StatePlan } {
+export function diffSchedule(
+  desired: DesiredSchedule,
+  current: ScheduleDescription,
+): { changes: string[]; notes: string[]; state: StatePlan } {
   const changes: string[] = [];
   const cmp = (field: string, was: string, want: string) => {
     if (was !== want) changes.push(`${field}: ${was} → ${want}`);
@@ -123,12 +154,19 @@ export function describeNew(desired: DesiredSchedule): string[] {
 
 /** What a schedule about to be deleted was, from the listing. */
 export function describeOld(summary: ScheduleSummary): string[] {
-  return [`was: ${summary.action?.workflowType ?? '?'} ${describeSpec(summary.spec as ScheduleDescription['spec'] | undefined)}${summary.state.paused ? ' (paused)' : ''}`];
+  return [
+    `was: ${summary.action?.workflowType ?? '?'} ${describeSpec(summary.spec as ScheduleDescription['spec'] | undefined)}${summary.state.paused ? ' (paused)' : ''}`,
+  ];
 }
 
 /** Renders changes as the diff `schedules apply` prints: one block per schedule, unchanged ones on one line. */
 export function formatChanges(changes: ScheduleChange[], dryRun: boolean): string {
-  const verb = { created: dryRun ? 'create' : 'created', updated: dryRun ? 'update' : 'updated', deleted: dryRun ? 'delete' : 'deleted', unchanged: 'unchanged' };
+  const verb = {
+    created: dryRun ? 'create' : 'created',
+    updated: dryRun ? 'update' : 'updated',
+    deleted: dryRun ? 'delete' : 'deleted',
+    unchanged: 'unchanged',
+  };
   const sign = { created: '+', updated: '~', deleted: '-', unchanged: '=' };
   const lines: string[] = [];
   for (const c of changes) {

@@ -21,6 +21,12 @@ export function cadenceWindows(cadence: string, from: Date | string, to: Date | 
   if (Number.isNaN(fromMs) || Number.isNaN(toMs)) throw new Error(`invalid range ${String(from)} → ${String(to)}`);
   const first = Math.ceil(fromMs / c) * c;
   const n = Math.max(0, Math.floor((toMs - first) / c));
-  if (n > MAX_WINDOWS) throw new Error(`${n} windows of ${cadence} between ${String(from)} and ${String(to)}: ask for at most ${MAX_WINDOWS}`);
-  return Array.from({ length: n }, (_, i) => ({ start: new Date(first + i * c).toISOString(), end: new Date(first + (i + 1) * c).toISOString() }));
+  if (n > MAX_WINDOWS)
+    throw new Error(
+      `${n} windows of ${cadence} between ${String(from)} and ${String(to)}: ask for at most ${MAX_WINDOWS}`,
+    );
+  return Array.from({ length: n }, (_, i) => ({
+    start: new Date(first + i * c).toISOString(),
+    end: new Date(first + (i + 1) * c).toISOString(),
+  }));
 }

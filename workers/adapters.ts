@@ -13,12 +13,22 @@ import { duckdbStagedRows, type StagedRowsReader } from '../activities/warehouse
 import type { Warehouse } from '../activities/warehouse/warehouse';
 import { parseDuration } from '../config/duration';
 import { modelsToBuild } from '../config/load';
-import type { PipelineConfig, SecretsConfig, SnowflakeWarehouseConfig, StageConfig, WarehouseConfig } from '../config/schema';
+import type {
+  PipelineConfig,
+  SecretsConfig,
+  SnowflakeWarehouseConfig,
+  StageConfig,
+  WarehouseConfig,
+} from '../config/schema';
 
 /** The secret store the config names: environment then `<dataDir>/secrets.env` (default), or AWS Secrets Manager. */
 export function openSecretStore(cfg: SecretsConfig, dataDir: string): SecretStore {
   if (cfg.type === 'aws') {
-    return new SecretsManagerStore({ region: cfg.region, prefix: cfg.prefix, ttlMs: cfg.ttl === undefined ? undefined : parseDuration(cfg.ttl) });
+    return new SecretsManagerStore({
+      region: cfg.region,
+      prefix: cfg.prefix,
+      ttlMs: cfg.ttl === undefined ? undefined : parseDuration(cfg.ttl),
+    });
   }
   return new EnvSecretStore(process.env, join(dataDir, 'secrets.env'));
 }
@@ -27,7 +37,13 @@ export function openSecretStore(cfg: SecretsConfig, dataDir: string): SecretStor
 export function openObjectStore(cfg: StageConfig, dataDir: string): ObjectStore {
   if (cfg.type === 's3') {
     // S3-compatible servers (MinIO, test servers) want path-style addressing; AWS itself does not.
-    return new S3ObjectStore({ bucket: cfg.bucket, prefix: cfg.prefix, region: cfg.region, endpoint: cfg.endpoint, forcePathStyle: cfg.endpoint !== undefined });
+    return new S3ObjectStore({
+      bucket: cfg.bucket,
+      prefix: cfg.prefix,
+      region: cfg.region,
+      endpoint: cfg.endpoint,
+      forcePathStyle: cfg.endpoint !== undefined,
+    });
   }
   return new LocalObjectStore(join(dataDir, 'stage'));
 }
@@ -39,12 +55,17 @@ export interface OpenedWarehouse {
 }
 
 /** Connects the warehouse the config names: a DuckDB file (default `<dataDir>/warehouse.duckdb`) or Snowflake. */
-export async function openWarehouse(cfg: WarehouseConfig, ctx: { dataDir: string; secrets: SecretStore; stage: ObjectStore }): Promise<OpenedWarehouse> {
+export async function openWarehouse(
+  cfg: WarehouseConfig,
+  ctx: { dataDir: string; secrets: SecretStore; stage: ObjectStore },
+): Promise<OpenedWarehouse> {
   if (cfg.type === 'snowflake') {
     const warehouse = await SnowflakeWarehouse.connect(snowflakeOptions(cfg), ctx.secrets);
     return { warehouse, stagedRows: snowflakeStagedRows(cfg.externalStage) };
   }
-  const warehouse = await DuckDbWarehouse.open(cfg.path === undefined ? join(ctx.dataDir, 'warehouse.duckdb') : resolve(ctx.dataDir, cfg.path));
+  const warehouse = await DuckDbWarehouse.open(
+    cfg.path === undefined ? join(ctx.dataDir, 'warehouse.duckdb') : resolve(ctx.dataDir, cfg.path),
+  );
   return { warehouse, stagedRows: duckdbStagedRows(ctx.stage) };
 }
 
@@ -62,7 +83,8 @@ export function snowflakeOptions(cfg: SnowflakeWarehouseConfig): Parameters<type
     passwordSecret: cfg.passwordSecret,
     accessUrl: cfg.accessUrl,
     queryTag: { app: 'freshline' },
-    statementTimeoutSeconds: cfg.statementTimeout === undefined ? undefined : Math.round(parseDuration(cfg.statementTimeout) / 1000),
+    statementTimeoutSeconds:
+      cfg.statementTimeout === undefined ? undefined : Math.round(parseDuration(cfg.statementTimeout) / 1000),
   };
 }
 

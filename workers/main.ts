@@ -18,7 +18,10 @@ async function main(): Promise<void> {
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: process.env.FRESHLINE_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
   });
-  logger.info({ taskQueue: workers.main.options.taskQueue }, `freshline worker polling task queue '${workers.main.options.taskQueue}' (+ ${workers.extract.length} source extract queues) on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`);
+  logger.info(
+    { taskQueue: workers.main.options.taskQueue },
+    `freshline worker polling task queue '${workers.main.options.taskQueue}' (+ ${workers.extract.length} source extract queues) on ${process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'}`,
+  );
   await workers.run(); // resolves after SIGINT/SIGTERM, which the SDK handles by draining
   await connection.close();
   await deps.close();

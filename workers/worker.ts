@@ -5,7 +5,10 @@ import { DEFAULT_TASK_QUEUE, extractTaskQueue } from '../workflows/ids';
 
 /** Bundles the workflow code once (webpack); reuse the result across workers in one process. */
 export async function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
+  return bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
+  });
 }
 
 /** The workers of one Freshline process: workflows + warehouse activities, and one extract worker per source. */
@@ -44,7 +47,9 @@ export async function createFreshlineWorkers(opts: {
     taskQueue,
     dataConverter,
     activities,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
     // The embedded warehouse is one file written through one queue: more parallel activities buy nothing.
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: '10s',

@@ -21,7 +21,12 @@ import {
 import { partitionWorkflowId } from './ids';
 import { pipelineRun } from './pipeline-run';
 
-const isoInstant = z.string().refine((s) => !Number.isNaN(Date.parse(s)) && /T/.test(s), 'must be an ISO-8601 timestamp, e.g. 2026-08-01T00:00:00Z');
+const isoInstant = z
+  .string()
+  .refine(
+    (s) => !Number.isNaN(Date.parse(s)) && /T/.test(s),
+    'must be an ISO-8601 timestamp, e.g. 2026-08-01T00:00:00Z',
+  );
 
 /** Input of a backfill: a dataset over [from, to), one child pipelineRun per partition. */
 export const BackfillInputSchema = z
@@ -60,7 +65,8 @@ export interface BackfillState {
 export function partitionStarts(from: string, to: string, partition: 'day' | 'hour'): string[] {
   const step = partition === 'day' ? 86_400_000 : 3_600_000;
   const out: string[] = [];
-  for (let t = Math.floor(Date.parse(from) / step) * step; t < Date.parse(to); t += step) out.push(new Date(t).toISOString());
+  for (let t = Math.floor(Date.parse(from) / step) * step; t < Date.parse(to); t += step)
+    out.push(new Date(t).toISOString());
   return out;
 }
 
@@ -76,11 +82,21 @@ export function partitionStarts(from: string, to: string, partition: 'day' | 'ho
  */
 export async function backfill(rawInput: BackfillInput, carried?: BackfillState): Promise<BackfillProgress> {
   const parsed = BackfillInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
   const input = parsed.data;
   const starts = partitionStarts(input.from, input.to, input.partition);
   const step = input.partition === 'day' ? 86_400_000 : 3_600_000;
-  const state: BackfillState = carried ?? { next: 0, done: 0, failed: 0, skipped: 0, joined: 0, startedAt: Date.now(), continuedAsNew: 0, failures: [] };
+  const state: BackfillState = carried ?? {
+    next: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    joined: 0,
+    startedAt: Date.now(),
+    continuedAsNew: 0,
+    failures: [],
+  };
   const running = new Map<string, { blocked: boolean }>();
   const finishedJoined = new Map<string, string>();
   let publish = 'pending';
@@ -95,11 +111,20 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     const finished = state.done + state.failed + state.skipped;
     const elapsed = (Date.now() - state.startedAt) / 1000;
     return {
-      dataset: input.dataset, from: input.from, to: input.to, total: starts.length,
-      done: state.done, failed: state.failed, skipped: state.skipped, joined: state.joined,
-      running: running.size, blocked: [...running.values()].filter((r) => r.blocked).length,
+      dataset: input.dataset,
+      from: input.from,
+      to: input.to,
+      total: starts.length,
+      done: state.done,
+      failed: state.failed,
+      skipped: state.skipped,
+      joined: state.joined,
+      running: running.size,
+      blocked: [...running.values()].filter((r) => r.blocked).length,
       etaSeconds: finished > 0 ? Math.round((elapsed / finished) * (starts.length - finished)) : null,
-      publish, continuedAsNew: state.continuedAsNew, failures: state.failures.slice(0, 20),
+      publish,
+      continuedAsNew: state.continuedAsNew,
+      failures: state.failures.slice(0, 20),
     };
   });
 
@@ -116,18 +141,30 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
    * (notifyOnFinish) to signal its end, and waits. 'completed-before' when a finished run holds the id
    * and the reuse policy keeps it.
    */
-  async function runOrJoin(id: string, args: Parameters<typeof pipelineRun>[0], reuse: WorkflowIdReusePolicy): Promise<string> {
+  async function runOrJoin(
+    id: string,
+    args: Parameters<typeof pipelineRun>[0],
+    reuse: WorkflowIdReusePolicy,
+  ): Promise<string> {
     try {
       const child = await startChild(pipelineRun, { workflowId: id, args: [args], workflowIdReusePolicy: reuse });
       return (await child.result()).status;
     } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return `failed: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`;
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError))
+        return `failed: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`;
       // Running elsewhere (join it) or completed before: only a running one accepts the signal.
-      const joined = await getExternalWorkflowHandle(id).signal(notifyOnFinishSignal, { workflowId: workflowInfo().workflowId }).then(() => true, () => false);
+      const joined = await getExternalWorkflowHandle(id)
+        .signal(notifyOnFinishSignal, { workflowId: workflowInfo().workflowId })
+        .then(
+          () => true,
+          () => false,
+        );
       if (!joined) return 'completed-before';
       state.joined++;
       // A run that finished between our start attempt and our signal never answers: give up after a day.
-      return (await condition(() => finishedJoined.has(id), '24h')) ? finishedJoined.get(id)! : 'joined run never reported back within 24h';
+      return (await condition(() => finishedJoined.has(id), '24h'))
+        ? finishedJoined.get(id)!
+        : 'joined run never reported back within 24h';
     }
   }
 
@@ -138,8 +175,13 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     try {
       const window = { start, end: new Date(Date.parse(start) + step).toISOString() };
       // Completed runs keep their id unless completed partitions are re-run; failed ones always may re-run.
-      const status = await runOrJoin(id, { dataset: input.dataset, window, mode: input.mode, through: 'load', reportTo: workflowInfo().workflowId },
-        input.rerunCompleted ? WorkflowIdReusePolicy.ALLOW_DUPLICATE : WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY);
+      const status = await runOrJoin(
+        id,
+        { dataset: input.dataset, window, mode: input.mode, through: 'load', reportTo: workflowInfo().workflowId },
+        input.rerunCompleted
+          ? WorkflowIdReusePolicy.ALLOW_DUPLICATE
+          : WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      );
       if (status === 'completed-before') state.skipped++;
       else record(id, status);
     } finally {
@@ -164,7 +206,10 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   if (state.failed > 0) {
     publish = 'not run: partitions failed';
     throw ApplicationFailure.nonRetryable(
-      `backfill of ${input.dataset}: ${state.failed} of ${starts.length} partitions failed (${state.failures.slice(0, 5).map((f) => `${f.partition}: ${f.error}`).join('; ')}); ` +
+      `backfill of ${input.dataset}: ${state.failed} of ${starts.length} partitions failed (${state.failures
+        .slice(0, 5)
+        .map((f) => `${f.partition}: ${f.error}`)
+        .join('; ')}); ` +
         'nothing was published — re-run the same backfill to retry them (completed partitions are skipped)',
       'BackfillFailed',
     );
@@ -172,11 +217,26 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   // One publish over everything loaded; an overlapping backfill's publish of the same range is joined.
   publish = 'running';
   const window = { start: starts[0], end: new Date(Date.parse(starts.at(-1)!) + step).toISOString() };
-  publish = await runOrJoin(publishId(), { dataset: input.dataset, window, skipExtract: true, reportTo: workflowInfo().workflowId }, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
+  publish = await runOrJoin(
+    publishId(),
+    { dataset: input.dataset, window, skipExtract: true, reportTo: workflowInfo().workflowId },
+    WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+  );
   const finished = state.done + state.failed + state.skipped;
   return {
-    dataset: input.dataset, from: input.from, to: input.to, total: starts.length, done: state.done, failed: state.failed, skipped: state.skipped,
-    joined: state.joined, running: 0, blocked: 0, etaSeconds: finished === starts.length ? 0 : null, publish, continuedAsNew: state.continuedAsNew,
+    dataset: input.dataset,
+    from: input.from,
+    to: input.to,
+    total: starts.length,
+    done: state.done,
+    failed: state.failed,
+    skipped: state.skipped,
+    joined: state.joined,
+    running: 0,
+    blocked: 0,
+    etaSeconds: finished === starts.length ? 0 : null,
+    publish,
+    continuedAsNew: state.continuedAsNew,
     failures: state.failures,
   };
 

@@ -34,7 +34,12 @@ export async function freshnessMonitor(): Promise<FreshnessReport> {
     try {
       alerts.push({ dataset: facts.dataset, kind: facts.kind, ...(await notify.freshnessAlert(facts)) });
     } catch (err) {
-      alerts.push({ dataset: facts.dataset, kind: facts.kind, sent: false, note: `not delivered, the next monitor run tries again: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}` });
+      alerts.push({
+        dataset: facts.dataset,
+        kind: facts.kind,
+        sent: false,
+        note: `not delivered, the next monitor run tries again: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`,
+      });
     }
   }
   return { checkedAt, datasets, alerts };

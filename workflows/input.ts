@@ -4,9 +4,13 @@ import { formatIssues } from '../config/schema';
 
 const isoInstant = z
   .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)), {
-    message: 'must be an ISO-8601 timestamp with a time zone, e.g. 2026-11-22T10:15:00Z',
-  });
+  .refine(
+    (s) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
+    {
+      message: 'must be an ISO-8601 timestamp with a time zone, e.g. 2026-11-22T10:15:00Z',
+    },
+  );
 
 /** Input of pipelineRun: one dataset, one window [start, end). */
 export const PipelineRunInputSchema = z
@@ -60,11 +64,16 @@ export const RefreshRetrySchema = z.object({
 export type RefreshRetryInput = z.input<typeof RefreshRetrySchema>;
 
 /** Validates workflow input; the message names every bad field. */
-export function parsePipelineInput(input: unknown): { ok: true; value: z.output<typeof PipelineRunInputSchema> } | { ok: false; message: string } {
+export function parsePipelineInput(
+  input: unknown,
+): { ok: true; value: z.output<typeof PipelineRunInputSchema> } | { ok: false; message: string } {
   const r = PipelineRunInputSchema.safeParse(input);
   if (r.success) {
     // Normalise to UTC ISO so ids, audit rows and stage keys agree whatever offset the caller used.
-    const window = { start: new Date(r.data.window.start).toISOString(), end: new Date(r.data.window.end).toISOString() };
+    const window = {
+      start: new Date(r.data.window.start).toISOString(),
+      end: new Date(r.data.window.end).toISOString(),
+    };
     return { ok: true, value: { ...r.data, window } };
   }
   return { ok: false, message: `invalid pipelineRun input:\n${formatIssues(r.error)}` };
@@ -93,7 +102,13 @@ export const DqReportInputSchema = z.object({
 });
 
 /** Validates an input against `schema`; the error message names every bad field. */
-export function parseInput<S extends z.ZodType>(workflow: string, schema: S, input: unknown): { ok: true; value: z.output<S> } | { ok: false; message: string } {
+export function parseInput<S extends z.ZodType>(
+  workflow: string,
+  schema: S,
+  input: unknown,
+): { ok: true; value: z.output<S> } | { ok: false; message: string } {
   const r = schema.safeParse(input);
-  return r.success ? { ok: true, value: r.data } : { ok: false, message: `invalid ${workflow} input:\n${formatIssues(r.error)}` };
+  return r.success
+    ? { ok: true, value: r.data }
+    : { ok: false, message: `invalid ${workflow} input:\n${formatIssues(r.error)}` };
 }

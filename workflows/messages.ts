@@ -35,7 +35,17 @@ export interface RefreshAttempt {
 export interface RunStatus {
   dataset: string;
   window: { start: string; end: string };
-  state: 'running' | 'waiting_upstream' | 'blocked' | 'refresh_failed' | 'loaded' | 'succeeded' | 'published_with_errors' | 'published_partial' | 'published_skipped_gate' | 'failed';
+  state:
+    | 'running'
+    | 'waiting_upstream'
+    | 'blocked'
+    | 'refresh_failed'
+    | 'loaded'
+    | 'succeeded'
+    | 'published_with_errors'
+    | 'published_partial'
+    | 'published_skipped_gate'
+    | 'failed';
   currentStep: string | null;
   steps: Record<string, StepRecord>;
   gate: { attempt: number; critical: string[]; errors: string[]; warnings: string[]; checks: number } | null;

@@ -1,4 +1,13 @@
-import { ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, setHandler, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GateOutcome } from '../activities/quality';
 import type { Manifest } from '../activities/sources/postgres/manifest';
@@ -7,9 +16,24 @@ import type { TableCounts } from '../activities/warehouse/quality';
 import { parseDuration } from '../config/duration';
 import { notifyOnFinishSignal, partitionDoneSignal, partitionStateSignal } from './backfill-messages';
 import { GateDecisionSchema, parsePipelineInput, RefreshRetrySchema, type PipelineRunInput } from './input';
-import { retryGateSignal, retryRefreshSignal, skipGateSignal, statusQuery, type GateDecision, type RefreshAttempt, type RunStatus, type StepRecord } from './messages';
+import {
+  retryGateSignal,
+  retryRefreshSignal,
+  skipGateSignal,
+  statusQuery,
+  type GateDecision,
+  type RefreshAttempt,
+  type RunStatus,
+  type StepRecord,
+} from './messages';
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError'] };
+const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: ['ConfigError'],
+};
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
 const heavy = proxyActivities<Activities>({ startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
 const bi = proxyActivities<Activities>({ startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry });
@@ -53,8 +77,12 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   let pending: GateDecision | null = null;
   const onDecision = (kind: GateDecision['kind']) => (payload: unknown) => {
     const d = GateDecisionSchema.safeParse(payload);
-    if (!d.success) status.ignoredSignals.push(`${kind}Gate: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
-    else if (status.state !== 'blocked') status.ignoredSignals.push(`${kind}Gate by ${d.data.by}: run was ${status.state}, not blocked`);
+    if (!d.success)
+      status.ignoredSignals.push(
+        `${kind}Gate: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+      );
+    else if (status.state !== 'blocked')
+      status.ignoredSignals.push(`${kind}Gate by ${d.data.by}: run was ${status.state}, not blocked`);
     else pending = { kind, ...d.data, at: new Date().toISOString() };
   };
   setHandler(statusQuery, () => status);
@@ -63,16 +91,32 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   setHandler(retryGateSignal, onDecision('retry'));
   setHandler(skipGateSignal, onDecision('skip'));
 
-  async function step<T>(name: string, fn: () => Promise<T>, counts: (r: T) => Record<string, number>, detail?: (r: T) => string): Promise<T> {
+  async function step<T>(
+    name: string,
+    fn: () => Promise<T>,
+    counts: (r: T) => Record<string, number>,
+    detail?: (r: T) => string,
+  ): Promise<T> {
     const t0 = Date.now();
     status.currentStep = name;
     status.steps[name] = { status: 'running', startedAt: new Date(t0).toISOString() };
     try {
       const result = await fn();
-      status.steps[name] = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, counts: counts(result), detail: detail?.(result) };
+      status.steps[name] = {
+        status: 'completed',
+        startedAt: new Date(t0).toISOString(),
+        ms: Date.now() - t0,
+        counts: counts(result),
+        detail: detail?.(result),
+      };
       return result;
     } catch (err) {
-      status.steps[name] = { status: 'failed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0, detail: failureReason(err) };
+      status.steps[name] = {
+        status: 'failed',
+        startedAt: new Date(t0).toISOString(),
+        ms: Date.now() - t0,
+        detail: failureReason(err),
+      };
       throw err;
     }
   }
@@ -87,43 +131,100 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       'extract',
       async () => {
         const [extracted, captured] = await Promise.all([
-          Promise.all(plan.tables.map((table) => extractor.extract({ ...io, table, acceptDrift: input.acceptDrift?.includes(table) ?? false, reload: input.mode === 'reload' }))),
+          Promise.all(
+            plan.tables.map((table) =>
+              extractor.extract({
+                ...io,
+                table,
+                acceptDrift: input.acceptDrift?.includes(table) ?? false,
+                reload: input.mode === 'reload',
+              }),
+            ),
+          ),
           plan.cdcTables.length ? extractor.captureCdc(io) : Promise.resolve(null),
         ]);
         cdcEnd = captured?.endLsn ?? null;
         slotWalBytes = captured?.retainedWalBytes ?? null;
         return [...extracted, ...(captured?.manifests ?? [])];
       },
-      (ms) => ({ tables: ms.length, rows: sum(ms, (m) => m.rows), sourceRows: sum(ms, (m) => m.sourceRows), bytes: sum(ms, (m) => m.bytes),
-        ...(slotWalBytes === null ? {} : { slotRetainedWalBytes: slotWalBytes }) }),
+      (ms) => ({
+        tables: ms.length,
+        rows: sum(ms, (m) => m.rows),
+        sourceRows: sum(ms, (m) => m.sourceRows),
+        bytes: sum(ms, (m) => m.bytes),
+        ...(slotWalBytes === null ? {} : { slotRetainedWalBytes: slotWalBytes }),
+      }),
       (ms) => ms.map((m) => `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}`).join(' '),
     );
     loads = await step(
       'load',
       () => Promise.all(manifests.map((manifest) => heavy.load({ ...io, manifest }))),
-      (ls) => ({ tables: ls.length, rowsLoaded: sum(ls, (l) => l.rowsLoaded), rowsReplaced: sum(ls, (l) => l.rowsReplaced),
-        tombstones: sum(ls, (l) => l.tombstones), skipped: ls.filter((l) => l.skipped).length }),
-      (ls) => ls.filter((l) => l.skipped || l.evolved.length).map((l) => `${l.table}: ${l.skipped ?? `evolved ${l.evolved.join(', ')}`}`).join('; '),
+      (ls) => ({
+        tables: ls.length,
+        rowsLoaded: sum(ls, (l) => l.rowsLoaded),
+        rowsReplaced: sum(ls, (l) => l.rowsReplaced),
+        tombstones: sum(ls, (l) => l.tombstones),
+        skipped: ls.filter((l) => l.skipped).length,
+      }),
+      (ls) =>
+        ls
+          .filter((l) => l.skipped || l.evolved.length)
+          .map((l) => `${l.table}: ${l.skipped ?? `evolved ${l.evolved.join(', ')}`}`)
+          .join('; '),
     );
     // The slot moves only now that the captured changes are in raw: a crash before this re-delivers them.
     const lsn = cdcEnd as string | null;
-    if (lsn) await step('confirm', () => quick.confirmCdc({ ...io, lsn }), () => ({}), () => `slot confirmed to ${lsn}`);
+    if (lsn)
+      await step(
+        'confirm',
+        () => quick.confirmCdc({ ...io, lsn }),
+        () => ({}),
+        () => `slot confirmed to ${lsn}`,
+      );
     status.drift = manifests.flatMap((m) =>
-      m.drift ? [{ table: m.table, summary: m.drift.summary, breaking: m.drift.breaking, accepted: m.drift.breaking && !m.blocked }] : [],
+      m.drift
+        ? [
+            {
+              table: m.table,
+              summary: m.drift.summary,
+              breaking: m.drift.breaking,
+              accepted: m.drift.breaking && !m.blocked,
+            },
+          ]
+        : [],
     );
   };
   const transform = () =>
-    step('transform', () => heavy.transform(io), (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
-      (r) => r.models.map((m) => `${m.model}=${m.rows}${modelChanges(m)}`).join(' '));
+    step(
+      'transform',
+      () => heavy.transform(io),
+      (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
+      (r) => r.models.map((m) => `${m.model}=${m.rows}${modelChanges(m)}`).join(' '),
+    );
   const counts = (): TableCounts[] =>
     // loads[i] is manifests[i]'s load (a cdc table can have two: its first snapshot and its changes).
-    manifests.map((m, i) => ({ table: m.table, sourceRows: m.sourceRows, stagedRows: m.rows, loadedRows: loads[i]?.rowsLoaded ?? 0, loadId: loads[i]?.loadId }));
+    manifests.map((m, i) => ({
+      table: m.table,
+      sourceRows: m.sourceRows,
+      stagedRows: m.rows,
+      loadedRows: loads[i]?.rowsLoaded ?? 0,
+      loadId: loads[i]?.loadId,
+    }));
 
   let plan: Awaited<ReturnType<Activities['planRun']>>;
   let extractor: typeof heavy;
   try {
-    plan = await step('plan', () => quick.planRun({ dataset: input.dataset }), (p) => ({ tables: p.tables.length, publish: p.publish.length }));
-    extractor = proxyActivities<Activities>({ taskQueue: plan.extractTaskQueue, startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry });
+    plan = await step(
+      'plan',
+      () => quick.planRun({ dataset: input.dataset }),
+      (p) => ({ tables: p.tables.length, publish: p.publish.length }),
+    );
+    extractor = proxyActivities<Activities>({
+      taskQueue: plan.extractTaskQueue,
+      startToCloseTimeout: '30m',
+      heartbeatTimeout: '2m',
+      retry,
+    });
     const gateTimeoutMs = input.gateTimeout ? parseDuration(input.gateTimeout) : plan.gateTimeoutMs;
     await waitForUpstream();
     if (!input.skipExtract) await extractAndLoad();
@@ -139,15 +240,33 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       const outcome: GateOutcome = await step(
         'gate',
         () => heavy.gate({ ...io, attempt, counts: counts(), drift: status.drift }),
-        (g) => ({ checks: g.results.length, critical: g.critical.length, errors: g.errors.length, warnings: g.warnings.length,
-          quarantined: sum(g.results, (r) => r.quarantinedRows) }),
-        (g) => g.results.filter((r) => r.status === 'fail').map((r) => `${r.check} (${r.severity}): ${r.detail}`).join('; ') || 'all checks passed',
+        (g) => ({
+          checks: g.results.length,
+          critical: g.critical.length,
+          errors: g.errors.length,
+          warnings: g.warnings.length,
+          quarantined: sum(g.results, (r) => r.quarantinedRows),
+        }),
+        (g) =>
+          g.results
+            .filter((r) => r.status === 'fail')
+            .map((r) => `${r.check} (${r.severity}): ${r.detail}`)
+            .join('; ') || 'all checks passed',
       );
-      status.gate = { attempt, critical: outcome.critical, errors: outcome.errors, warnings: outcome.warnings, checks: outcome.results.length };
+      status.gate = {
+        attempt,
+        critical: outcome.critical,
+        errors: outcome.errors,
+        warnings: outcome.warnings,
+        checks: outcome.results.length,
+      };
       if (outcome.critical.length === 0) break;
 
       // The alert goes out first: an operator who sees `blocked` in the status also sees whether it was sent.
-      const failing = outcome.results.filter((r) => r.status === 'fail' && r.severity === 'critical').map((r) => `${r.check}: ${r.detail}`).join('; ');
+      const failing = outcome.results
+        .filter((r) => r.status === 'fail' && r.severity === 'critical')
+        .map((r) => `${r.check}: ${r.detail}`)
+        .join('; ');
       await alert('gate_blocked', outcome.critical, failing);
       status.state = 'blocked';
       await tellParent('blocked');
@@ -172,33 +291,61 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       if (decision.from === 'extract' || decision.from === 'transform') await transform();
     }
 
-    const blockedTables = manifests.filter((m) => m.blocked).map((m) => ({ table: m.table, reason: `breaking schema drift (${m.drift?.summary})` }));
-    const published = await step('publish', () => heavy.publish({ ...io, blockedTables }),
+    const blockedTables = manifests
+      .filter((m) => m.blocked)
+      .map((m) => ({ table: m.table, reason: `breaking schema drift (${m.drift?.summary})` }));
+    const published = await step(
+      'publish',
+      () => heavy.publish({ ...io, blockedTables }),
       (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows), held: p.held.length }),
-      (p) => [...p.tables.map((t) => `${t.table}=${t.rows}`), ...p.held.map((h) => `HELD ${h.table}: ${h.reason}`)].join(' '));
+      (p) =>
+        [...p.tables.map((t) => `${t.table}=${t.rows}`), ...p.held.map((h) => `HELD ${h.table}: ${h.reason}`)].join(
+          ' ',
+        ),
+    );
     status.held = published.held;
     // refresh: a failure left after the activity's own retries does not fail the run at once. The run waits in
     // refresh_failed for an operator's retryRefresh {by, reason} (bi.failedRefreshTimeout, or the run's
     // failedRefreshTimeout), then re-runs this step only; certified tables are already published.
-    const refreshWaitMs = input.failedRefreshTimeout ? parseDuration(input.failedRefreshTimeout) : plan.failedRefreshTimeoutMs;
+    const refreshWaitMs = input.failedRefreshTimeout
+      ? parseDuration(input.failedRefreshTimeout)
+      : plan.failedRefreshTimeoutMs;
     const refreshAttempts: RefreshAttempt[] = [];
     status.refresh = { attempts: refreshAttempts };
     let refreshRequest: RefreshAttempt['requested'] | null = null;
     setHandler(retryRefreshSignal, (payload: unknown) => {
       const d = RefreshRetrySchema.safeParse(payload);
-      if (!d.success) status.ignoredSignals.push(`retryRefresh: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
-      else if (status.state !== 'refresh_failed') status.ignoredSignals.push(`retryRefresh by ${d.data.by}: run was ${status.state}, not refresh_failed`);
+      if (!d.success)
+        status.ignoredSignals.push(
+          `retryRefresh: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+        );
+      else if (status.state !== 'refresh_failed')
+        status.ignoredSignals.push(`retryRefresh by ${d.data.by}: run was ${status.state}, not refresh_failed`);
       else refreshRequest = { ...d.data, at: new Date().toISOString() };
     });
     for (let round = 1; ; round++) {
-      const attempt: RefreshAttempt = { round, startedAt: new Date().toISOString(), outcome: 'running', ...(refreshRequest ? { requested: refreshRequest } : {}) };
+      const attempt: RefreshAttempt = {
+        round,
+        startedAt: new Date().toISOString(),
+        outcome: 'running',
+        ...(refreshRequest ? { requested: refreshRequest } : {}),
+      };
       refreshAttempts.push(attempt);
       try {
-        const r = await step('refresh',
+        const r = await step(
+          'refresh',
           // The activity failure's cause says why (it names the Tableau object); "Activity task failed" does not.
-          () => bi.refresh({ ...io, round }).catch((err: unknown) => { throw (err as { cause?: Error }).cause ?? err; }),
-          (r) => ({ items: r.items?.length ?? 0, jobs: sum(r.items ?? [], (i) => i.jobs), joined: (r.items ?? []).filter((i) => i.joined).length }),
-          (r) => `${r.status}: ${r.reason}`);
+          () =>
+            bi.refresh({ ...io, round }).catch((err: unknown) => {
+              throw (err as { cause?: Error }).cause ?? err;
+            }),
+          (r) => ({
+            items: r.items?.length ?? 0,
+            jobs: sum(r.items ?? [], (i) => i.jobs),
+            joined: (r.items ?? []).filter((i) => i.joined).length,
+          }),
+          (r) => `${r.status}: ${r.reason}`,
+        );
         attempt.outcome = r.status === 'skipped' ? 'skipped' : 'succeeded';
         attempt.detail = r.reason;
         break;
@@ -238,7 +385,15 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     await audit();
     status.currentStep = null;
     await notifyWaiters();
-    return { workflowId: workflowInfo().workflowId, status: status.state, steps: status.steps, gate: status.gate, drift: status.drift, held: status.held, alerts: status.alerts };
+    return {
+      workflowId: workflowInfo().workflowId,
+      status: status.state,
+      steps: status.steps,
+      gate: status.gate,
+      drift: status.drift,
+      held: status.held,
+      alerts: status.alerts,
+    };
   }
 
   /**
@@ -269,13 +424,18 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   /** Tells every backfill that joined this run (notifyOnFinish) how it ended; one that is gone no longer cares. */
   async function notifyWaiters(): Promise<void> {
     for (const id of waiters) {
-      await getExternalWorkflowHandle(id).signal(partitionDoneSignal, { workflowId: workflowInfo().workflowId, status: status.state }).catch(() => undefined);
+      await getExternalWorkflowHandle(id)
+        .signal(partitionDoneSignal, { workflowId: workflowInfo().workflowId, status: status.state })
+        .catch(() => undefined);
     }
   }
 
   /** A backfill's progress counts its blocked runs: tell it (input.reportTo) when the gate blocks or resumes. */
   async function tellParent(state: string): Promise<void> {
-    if (input.reportTo) await getExternalWorkflowHandle(input.reportTo).signal(partitionStateSignal, { workflowId: workflowInfo().workflowId, state }).catch(() => undefined);
+    if (input.reportTo)
+      await getExternalWorkflowHandle(input.reportTo)
+        .signal(partitionStateSignal, { workflowId: workflowInfo().workflowId, state })
+        .catch(() => undefined);
   }
 
   async function alert(kind: 'gate_blocked' | 'gate_timeout', checks: string[], detail: string): Promise<void> {
@@ -292,15 +452,26 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   async function audit(): Promise<void> {
     const t0 = Date.now();
     status.currentStep = 'audit';
-    await quick.audit({ ...io, status: status.state, steps: status.steps, gateDecision: status.decisions.length ? status.decisions : null,
-      error: status.error, startedAt });
+    await quick.audit({
+      ...io,
+      status: status.state,
+      steps: status.steps,
+      gateDecision: status.decisions.length ? status.decisions : null,
+      error: status.error,
+      startedAt,
+    });
     status.steps.audit = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
   }
 }
 
 /** How an incremental mart changed, for the step detail: merged (+inserted ~updated -deleted) or partitions rewritten. */
-function modelChanges(m: { how?: string; changes?: { inserted: number; updated: number; deleted: number }; partitions?: number }): string {
-  if (m.how === 'merged' && m.changes) return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
+function modelChanges(m: {
+  how?: string;
+  changes?: { inserted: number; updated: number; deleted: number };
+  partitions?: number;
+}): string {
+  if (m.how === 'merged' && m.changes)
+    return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
   if (m.how === 'partitions') return ` (${m.partitions} partition(s) rewritten)`;
   return '';
 }

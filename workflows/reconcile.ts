@@ -60,7 +60,11 @@ function firingTime(): Date {
  */
 export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<ReconcileResult> {
   const parsed = ReconcileRecentInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid reconcileRecent input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(
+      `invalid reconcileRecent input:\n${formatIssues(parsed.error)}`,
+      'InvalidInput',
+    );
   const { dataset, days } = parsed.data;
   const to = firingTime();
   const args: ReconcileBackfillArgs = {
@@ -78,7 +82,8 @@ export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<R
     return { backfillWorkflowId, args, status: 'completed', result };
   } catch (err) {
     // Another firing of the same date (a manual trigger, a catch-up) is still reconciling: let it finish.
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { backfillWorkflowId, args, status: 'already_running' };
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      return { backfillWorkflowId, args, status: 'already_running' };
     throw err;
   }
 }

@@ -16,7 +16,10 @@ export interface ScheduledWindowInput {
  */
 export async function scheduledWindow(input: ScheduledWindowInput): Promise<RunSummary> {
   const nominal = workflowInfo().searchAttributes?.TemporalScheduledStartTime?.[0] as Date | string | undefined;
-  if (!nominal) throw ApplicationFailure.nonRetryable('scheduledWindow must be started by a Temporal Schedule (no TemporalScheduledStartTime)');
+  if (!nominal)
+    throw ApplicationFailure.nonRetryable(
+      'scheduledWindow must be started by a Temporal Schedule (no TemporalScheduledStartTime)',
+    );
   const cadenceMs = parseDuration(input.cadence);
   const endMs = Math.floor(new Date(nominal).getTime() / cadenceMs) * cadenceMs;
   const window = { start: new Date(endMs - cadenceMs).toISOString(), end: new Date(endMs).toISOString() };

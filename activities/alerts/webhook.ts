@@ -15,13 +15,15 @@ export interface Alert {
  * and most chat tools accept the same `text` field.
  */
 export function slackPayload(alert: Alert): { text: string; blocks: unknown[] } {
-  const icon = alert.level === 'critical' ? ':rotating_light:' : alert.level === 'warning' ? ':warning:' : ':information_source:';
+  const icon =
+    alert.level === 'critical' ? ':rotating_light:' : alert.level === 'warning' ? ':warning:' : ':information_source:';
   const text = `${icon} ${alert.title}`;
   const fields = Object.entries(alert.fields).map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${v}` }));
   const blocks: unknown[] = [{ type: 'section', text: { type: 'mrkdwn', text } }];
   // Block Kit allows at most 10 fields per section.
   for (let i = 0; i < fields.length; i += 10) blocks.push({ type: 'section', fields: fields.slice(i, i + 10) });
-  if (alert.link) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${alert.link}|Open the run>` }] });
+  if (alert.link)
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${alert.link}|Open the run>` }] });
   return { text, blocks };
 }
 
@@ -29,7 +31,12 @@ export function slackPayload(alert: Alert): { text: string; blocks: unknown[] } 
  * Posts an alert to a webhook. The URL is a secret (a Slack webhook URL is a bearer credential), so
  * errors name the secret, never the URL. Throws on failure: the calling activity retries.
  */
-export async function sendWebhookAlert(url: string, secretName: string, alert: Alert, timeoutMs = 10_000): Promise<void> {
+export async function sendWebhookAlert(
+  url: string,
+  secretName: string,
+  alert: Alert,
+  timeoutMs = 10_000,
+): Promise<void> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -39,7 +46,10 @@ export async function sendWebhookAlert(url: string, secretName: string, alert: A
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw new Error(`alert webhook (${secretName}) unreachable: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message.replace(url, '<url>')}`);
+    throw new Error(
+      `alert webhook (${secretName}) unreachable: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message.replace(url, '<url>')}`,
+    );
   }
-  if (!res.ok) throw new Error(`alert webhook (${secretName}) answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  if (!res.ok)
+    throw new Error(`alert webhook (${secretName}) answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
 }

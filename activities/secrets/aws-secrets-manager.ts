@@ -156,7 +156,9 @@ export class SecretsManagerStore implements SecretStore {
     if (out.SecretString !== undefined) return out.SecretString;
     // The SDK has already decoded the API's base64 into bytes; we hand out text, so read them as UTF-8.
     if (out.SecretBinary !== undefined) return Buffer.from(out.SecretBinary).toString('utf8');
-    throw new Error(`secret '${id}' in AWS Secrets Manager (${this.options.region}) has neither SecretString nor SecretBinary`);
+    throw new Error(
+      `secret '${id}' in AWS Secrets Manager (${this.options.region}) has neither SecretString nor SecretBinary`,
+    );
   }
 }
 
@@ -192,7 +194,7 @@ function hint(code: string): string {
     case 'AccessDeniedException':
       return ' (the worker role needs secretsmanager:GetSecretValue on it, and kms:Decrypt on its key)';
     case 'DecryptionFailure':
-      return ' (the worker role needs kms:Decrypt on the secret\'s KMS key)';
+      return " (the worker role needs kms:Decrypt on the secret's KMS key)";
     default:
       return '';
   }

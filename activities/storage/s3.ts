@@ -55,7 +55,14 @@ export class S3StoreError extends Error {
 }
 
 /** Error codes that mean "these credentials may not do this", where a hint saves a support round trip. */
-const AUTH_CODES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
+const AUTH_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'ExpiredToken',
+  'InvalidToken',
+  'CredentialsProviderError',
+]);
 
 /** Object store on S3 (production stage): keys map to `s3://<bucket>/<prefix>/<key>`. */
 export class S3ObjectStore implements ObjectStore {
@@ -78,17 +85,22 @@ export class S3ObjectStore implements ObjectStore {
     if (this.prefix) assertValidKey(this.prefix);
     this.partSize = options.partSizeBytes ?? 8 * MiB;
     if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_BYTES) {
-      throw new Error(`S3 stage: partSizeBytes must be an integer of at least ${MIN_PART_BYTES} (5 MiB, S3's minimum part size)`);
+      throw new Error(
+        `S3 stage: partSizeBytes must be an integer of at least ${MIN_PART_BYTES} (5 MiB, S3's minimum part size)`,
+      );
     }
     this.queueSize = options.queueSize ?? 4;
-    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new Error('S3 stage: queueSize must be a positive integer');
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1)
+      throw new Error('S3 stage: queueSize must be a positive integer');
     this.pageSize = options.listPageSize ?? 1000;
     if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > 1000) {
       throw new Error('S3 stage: listPageSize must be an integer between 1 and 1000');
     }
     const creds = options.credentials;
     this.secrets =
-      creds && typeof creds === 'object' ? [creds.secretAccessKey, creds.sessionToken ?? ''].filter((s) => s.length >= 4) : [];
+      creds && typeof creds === 'object'
+        ? [creds.secretAccessKey, creds.sessionToken ?? ''].filter((s) => s.length >= 4)
+        : [];
     this.client = new S3Client({
       region: options.region,
       endpoint: options.endpoint,
@@ -179,7 +191,9 @@ export class S3ObjectStore implements ObjectStore {
     do {
       let res;
       try {
-        res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken, MaxKeys: this.pageSize }));
+        res = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken, MaxKeys: this.pageSize }),
+        );
       } catch (err) {
         throw this.failure(op, Prefix, err);
       }
@@ -192,7 +206,10 @@ export class S3ObjectStore implements ObjectStore {
     let res;
     try {
       res = await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+        }),
       );
     } catch (err) {
       throw this.failure('deletePrefix', `${this.objectKey(prefix.replace(/\/+$/, ''))}/`, err);
@@ -208,7 +225,10 @@ export class S3ObjectStore implements ObjectStore {
     // HEAD errors have no body, so the SDK can only call them 'Unknown'; the status still tells a refusal.
     const code = nameOf(err) === 'Unknown' && status === 403 ? 'Forbidden' : nameOf(err);
     const reason = err instanceof Error ? err.message : String(err);
-    const hint = (code && AUTH_CODES.has(code)) || status === 403 ? ` (check the credentials and their access to bucket '${this.bucket}')` : '';
+    const hint =
+      (code && AUTH_CODES.has(code)) || status === 403
+        ? ` (check the credentials and their access to bucket '${this.bucket}')`
+        : '';
     const message = `S3 ${op} s3://${this.bucket}/${objectKey} failed in bucket '${this.bucket}': ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}: ${reason}${hint}`;
     return new S3StoreError(this.redact(message), code, status);
   }

@@ -149,21 +149,38 @@ export class TableauClient {
   private async signInOnce(): Promise<void> {
     const { patName, patSecret } = await this.opts.credentials();
     this.secrets.add(patSecret);
-    const body = { credentials: { personalAccessTokenName: patName, personalAccessTokenSecret: patSecret, site: { contentUrl: this.opts.site } } };
+    const body = {
+      credentials: {
+        personalAccessTokenName: patName,
+        personalAccessTokenSecret: patSecret,
+        site: { contentUrl: this.opts.site },
+      },
+    };
     const res = await this.send('sign in', 'POST', '/auth/signin', body, undefined);
     if (res.status === 401) {
       const err = await readError(res);
       throw new TableauApiError(
-        this.redact(`Tableau sign-in to ${this.target} refused the personal access token${this.opts.credentialsLabel ? ` (${this.opts.credentialsLabel})` : ''}: ${describe(err, 401)}`) +
+        this.redact(
+          `Tableau sign-in to ${this.target} refused the personal access token${this.opts.credentialsLabel ? ` (${this.opts.credentialsLabel})` : ''}: ${describe(err, 401)}`,
+        ) +
           ' — check the PAT name and secret in the configured secrets, that the PAT is not expired or revoked, and the site content URL',
-        401, err.code, false);
+        401,
+        err.code,
+        false,
+      );
     }
     if (!res.ok) throw await this.errorFrom('sign in', 'POST', '/auth/signin', res);
     const json = (await res.json()) as Json;
     const creds = obj(json.credentials);
     const token = str(creds.token);
     const siteId = str(obj(creds.site).id);
-    if (!token || !siteId) throw new TableauApiError(`Tableau sign-in to ${this.target} answered without a token or site id`, res.status, undefined, true);
+    if (!token || !siteId)
+      throw new TableauApiError(
+        `Tableau sign-in to ${this.target} answered without a token or site id`,
+        res.status,
+        undefined,
+        true,
+      );
     this.secrets.add(token);
     this.token = token;
     this.siteId = siteId;
@@ -191,7 +208,13 @@ export class TableauClient {
   async findByName(kind: TableauItemKind, name: string, note?: NoteFn): Promise<TableauItem[]> {
     const found: TableauItem[] = [];
     for (let page = 1; page <= 100; page++) {
-      const json = await this.call(`find ${kind} '${name}'`, 'GET', `/sites/{site}/${kind}s?filter=${encodeURIComponent(`name:eq:${name}`)}&pageSize=100&pageNumber=${page}`, undefined, note);
+      const json = await this.call(
+        `find ${kind} '${name}'`,
+        'GET',
+        `/sites/{site}/${kind}s?filter=${encodeURIComponent(`name:eq:${name}`)}&pageSize=100&pageNumber=${page}`,
+        undefined,
+        note,
+      );
       const list = arr(obj(json[`${kind}s`])[kind]).map(obj);
       for (const it of list) {
         const id = str(it.id);
@@ -207,7 +230,13 @@ export class TableauClient {
   /** One item by LUID, or null when the site has none with that id. */
   async getItem(kind: TableauItemKind, id: string, note?: NoteFn): Promise<TableauItem | null> {
     try {
-      const json = await this.call(`get ${kind} ${id}`, 'GET', `/sites/{site}/${kind}s/${encodeURIComponent(id)}`, undefined, note);
+      const json = await this.call(
+        `get ${kind} ${id}`,
+        'GET',
+        `/sites/{site}/${kind}s/${encodeURIComponent(id)}`,
+        undefined,
+        note,
+      );
       const it = obj(json[kind]);
       return { kind, id: str(it.id) ?? id, name: str(it.name) ?? id, project: str(obj(it.project).name) };
     } catch (err) {
@@ -218,15 +247,28 @@ export class TableauClient {
 
   /** Starts an extract refresh ("Update Data Source Now" / "Update Workbook Now"); returns the job. */
   async startRefresh(kind: TableauItemKind, id: string, note?: NoteFn): Promise<TableauJob> {
-    const json = await this.call(`refresh ${kind} ${id}`, 'POST', `/sites/{site}/${kind}s/${encodeURIComponent(id)}/refresh`, {}, note);
+    const json = await this.call(
+      `refresh ${kind} ${id}`,
+      'POST',
+      `/sites/{site}/${kind}s/${encodeURIComponent(id)}/refresh`,
+      {},
+      note,
+    );
     const job = parseJob(obj(json.job));
-    if (!job) throw new TableauApiError(`Tableau refresh of ${kind} ${id} answered without a job id`, 200, undefined, true);
+    if (!job)
+      throw new TableauApiError(`Tableau refresh of ${kind} ${id} answered without a job id`, 200, undefined, true);
     return job;
   }
 
   /** Query Job. */
   async getJob(jobId: string, note?: NoteFn): Promise<TableauJob> {
-    const json = await this.call(`query job ${jobId}`, 'GET', `/sites/{site}/jobs/${encodeURIComponent(jobId)}`, undefined, note);
+    const json = await this.call(
+      `query job ${jobId}`,
+      'GET',
+      `/sites/{site}/jobs/${encodeURIComponent(jobId)}`,
+      undefined,
+      note,
+    );
     const job = parseJob(obj(json.job));
     if (!job) throw new TableauApiError(`Tableau job ${jobId} answered without a job`, 200, undefined, true);
     return job;
@@ -241,7 +283,13 @@ export class TableauClient {
     for (const status of ['InProgress', 'Pending']) {
       for (let page = 1; page <= 10; page++) {
         const filter = encodeURIComponent(`jobType:in:[refresh_extracts,increment_extracts],status:eq:${status}`);
-        const json = await this.call('find running refresh jobs', 'GET', `/sites/{site}/jobs?filter=${filter}&pageSize=100&pageNumber=${page}`, undefined, note);
+        const json = await this.call(
+          'find running refresh jobs',
+          'GET',
+          `/sites/{site}/jobs?filter=${filter}&pageSize=100&pageNumber=${page}`,
+          undefined,
+          note,
+        );
         const list = arr(obj(json.backgroundJobs).backgroundJob).map(obj);
         for (const j of list) {
           const jid = str(j.id);
@@ -282,7 +330,12 @@ export class TableauClient {
         try {
           return (text ? JSON.parse(text) : {}) as Json;
         } catch {
-          throw new TableauApiError(`Tableau ${operation} answered HTTP ${res.status} with a body that is not JSON (is the server URL right?)`, res.status, undefined, false);
+          throw new TableauApiError(
+            `Tableau ${operation} answered HTTP ${res.status} with a body that is not JSON (is the server URL right?)`,
+            res.status,
+            undefined,
+            false,
+          );
         }
       }
       if (res.status === 401 && !reauthenticated) {
@@ -298,15 +351,24 @@ export class TableauClient {
       }
       if (res.status === 429 && rateLimitWaits < (this.opts.maxRateLimitWaits ?? 10)) {
         const err = await readError(res);
-        const waitMs = Math.min(retryAfterMs(res.headers.get('retry-after'), err.detail) ?? 60_000, this.opts.maxRateLimitWaitMs ?? 3_600_000);
+        const waitMs = Math.min(
+          retryAfterMs(res.headers.get('retry-after'), err.detail) ?? 60_000,
+          this.opts.maxRateLimitWaitMs ?? 3_600_000,
+        );
         rateLimitWaits++;
-        note?.(`rate limited (HTTP 429${err.code ? ` ${err.code}` : ''}) on ${operation}: waited ${formatMs(waitMs)} as told`);
+        note?.(
+          `rate limited (HTTP 429${err.code ? ` ${err.code}` : ''}) on ${operation}: waited ${formatMs(waitMs)} as told`,
+        );
         await this.wait(waitMs);
         continue;
       }
       if (res.status >= 500 && serverRetries < maxServerRetries) {
         const err = await readError(res);
-        await this.backoff(++serverRetries, `${operation}: HTTP ${res.status}${err.code ? ` (${err.code})` : ''}`, note);
+        await this.backoff(
+          ++serverRetries,
+          `${operation}: HTTP ${res.status}${err.code ? ` (${err.code})` : ''}`,
+          note,
+        );
         continue;
       }
       throw await this.errorFrom(operation, method, fullPath, res);
@@ -324,7 +386,13 @@ export class TableauClient {
   }
 
   /** One HTTP exchange; a network failure or timeout becomes a retryable TableauApiError. */
-  private async send(operation: string, method: string, path: string, body: unknown, token: string | undefined): Promise<Response> {
+  private async send(
+    operation: string,
+    method: string,
+    path: string,
+    body: unknown,
+    token: string | undefined,
+  ): Promise<Response> {
     const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -339,15 +407,28 @@ export class TableauClient {
     } catch (err) {
       if (this.opts.signal?.aborted) throw err; // cancelled: let the activity see the cancellation
       const e = err as Error & { cause?: Error };
-      const why = e.name === 'TimeoutError' ? `no answer in ${this.opts.requestTimeoutMs ?? 30_000} ms` : `${e.message}${e.cause ? ` (${e.cause.message})` : ''}`;
-      throw new TableauApiError(this.redact(`Tableau ${operation} (${method} ${this.opts.server}) failed: ${why}`), 0, undefined, true);
+      const why =
+        e.name === 'TimeoutError'
+          ? `no answer in ${this.opts.requestTimeoutMs ?? 30_000} ms`
+          : `${e.message}${e.cause ? ` (${e.cause.message})` : ''}`;
+      throw new TableauApiError(
+        this.redact(`Tableau ${operation} (${method} ${this.opts.server}) failed: ${why}`),
+        0,
+        undefined,
+        true,
+      );
     }
   }
 
   private async errorFrom(operation: string, method: string, path: string, res: Response): Promise<TableauApiError> {
     const err = await readError(res);
     const retryable = res.status >= 500 || res.status === 429 || res.status === 401 || res.status === 408;
-    return new TableauApiError(this.redact(`Tableau ${operation} (${method} ${path.split('?')[0]}) answered ${describe(err, res.status)}`), res.status, err.code, retryable);
+    return new TableauApiError(
+      this.redact(`Tableau ${operation} (${method} ${path.split('?')[0]}) answered ${describe(err, res.status)}`),
+      res.status,
+      err.code,
+      retryable,
+    );
   }
 
   /** Removes any credential from text bound for an error message or a note. */
@@ -409,9 +490,10 @@ function parseJob(j: Json): TableauJob | null {
     : str(wb.id)
       ? { kind: 'workbook' as const, id: str(wb.id) as string, name: str(wb.name) }
       : undefined;
-  const notes = [str(refresh.notes), ...arr(obj(j.statusNotes).statusNote).map((n) => str(obj(n).text) ?? str(obj(n).value))].filter(
-    (n): n is string => !!n,
-  );
+  const notes = [
+    str(refresh.notes),
+    ...arr(obj(j.statusNotes).statusNote).map((n) => str(obj(n).text) ?? str(obj(n).value)),
+  ].filter((n): n is string => !!n);
   return {
     id,
     // completedAt is what says a job is over (finishCode is only meaningful then).

@@ -60,7 +60,10 @@ export interface RefreshProgress {
 /** A refresh that did not succeed for every item; `final` when retrying the activity cannot help. */
 export class TableauRefreshError extends Error {
   override name = 'TableauRefreshError';
-  constructor(message: string, readonly final: boolean) {
+  constructor(
+    message: string,
+    readonly final: boolean,
+  ) {
     super(message);
   }
 }
@@ -80,7 +83,12 @@ export interface RefreshHooks {
 
 /** Is `details` progress this module wrote (a retried attempt's heartbeat details)? */
 export function isRefreshProgress(details: unknown): details is RefreshProgress {
-  return !!details && typeof details === 'object' && (details as { step?: unknown }).step === 'refresh' && Array.isArray((details as { items?: unknown }).items);
+  return (
+    !!details &&
+    typeof details === 'object' &&
+    (details as { step?: unknown }).step === 'refresh' &&
+    Array.isArray((details as { items?: unknown }).items)
+  );
 }
 
 /** The configured items, in order, resuming from `resumed` where it has the same item. */
@@ -94,18 +102,28 @@ export function planItems(cfg: TableauTargetConfig, resumed: RefreshProgress | n
     const prior = resumed?.items.find((p) => p.kind === w.kind && p.ref === w.ref);
     if (!prior) return { ...w, jobs: 0, reruns: 0, notes: [] };
     // An outcome a retry can change is dropped: the item is tried again (its job, if any, is polled).
-    return prior.outcome && !prior.outcome.final && prior.outcome.status !== 'succeeded' ? { ...prior, outcome: undefined } : prior;
+    return prior.outcome && !prior.outcome.final && prior.outcome.status !== 'succeeded'
+      ? { ...prior, outcome: undefined }
+      : prior;
   });
 }
 
 /** How an item is named in messages: kind, name and LUID as far as known. */
 export function label(item: ItemProgress): string {
-  const named = item.ref.startsWith('luid:') ? (item.name ? `'${item.name}' (luid ${item.id ?? item.ref.slice(5)})` : `{ luid: ${item.ref.slice(5)} }`) : `'${item.ref}'`;
+  const named = item.ref.startsWith('luid:')
+    ? item.name
+      ? `'${item.name}' (luid ${item.id ?? item.ref.slice(5)})`
+      : `{ luid: ${item.ref.slice(5)} }`
+    : `'${item.ref}'`;
   return `${item.kind} ${named}`;
 }
 
 /** Refreshes every item; resolves with their progress when all succeeded, else throws TableauRefreshError. */
-export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: RefreshProgress | null, hooks: RefreshHooks): Promise<ItemProgress[]> {
+export async function refreshTableauItems(
+  cfg: TableauTargetConfig,
+  resumed: RefreshProgress | null,
+  hooks: RefreshHooks,
+): Promise<ItemProgress[]> {
   const progress: RefreshProgress = { step: 'refresh', items: planItems(cfg, resumed) };
   const beat = () => hooks.progress(progress);
   const { client } = hooks;
@@ -129,7 +147,13 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
     beat();
   };
   const fail = (item: ItemProgress, err: TableauApiError | TableauRefreshError) =>
-    end(item, { status: 'error', finishCode: null, jobId: item.jobId ?? null, message: explain(item, err), final: isFinal(err) });
+    end(item, {
+      status: 'error',
+      finishCode: null,
+      jobId: item.jobId ?? null,
+      message: explain(item, err),
+      final: isFinal(err),
+    });
 
   // 1. Resolve every item before refreshing any: a wrong name or a missing item stops the step here.
   //    (A refused sign-in throws from here too, naming the secrets, before any item is touched.)
@@ -141,8 +165,13 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
       if (item.ref.startsWith('luid:')) {
         const found = await client.getItem(item.kind, item.ref.slice(5), note);
         if (!found) {
-          await end(item, { status: 'error', finishCode: null, jobId: null, final: true,
-            message: `${label(item)} not found on ${client.target} (HTTP 404): check the LUID in bi.tableau.${item.kind}s` });
+          await end(item, {
+            status: 'error',
+            finishCode: null,
+            jobId: null,
+            final: true,
+            message: `${label(item)} not found on ${client.target} (HTTP 404): check the LUID in bi.tableau.${item.kind}s`,
+          });
           continue;
         }
         item.id = found.id;
@@ -150,10 +179,16 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
       } else {
         const found = await client.findByName(item.kind, item.ref, note);
         if (found.length !== 1) {
-          await end(item, { status: 'error', finishCode: null, jobId: null, final: true,
-            message: found.length === 0
-              ? `${label(item)} not found on ${client.target}: no ${item.kind} has that name (check bi.tableau.${item.kind}s, or give { luid })`
-              : `${label(item)} is ambiguous on ${client.target}: ${found.length} ${item.kind}s have that name (projects ${found.map((f) => f.project ?? '?').join(', ')}); give { luid } instead` });
+          await end(item, {
+            status: 'error',
+            finishCode: null,
+            jobId: null,
+            final: true,
+            message:
+              found.length === 0
+                ? `${label(item)} not found on ${client.target}: no ${item.kind} has that name (check bi.tableau.${item.kind}s, or give { luid })`
+                : `${label(item)} is ambiguous on ${client.target}: ${found.length} ${item.kind}s have that name (projects ${found.map((f) => f.project ?? '?').join(', ')}); give { luid } instead`,
+          });
           continue;
         }
         item.id = found[0].id;
@@ -195,8 +230,13 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
         beat();
         continue;
       }
-      await end(item, { status: what, finishCode: job.finishCode ?? null, jobId: job.id, final: true,
-        message: `${label(item)}: refresh job ${job.id} ${what} (finishCode ${job.finishCode ?? 'missing'})${cfg.retries ? ` after ${item.reruns} re-run(s)` : ''}${job.notes.length ? `: ${job.notes.join(' ').slice(0, 300)}` : ''}` });
+      await end(item, {
+        status: what,
+        finishCode: job.finishCode ?? null,
+        jobId: job.id,
+        final: true,
+        message: `${label(item)}: refresh job ${job.id} ${what} (finishCode ${job.finishCode ?? 'missing'})${cfg.retries ? ` after ${item.reruns} re-run(s)` : ''}${job.notes.length ? `: ${job.notes.join(' ').slice(0, 300)}` : ''}`,
+      });
       return;
     }
   };
@@ -214,7 +254,13 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
         // A refresh of this item is already queued or running: poll that one instead of queueing another.
         job = await client.findActiveRefreshJob(item.kind, id, note);
         if (!job) {
-          if (conflicts >= 5) throw new TableauApiError(`Tableau keeps answering 409093 (refresh already queued) but lists no running refresh of ${label(item)}`, 409, '409093', true);
+          if (conflicts >= 5)
+            throw new TableauApiError(
+              `Tableau keeps answering 409093 (refresh already queued) but lists no running refresh of ${label(item)}`,
+              409,
+              '409093',
+              true,
+            );
           note('409093 (refresh already queued) but no running job found yet: asking again');
           await hooks.sleep(pollMs);
           continue;
@@ -240,12 +286,16 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
         job = await client.getJob(jobId, note);
       } catch (err) {
         // A job Tableau no longer knows (purged while we were away) counts as failed: it is re-run.
-        if (err instanceof TableauApiError && err.status === 404) return { id: jobId, finished: true, finishCode: 1, notes: ['job no longer known to Tableau (HTTP 404)'] };
+        if (err instanceof TableauApiError && err.status === 404)
+          return { id: jobId, finished: true, finishCode: 1, notes: ['job no longer known to Tableau (HTTP 404)'] };
         throw err;
       }
       if (job.finished) return job;
       if (hooks.now() >= deadline) {
-        throw new TableauRefreshError(`${label(item)}: refresh job ${jobId} not finished ${formatMs(jobTimeoutMs)} after it started (bi.tableau.jobTimeout); it may still be running on Tableau`, true);
+        throw new TableauRefreshError(
+          `${label(item)}: refresh job ${jobId} not finished ${formatMs(jobTimeoutMs)} after it started (bi.tableau.jobTimeout); it may still be running on Tableau`,
+          true,
+        );
       }
       await hooks.sleep(Math.max(0, Math.min(pollMs, deadline - hooks.now())));
     }
@@ -280,11 +330,15 @@ export async function refreshTableauItems(cfg: TableauTargetConfig, resumed: Ref
 
 /** What went wrong with an item, naming it, with what to do for the answers that need a person. */
 function explain(item: ItemProgress, err: TableauApiError | TableauRefreshError): string {
-  if (err instanceof TableauRefreshError) return err.message.startsWith(label(item)) ? err.message : `${label(item)}: ${err.message}`;
+  if (err instanceof TableauRefreshError)
+    return err.message.startsWith(label(item)) ? err.message : `${label(item)}: ${err.message}`;
   const hint =
-    err.code === '409090' ? `has no extract to refresh (409090): publish it with an extract, or remove it from bi.tableau.${item.kind}s`
-      : err.status === 403 ? 'may not be refreshed by the personal access token\'s user (HTTP 403): grant it permission to refresh extracts on this item'
-        : err.status === 404 ? `was not found (HTTP 404): it was deleted or moved; check bi.tableau.${item.kind}s`
+    err.code === '409090'
+      ? `has no extract to refresh (409090): publish it with an extract, or remove it from bi.tableau.${item.kind}s`
+      : err.status === 403
+        ? "may not be refreshed by the personal access token's user (HTTP 403): grant it permission to refresh extracts on this item"
+        : err.status === 404
+          ? `was not found (HTTP 404): it was deleted or moved; check bi.tableau.${item.kind}s`
           : null;
   return hint ? `${label(item)} ${hint} — ${err.message}` : `${label(item)}: ${err.message}`;
 }

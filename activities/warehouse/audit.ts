@@ -39,15 +39,35 @@ export interface RunIdentity {
 }
 
 /** Stores one gate attempt's check results (replacing that attempt's rows if the activity is retried). */
-export async function recordCheckResults(wh: Warehouse, run: RunIdentity, attempt: number, results: CheckResult[]): Promise<void> {
+export async function recordCheckResults(
+  wh: Warehouse,
+  run: RunIdentity,
+  attempt: number,
+  results: CheckResult[],
+): Promise<void> {
   const d = dialectOf(wh.dialect);
   await wh.transaction(async (tx) => {
     await tx.run('DELETE FROM audit.dq_results WHERE run_id = $1 AND gate_attempt = $2', [run.runId, attempt]);
     for (const r of results) {
       await tx.run(
         `INSERT INTO audit.dq_results VALUES ($1, $2, $3, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, $7, $8, $9, $10, $11, $12, $13, ${d.jsonFromText('$14')}, $15, ${d.now})`,
-        [run.workflowId, run.runId, run.dataset, run.window.start, run.window.end, attempt, r.check, r.type, r.model, r.severity, r.status,
-          r.failingRows, r.quarantinedRows, JSON.stringify(r.sampleKeys), r.detail],
+        [
+          run.workflowId,
+          run.runId,
+          run.dataset,
+          run.window.start,
+          run.window.end,
+          attempt,
+          r.check,
+          r.type,
+          r.model,
+          r.severity,
+          r.status,
+          r.failingRows,
+          r.quarantinedRows,
+          JSON.stringify(r.sampleKeys),
+          r.detail,
+        ],
       );
     }
   });
@@ -69,8 +89,18 @@ export async function recordRun(wh: Warehouse, rec: RunRecord): Promise<void> {
     await tx.run('DELETE FROM audit.pipeline_runs WHERE run_id = $1', [rec.runId]);
     await tx.run(
       `INSERT INTO audit.pipeline_runs VALUES ($1, $2, $3, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, ${d.jsonFromText('$7')}, ${d.jsonFromText('$8')}, $9, $10::TIMESTAMPTZ, ${d.now})`,
-      [rec.workflowId, rec.runId, rec.dataset, rec.window.start, rec.window.end, rec.status, JSON.stringify(rec.steps),
-        rec.gateDecision === null ? null : JSON.stringify(rec.gateDecision), rec.error, rec.startedAt],
+      [
+        rec.workflowId,
+        rec.runId,
+        rec.dataset,
+        rec.window.start,
+        rec.window.end,
+        rec.status,
+        JSON.stringify(rec.steps),
+        rec.gateDecision === null ? null : JSON.stringify(rec.gateDecision),
+        rec.error,
+        rec.startedAt,
+      ],
     );
   });
 }
@@ -99,11 +129,35 @@ export interface BiRefreshRecord {
 /** Records how one object's refresh ended, replacing what an earlier attempt or round of the same run wrote for it. */
 export async function recordBiRefresh(wh: Warehouse, run: RunIdentity, r: BiRefreshRecord): Promise<void> {
   await wh.transaction(async (tx) => {
-    await tx.run('DELETE FROM audit.bi_refreshes WHERE run_id = $1 AND object_type = $2 AND object_ref = $3', [run.runId, r.objectType, r.objectRef]);
+    await tx.run('DELETE FROM audit.bi_refreshes WHERE run_id = $1 AND object_type = $2 AND object_ref = $3', [
+      run.runId,
+      r.objectType,
+      r.objectRef,
+    ]);
     await tx.run(
       `INSERT INTO audit.bi_refreshes VALUES ($1, $2, $3, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::TIMESTAMPTZ)`,
-      [run.workflowId, run.runId, run.dataset, run.window.start, run.window.end, r.round, r.target, r.objectType, r.objectRef, r.objectId, r.objectName,
-        r.jobId, r.joined, r.status, r.finishCode, r.jobs, r.reruns, r.durationMs, r.notes, r.finishedAt],
+      [
+        run.workflowId,
+        run.runId,
+        run.dataset,
+        run.window.start,
+        run.window.end,
+        r.round,
+        r.target,
+        r.objectType,
+        r.objectRef,
+        r.objectId,
+        r.objectName,
+        r.jobId,
+        r.joined,
+        r.status,
+        r.finishCode,
+        r.jobs,
+        r.reruns,
+        r.durationMs,
+        r.notes,
+        r.finishedAt,
+      ],
     );
   });
 }

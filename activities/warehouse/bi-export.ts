@@ -53,7 +53,11 @@ const exporting = new Map<string, Promise<unknown>>();
  * then renamed over `path`. A reader holding the previous file open keeps reading it (POSIX rename);
  * the next open sees the new one. A failure leaves the previous file untouched.
  */
-export function exportBiDatabase(wh: DuckDbWarehouse, path: string, options: BiExportOptions = {}): Promise<BiExportResult> {
+export function exportBiDatabase(
+  wh: DuckDbWarehouse,
+  path: string,
+  options: BiExportOptions = {},
+): Promise<BiExportResult> {
   const previous = exporting.get(path) ?? Promise.resolve();
   const next = previous.then(
     () => exportOnce(wh, path, options),
@@ -68,7 +72,8 @@ export function exportBiDatabase(wh: DuckDbWarehouse, path: string, options: BiE
 }
 
 async function exportOnce(wh: DuckDbWarehouse, path: string, options: BiExportOptions): Promise<BiExportResult> {
-  if (wh.path === ':memory:' || wh.path === path) throw new Error(`bi export path '${path}' must be a file other than the warehouse's`);
+  if (wh.path === ':memory:' || wh.path === path)
+    throw new Error(`bi export path '${path}' must be a file other than the warehouse's`);
   if (basename(path).replace(/\.[^.]*$/, '') === SCHEMAS.bi) {
     throw new Error(
       `bi export path '${path}': DuckDB names the database after the file, so in it '${SCHEMAS.bi}.<view>' would be ambiguous ` +
@@ -107,7 +112,9 @@ async function exportOnce(wh: DuckDbWarehouse, path: string, options: BiExportOp
         if (kept.length === 0) continue;
         const source = `${quoteIdent(db)}.${quoteIdent(SCHEMAS.bi)}.${quoteIdent(name)}`;
         const target = `${alias}.${quoteIdent(SCHEMAS.bi)}.${quoteIdent(name)}`;
-        await tx.run(`CREATE TABLE ${target} AS SELECT ${kept.map((c) => quoteIdent(c.name)).join(', ')} FROM ${source}`);
+        await tx.run(
+          `CREATE TABLE ${target} AS SELECT ${kept.map((c) => quoteIdent(c.name)).join(', ')} FROM ${source}`,
+        );
         const [{ n }] = await tx.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM ${target}`);
         tables.push({ table: `${SCHEMAS.bi}.${name}`, rows: Number(n) });
       }

@@ -78,11 +78,20 @@ export const SNOWFLAKE: Dialect = {
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} CLONE ${source}`,
   unsupported: [
-    { pattern: /\bfilter\s*\(\s*where\b/i, what: 'aggregate FILTER (WHERE …) (DuckDB only; use CASE inside the aggregate)' },
+    {
+      pattern: /\bfilter\s*\(\s*where\b/i,
+      what: 'aggregate FILTER (WHERE …) (DuckDB only; use CASE inside the aggregate)',
+    },
     { pattern: /\bread_(parquet|csv|json)\s*\(/i, what: 'read_parquet/read_csv (DuckDB only; read a source instead)' },
-    { pattern: /\bstrftime\s*\(|\bepoch_us\s*\(|\bisodow\s*\(/i, what: 'DuckDB date functions (use the date_key/iso_* template functions)' },
+    {
+      pattern: /\bstrftime\s*\(|\bepoch_us\s*\(|\bisodow\s*\(/i,
+      what: 'DuckDB date functions (use the date_key/iso_* template functions)',
+    },
     { pattern: /\{\s*'[a-z_]+'\s*:/i, what: 'struct literals (DuckDB only)' },
-    { pattern: /\blist_[a-z_]+\s*\(|\bunnest\s*\(/i, what: 'list functions / unnest (DuckDB only; Snowflake uses FLATTEN)' },
+    {
+      pattern: /\blist_[a-z_]+\s*\(|\bunnest\s*\(/i,
+      what: 'list functions / unnest (DuckDB only; Snowflake uses FLATTEN)',
+    },
   ],
   // The session sets QUOTED_IDENTIFIERS_IGNORE_CASE (snowflake.ts), so the catalog holds our quoted lower-case
   // names upper-cased: look them up upper-cased and answer in lower case, like every other row we read.
@@ -128,7 +137,10 @@ export function snowflakeType(duckdbType: string, column: string): string {
     BLOB: 'BINARY',
   };
   const mapped = direct[t];
-  if (!mapped) throw new Error(`column '${column}': no Snowflake type for staged type '${duckdbType}' (add it to snowflakeType in dialect.ts)`);
+  if (!mapped)
+    throw new Error(
+      `column '${column}': no Snowflake type for staged type '${duckdbType}' (add it to snowflakeType in dialect.ts)`,
+    );
   return mapped;
 }
 

@@ -24,7 +24,11 @@ export class DuckDbWarehouse implements Warehouse {
   /** Opens (creating if needed) the DuckDB file at `path`. */
   static async open(
     path: string,
-    options: { threads?: number; memoryLimit?: string; /** Return freed memory to the OS above this peak (DuckDB allocator_flush_threshold). */ flushThreshold?: string } = {},
+    options: {
+      threads?: number;
+      memoryLimit?: string;
+      /** Return freed memory to the OS above this peak (DuckDB allocator_flush_threshold). */ flushThreshold?: string;
+    } = {},
   ): Promise<DuckDbWarehouse> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const settings: Record<string, string> = {};
@@ -81,7 +85,10 @@ export class DuckDbWarehouse implements Warehouse {
    * A second, read-only use connection on the same database, outside the write queue: what a BI tool
    * reading concurrently sees (each query one MVCC snapshot of committed data).
    */
-  async reader(): Promise<{ query<T extends Row = Row>(sql: string, params?: BindValue[]): Promise<T[]>; close(): void }> {
+  async reader(): Promise<{
+    query<T extends Row = Row>(sql: string, params?: BindValue[]): Promise<T[]>;
+    close(): void;
+  }> {
     const connection = await this.instance.connect();
     await connection.run("SET TimeZone = 'UTC'");
     return {

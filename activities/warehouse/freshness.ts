@@ -32,7 +32,12 @@ export interface MissedSummary {
  * partition all do. These are the windows a schedule skipped (outage longer than its catchupWindow,
  * paused schedule) or whose runs failed; a reconciliation or a catch-up fills them.
  */
-export async function missedWindows(wh: Warehouse, ds: DatasetConfig, from: Date | string, to: Date | string): Promise<Window[]> {
+export async function missedWindows(
+  wh: Warehouse,
+  ds: DatasetConfig,
+  from: Date | string,
+  to: Date | string,
+): Promise<Window[]> {
   const windows = cadenceWindows(ds.cadence, from, to);
   if (windows.length === 0) return [];
   const published = PUBLISHED_STATES.map((s) => `'${s}'`).join(', ');
@@ -107,13 +112,23 @@ export async function openBreach(wh: Warehouse, dataset: string): Promise<OpenBr
     [dataset],
   );
   if (!row) return null;
-  return { breachedSince: new Date(isoFromTimestamp(row.since)).toISOString(), lastAlertedAt: row.alerted ? new Date(isoFromTimestamp(row.alerted)).toISOString() : null };
+  return {
+    breachedSince: new Date(isoFromTimestamp(row.since)).toISOString(),
+    lastAlertedAt: row.alerted ? new Date(isoFromTimestamp(row.alerted)).toISOString() : null,
+  };
 }
 
 /** Opens a breach or refreshes an open one's figures (keeping when it started and whether it was announced). */
 export async function recordBreach(
   wh: Warehouse,
-  b: { dataset: string; breachedSince: string; lastAlertedAt: string | null; watermark: string | null; minutesBehind: number | null; missedWindows: number },
+  b: {
+    dataset: string;
+    breachedSince: string;
+    lastAlertedAt: string | null;
+    watermark: string | null;
+    minutesBehind: number | null;
+    missedWindows: number;
+  },
 ): Promise<void> {
   const now = dialectOf(wh.dialect).now;
   await wh.transaction(async (tx) => {
@@ -135,10 +150,15 @@ export async function markBreachAlerted(wh: Warehouse, dataset: string, breached
 
 /** Closes the breach that started at `breachedSince`. */
 export async function closeBreach(wh: Warehouse, dataset: string, breachedSince: string): Promise<number> {
-  return wh.run('DELETE FROM audit.freshness_alerts WHERE dataset = $1 AND breached_since = $2::TIMESTAMPTZ', [dataset, breachedSince]);
+  return wh.run('DELETE FROM audit.freshness_alerts WHERE dataset = $1 AND breached_since = $2::TIMESTAMPTZ', [
+    dataset,
+    breachedSince,
+  ]);
 }
 
 /** Minutes between `watermark` and `now` (null without a watermark; 0 when a run's window reaches past now), rounded to 0.1. */
 export function minutesBehind(watermark: string | null, now: Date): number | null {
-  return watermark === null ? null : Math.max(0, Math.round(((now.getTime() - Date.parse(watermark)) / 60_000) * 10) / 10);
+  return watermark === null
+    ? null
+    : Math.max(0, Math.round(((now.getTime() - Date.parse(watermark)) / 60_000) * 10) / 10);
 }

@@ -23,14 +23,28 @@ export async function ensureHealthTables(wh: Warehouse): Promise<void> {
 }
 
 /** Remembers this window's source row counts per table: the history volume_anomaly draws its band from. */
-export async function recordWindowCounts(wh: Warehouse, dataset: string, window: { start: string; end: string }, counts: TableCounts[]): Promise<void> {
+export async function recordWindowCounts(
+  wh: Warehouse,
+  dataset: string,
+  window: { start: string; end: string },
+  counts: TableCounts[],
+): Promise<void> {
   const perTable = new Map<string, number>();
   for (const c of counts) perTable.set(c.table, (perTable.get(c.table) ?? 0) + c.sourceRows);
   const now = dialectOf(wh.dialect).now;
   await wh.transaction(async (tx) => {
-    await tx.run('DELETE FROM audit.window_counts WHERE dataset = $1 AND window_start = $2::TIMESTAMPTZ', [dataset, window.start]);
+    await tx.run('DELETE FROM audit.window_counts WHERE dataset = $1 AND window_start = $2::TIMESTAMPTZ', [
+      dataset,
+      window.start,
+    ]);
     for (const [table, rows] of perTable) {
-      await tx.run(`INSERT INTO audit.window_counts VALUES ($1, $2, $3::TIMESTAMPTZ, $4::TIMESTAMPTZ, $5, ${now})`, [dataset, table, window.start, window.end, rows]);
+      await tx.run(`INSERT INTO audit.window_counts VALUES ($1, $2, $3::TIMESTAMPTZ, $4::TIMESTAMPTZ, $5, ${now})`, [
+        dataset,
+        table,
+        window.start,
+        window.end,
+        rows,
+      ]);
     }
   });
 }
@@ -42,7 +56,12 @@ export async function recordWindowCounts(wh: Warehouse, dataset: string, window:
  */
 export async function refreshDatasetHealth(wh: Warehouse, ds: DatasetConfig, now = new Date()): Promise<void> {
   const published = PUBLISHED_STATES.map((s) => `'${s}'`).join(', ');
-  const [runs] = await wh.query<{ last_status: string | null; last_at: string | null; good_at: string | null; through: string | null }>(
+  const [runs] = await wh.query<{
+    last_status: string | null;
+    last_at: string | null;
+    good_at: string | null;
+    through: string | null;
+  }>(
     `SELECT (SELECT status FROM audit.pipeline_runs WHERE dataset = $1 ORDER BY finished_at DESC LIMIT 1) AS last_status,
             (SELECT max(finished_at)::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1) AS last_at,
             (SELECT max(finished_at)::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})) AS good_at,
@@ -64,8 +83,19 @@ export async function refreshDatasetHealth(wh: Warehouse, ds: DatasetConfig, now
     await tx.run('DELETE FROM audit.dataset_health WHERE dataset = $1', [ds.name]);
     await tx.run(
       `INSERT INTO audit.dataset_health VALUES ($1, $2, $3::TIMESTAMPTZ, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, $7, $8, $9, $10, $11, ${d.now})`,
-      [ds.name, runs.last_status, runs.last_at, runs.good_at, runs.through, behind === null ? null : Math.round(behind * 10) / 10, slaMinutes,
-        behind !== null && behind <= slaMinutes, critical.length, critical.map((c) => c.check_name).join(', ') || null, quarantined],
+      [
+        ds.name,
+        runs.last_status,
+        runs.last_at,
+        runs.good_at,
+        runs.through,
+        behind === null ? null : Math.round(behind * 10) / 10,
+        slaMinutes,
+        behind !== null && behind <= slaMinutes,
+        critical.length,
+        critical.map((c) => c.check_name).join(', ') || null,
+        quarantined,
+      ],
     );
   });
 }
@@ -79,7 +109,10 @@ export async function purgeAudit(wh: Warehouse, retention: string, now = new Dat
   n += await wh.run('DELETE FROM audit.window_counts WHERE window_start < $1::TIMESTAMPTZ', [cutoff]);
   n += await wh.run('DELETE FROM audit.bi_refreshes WHERE finished_at < $1::TIMESTAMPTZ', [cutoff]);
   for (const q of await openQuarantine(wh)) {
-    n += await wh.run(`DELETE FROM ${qualified(SCHEMAS.quarantine, q.model)} WHERE _dq_quarantined_at < $1::TIMESTAMPTZ`, [cutoff]);
+    n += await wh.run(
+      `DELETE FROM ${qualified(SCHEMAS.quarantine, q.model)} WHERE _dq_quarantined_at < $1::TIMESTAMPTZ`,
+      [cutoff],
+    );
   }
   return n;
 }

@@ -51,13 +51,28 @@ const columnList = (names: string[]) => `(${names.map(quoteIdent).join(', ')})`;
  * Snowflake commits implicitly, so it runs before and outside the data transaction; every step is
  * idempotent); then one transaction replaces the rows and records the baseline.
  */
-export async function loadManifest(wh: Warehouse, staged: StagedRowsReader, manifest: Manifest, loadId: string): Promise<LoadResult> {
+export async function loadManifest(
+  wh: Warehouse,
+  staged: StagedRowsReader,
+  manifest: Manifest,
+  loadId: string,
+): Promise<LoadResult> {
   const target = rawTable(manifest.source, manifest.table);
-  const base: LoadResult = { table: manifest.table, rawTable: `${SCHEMAS.raw}.${target}`, loadId, rowsLoaded: 0, rowsReplaced: 0, tombstones: 0, evolved: [], skipped: null };
+  const base: LoadResult = {
+    table: manifest.table,
+    rawTable: `${SCHEMAS.raw}.${target}`,
+    loadId,
+    rowsLoaded: 0,
+    rowsReplaced: 0,
+    tombstones: 0,
+    evolved: [],
+    skipped: null,
+  };
   if (manifest.blocked) return { ...base, skipped: `breaking schema drift: ${manifest.drift?.summary}` };
   if (manifest.unchanged) return { ...base, skipped: 'full table unchanged since the last load (same checksum)' };
   if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
-  if (staged.dialect !== wh.dialect) throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);
+  if (staged.dialect !== wh.dialect)
+    throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);
   if (manifest.mode === 'cdc' && wh.dialect !== 'duckdb') {
     throw new Error(
       `not implemented on ${wh.dialect}: CDC load of ${manifest.source}.${manifest.table} (TRUNCATE markers and unchanged TOAST ` +
@@ -70,7 +85,11 @@ export async function loadManifest(wh: Warehouse, staged: StagedRowsReader, mani
   try {
     const evolved = await prepareRawTable(wh, target, manifest, incoming.columns);
     const dialect = dialectOf(wh.dialect);
-    return await wh.transaction(async (tx) => ({ ...base, ...(await replaceRows(tx, dialect, target, manifest, incoming, loadId)), evolved }));
+    return await wh.transaction(async (tx) => ({
+      ...base,
+      ...(await replaceRows(tx, dialect, target, manifest, incoming, loadId)),
+      evolved,
+    }));
   } finally {
     // A leftover is harmless (Snowflake drops temporary tables with the session); the load's outcome stands.
     await incoming.close().catch(() => undefined);
@@ -82,12 +101,19 @@ export async function loadManifest(wh: Warehouse, staged: StagedRowsReader, mani
  * and evolves it to the staged columns. DDL only, each statement idempotent (IF NOT EXISTS), so a load
  * retried after a failed data transaction, or two loads of one table, redo it harmlessly.
  */
-async function prepareRawTable(wh: Warehouse, target: string, manifest: Manifest, staged: TypedColumn[]): Promise<string[]> {
+async function prepareRawTable(
+  wh: Warehouse,
+  target: string,
+  manifest: Manifest,
+  staged: TypedColumn[],
+): Promise<string[]> {
   const fqn = qualified(SCHEMAS.raw, target);
   // CDC files carry their own _deleted (tombstones); the other modes stage live rows only.
   const deleted = staged.some((c) => c.name === '_deleted') ? [] : [{ name: '_deleted', type: 'BOOLEAN' }];
   const columns = [...staged, ...LINEAGE, ...deleted];
-  await wh.run(`CREATE TABLE IF NOT EXISTS ${fqn} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
+  await wh.run(
+    `CREATE TABLE IF NOT EXISTS ${fqn} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`,
+  );
   // Every raw table has _deleted and _lsn, whatever mode wrote it first, so staging reads them all alike.
   await wh.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _deleted BOOLEAN DEFAULT false`);
   await wh.run(`ALTER TABLE ${fqn} ADD COLUMN IF NOT EXISTS _lsn VARCHAR`);
@@ -120,12 +146,14 @@ async function replaceRows(
       `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${from}) AS s
         WHERE ${keyCols.map((c) => `r.${quoteIdent(c)} IS NOT DISTINCT FROM s.${quoteIdent(c)}`).join(' AND ')}`,
     );
-    replaced += await tx.run(`DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${from} WHERE _op = 'T')`);
+    replaced += await tx.run(
+      `DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${from} WHERE _op = 'T')`,
+    );
   } else if (manifest.mode === 'incremental') {
-    replaced += await tx.run(`DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`, [
-      manifest.window.start,
-      manifest.window.end,
-    ]);
+    replaced += await tx.run(
+      `DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`,
+      [manifest.window.start, manifest.window.end],
+    );
     const keyCols = [...manifest.primaryKey, manifest.cursor];
     replaced += await tx.run(
       `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${from}) AS s
@@ -158,7 +186,12 @@ async function replaceRows(
     tombstones = await applyTruncates(tx, fqn, manifest, from, loadId);
     await carryUnchangedToast(tx, fqn, manifest, loadId);
   }
-  await writeSourceState(tx, manifest, { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum }, dialect);
+  await writeSourceState(
+    tx,
+    manifest,
+    { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum },
+    dialect,
+  );
   return { rowsLoaded: inserted, rowsReplaced: replaced, tombstones };
 }
 
@@ -166,9 +199,16 @@ async function replaceRows(
  * Adds columns the staged file has and raw lacks (source columns gained, CDC metadata after an initial
  * snapshot) and applies accepted type changes, so raw follows the source.
  */
-async function evolveRawTable(wh: Warehouse, target: string, manifest: Manifest, staged: TypedColumn[]): Promise<string[]> {
+async function evolveRawTable(
+  wh: Warehouse,
+  target: string,
+  manifest: Manifest,
+  staged: TypedColumn[],
+): Promise<string[]> {
   const existing = new Map(
-    (await wh.query<{ name: string; type: string }>(dialectOf(wh.dialect).columnsSql, [SCHEMAS.raw, target])).map((c) => [c.name, c.type]),
+    (await wh.query<{ name: string; type: string }>(dialectOf(wh.dialect).columnsSql, [SCHEMAS.raw, target])).map(
+      (c) => [c.name, c.type],
+    ),
   );
   const fqn = qualified(SCHEMAS.raw, target);
   const changed: string[] = [];
@@ -190,7 +230,13 @@ async function evolveRawTable(wh: Warehouse, target: string, manifest: Manifest,
  * gets a tombstone at the marker's LSN, so staging's latest-version rule hides it, while rows
  * inserted after the TRUNCATE (higher LSN, same capture) stay live. Returns the tombstones written.
  */
-async function applyTruncates(tx: Tx, fqn: string, manifest: Manifest, incoming: string, loadId: string): Promise<number> {
+async function applyTruncates(
+  tx: Tx,
+  fqn: string,
+  manifest: Manifest,
+  incoming: string,
+  loadId: string,
+): Promise<number> {
   const pk = manifest.primaryKey.map((c) => `k.${quoteIdent(c)}`).join(', ');
   const columns = [...manifest.primaryKey, ...LINEAGE.map((c) => c.name), '_deleted', '_op', '_lsn', '_commit_ts'];
   return tx.run(

@@ -39,7 +39,15 @@ export interface Model {
 
 const TAG = /\{\{\s*([a-z_]+)\(\s*((?:'[^']*'\s*,?\s*)*)\)\s*\}\}/g;
 const ARITY: Record<string, number> = {
-  ref: 1, source: 2, latest: 3, surrogate_key: -1, date_key: 1, iso_day_of_week: 1, iso_week: 1, hours_between: 2, date_spine: 2,
+  ref: 1,
+  source: 2,
+  latest: 3,
+  surrogate_key: -1,
+  date_key: 1,
+  iso_day_of_week: 1,
+  iso_week: 1,
+  hours_between: 2,
+  date_spine: 2,
 };
 
 function tagArgs(raw: string): string[] {
@@ -54,7 +62,9 @@ function header(sql: string, name: string): string | undefined {
 export function readModels(dir = MODELS_DIR): Map<string, Model> {
   const models = new Map<string, Model>();
   for (const layer of ['staging', 'intermediate', 'marts'] as const) {
-    for (const file of readdirSync(join(dir, layer)).filter((f) => f.endsWith('.sql')).sort()) {
+    for (const file of readdirSync(join(dir, layer))
+      .filter((f) => f.endsWith('.sql'))
+      .sort()) {
       const sql = readFileSync(join(dir, layer, file), 'utf8');
       const name = basename(file, '.sql');
       const where = `model ${layer}/${file}`;
@@ -66,22 +76,41 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
       for (const m of sql.matchAll(TAG)) {
         const args = tagArgs(m[2]);
         const arity = ARITY[m[1]];
-        if (arity === undefined) throw new Error(`${where}: unknown template function '${m[1]}' (known: ${Object.keys(ARITY).join(', ')})`);
-        if (arity >= 0 ? args.length !== arity : args.length === 0) throw new Error(`${where}: ${m[1]}() takes ${arity >= 0 ? arity : 'one or more'} argument(s), got ${args.length}`);
+        if (arity === undefined)
+          throw new Error(`${where}: unknown template function '${m[1]}' (known: ${Object.keys(ARITY).join(', ')})`);
+        if (arity >= 0 ? args.length !== arity : args.length === 0)
+          throw new Error(
+            `${where}: ${m[1]}() takes ${arity >= 0 ? arity : 'one or more'} argument(s), got ${args.length}`,
+          );
         if (m[1] === 'ref') refs.push(args[0]);
         if (m[1] === 'source' || m[1] === 'latest') sources.push({ source: args[0], table: args[1] });
       }
       const leftover = /\{\{[^}]*\}\}/.exec(sql.replace(TAG, ''));
       if (leftover) throw new Error(`${where}: cannot read template tag ${leftover[0]}`);
       const materialized = header(sql, 'materialized') ?? 'table';
-      if (materialized !== 'table' && materialized !== 'incremental') throw new Error(`${where}: materialized must be table or incremental, got '${materialized}'`);
+      if (materialized !== 'table' && materialized !== 'incremental')
+        throw new Error(`${where}: materialized must be table or incremental, got '${materialized}'`);
       const uniqueKey = header(sql, 'unique_key') ?? null;
       const partitionBy = header(sql, 'partition_by') ?? null;
-      if (materialized === 'incremental' && !uniqueKey === !partitionBy) throw new Error(`${where}: an incremental model needs exactly one of unique_key or partition_by`);
-      if (materialized === 'incremental' && layer !== 'marts') throw new Error(`${where}: only marts are incremental (staging and intermediate are rebuilt every run)`);
+      if (materialized === 'incremental' && !uniqueKey === !partitionBy)
+        throw new Error(`${where}: an incremental model needs exactly one of unique_key or partition_by`);
+      if (materialized === 'incremental' && layer !== 'marts')
+        throw new Error(`${where}: only marts are incremental (staging and intermediate are rebuilt every run)`);
       const dialects = (header(sql, 'dialects') ?? 'duckdb, snowflake').split(/\s*,\s*/) as DialectName[];
-      if (dialects.some((d) => d !== 'duckdb' && d !== 'snowflake')) throw new Error(`${where}: dialects must list duckdb and/or snowflake`);
-      models.set(name, { name, layer, grain, sql, refs, sources, materialized: materialized as Model['materialized'], uniqueKey, partitionBy, dialects });
+      if (dialects.some((d) => d !== 'duckdb' && d !== 'snowflake'))
+        throw new Error(`${where}: dialects must list duckdb and/or snowflake`);
+      models.set(name, {
+        name,
+        layer,
+        grain,
+        sql,
+        refs,
+        sources,
+        materialized: materialized as Model['materialized'],
+        uniqueKey,
+        partitionBy,
+        dialects,
+      });
     }
   }
   return models;
@@ -94,9 +123,11 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
 export function checkModelsForDialect(models: Model[], dialect: Dialect): void {
   const problems: string[] = [];
   for (const model of models) {
-    if (!model.dialects.includes(dialect.name)) problems.push(`${model.layer}/${model.name}.sql declares dialects: ${model.dialects.join(', ')}`);
+    if (!model.dialects.includes(dialect.name))
+      problems.push(`${model.layer}/${model.name}.sql declares dialects: ${model.dialects.join(', ')}`);
     const code = model.sql.replace(/--.*$/gm, '');
-    for (const u of dialect.unsupported) if (u.pattern.test(code)) problems.push(`${model.layer}/${model.name}.sql uses ${u.what}`);
+    for (const u of dialect.unsupported)
+      if (u.pattern.test(code)) problems.push(`${model.layer}/${model.name}.sql uses ${u.what}`);
   }
   if (problems.length) throw new Error(`models cannot run on ${dialect.name}:\n  ${problems.join('\n  ')}`);
 }
@@ -140,16 +171,26 @@ export function renderModel(model: Model, shadow: string, dialect: Dialect = DUC
   return model.sql.replace(TAG, (_m, fn: string, raw: string) => {
     const a = tagArgs(raw);
     switch (fn) {
-      case 'ref': return qualified(shadow, a[0]);
-      case 'source': return qualified(SCHEMAS.raw, rawTable(a[0], a[1]));
-      case 'latest': return latestVersion(a[0], a[1], a[2]);
-      case 'surrogate_key': return dialect.surrogateKey(a);
-      case 'date_key': return dialect.dateKey(a[0]);
-      case 'iso_day_of_week': return dialect.isoDayOfWeek(a[0]);
-      case 'iso_week': return dialect.isoWeek(a[0]);
-      case 'hours_between': return dialect.hoursBetween(a[0], a[1]);
-      case 'date_spine': return dialect.dateSpine(a[0], a[1]);
-      default: throw new Error(`model ${model.name}: unknown template function '${fn}'`);
+      case 'ref':
+        return qualified(shadow, a[0]);
+      case 'source':
+        return qualified(SCHEMAS.raw, rawTable(a[0], a[1]));
+      case 'latest':
+        return latestVersion(a[0], a[1], a[2]);
+      case 'surrogate_key':
+        return dialect.surrogateKey(a);
+      case 'date_key':
+        return dialect.dateKey(a[0]);
+      case 'iso_day_of_week':
+        return dialect.isoDayOfWeek(a[0]);
+      case 'iso_week':
+        return dialect.isoWeek(a[0]);
+      case 'hours_between':
+        return dialect.hoursBetween(a[0], a[1]);
+      case 'date_spine':
+        return dialect.dateSpine(a[0], a[1]);
+      default:
+        throw new Error(`model ${model.name}: unknown template function '${fn}'`);
     }
   });
 }
@@ -176,14 +217,20 @@ export function upstreamSources(models: Map<string, Model>, name: string): { sou
 
 const SourceContractSchema = z.record(
   z.string(),
-  z.record(z.string(), z.object({
-    /** Where the columns are documented. */
-    doc: z.string().optional(),
-    /** The key latest() deduplicates on. */
-    key: z.string(),
-    /** Column name → portable SQL type. */
-    columns: z.record(z.string(), z.string().regex(/^[A-Z]+(\(\d+(,\s*\d+)?\))?$/, 'a portable SQL type such as BIGINT or DECIMAL(12,2)')),
-  })),
+  z.record(
+    z.string(),
+    z.object({
+      /** Where the columns are documented. */
+      doc: z.string().optional(),
+      /** The key latest() deduplicates on. */
+      key: z.string(),
+      /** Column name → portable SQL type. */
+      columns: z.record(
+        z.string(),
+        z.string().regex(/^[A-Z]+(\(\d+(,\s*\d+)?\))?$/, 'a portable SQL type such as BIGINT or DECIMAL(12,2)'),
+      ),
+    }),
+  ),
 );
 
 /** A source table models read before any extractor writes it (models/sources.yaml). */

@@ -70,7 +70,12 @@ export async function publishTables(
  * its CREATED time: transform always makes the shadow table anew, so it is newer than certified's
  * until it has been swapped (or cloned) in. A retried publish finds certified newer and leaves it.
  */
-async function publishBySwap(wh: Warehouse, shadow: string, tables: string[], options: PublishOptions): Promise<PublishResult['tables']> {
+async function publishBySwap(
+  wh: Warehouse,
+  shadow: string,
+  tables: string[],
+  options: PublishOptions,
+): Promise<PublishResult['tables']> {
   const role = options.biRole;
   if (!role) throw new Error('publish on snowflake needs the BI role to grant SELECT to (config warehouse.biRole)');
   await wh.ensureSchema(SCHEMAS.certified);
@@ -80,7 +85,8 @@ async function publishBySwap(wh: Warehouse, shadow: string, tables: string[], op
     const target = qualified(SCHEMAS.certified, table);
     const source = qualified(shadow, table);
     const { built, current } = await createdTimes(wh, shadow, table);
-    if (built === undefined) throw new Error(`cannot publish ${table}: ${shadow}.${table} does not exist (transform did not build it)`);
+    if (built === undefined)
+      throw new Error(`cannot publish ${table}: ${shadow}.${table} does not exist (transform did not build it)`);
     if (current === undefined) await wh.run(`CREATE TABLE ${target} CLONE ${source}`);
     else if (built > current) await wh.run(`ALTER TABLE ${target} SWAP WITH ${source}`);
     // else an earlier attempt of this publish already swapped it in.
@@ -96,7 +102,11 @@ async function publishBySwap(wh: Warehouse, shadow: string, tables: string[], op
 }
 
 /** CREATED (epoch ms) of the shadow build and of the certified table, each undefined when missing. */
-async function createdTimes(wh: Warehouse, shadow: string, table: string): Promise<{ built?: number; current?: number }> {
+async function createdTimes(
+  wh: Warehouse,
+  shadow: string,
+  table: string,
+): Promise<{ built?: number; current?: number }> {
   // Upper-cased lookups: the session's QUOTED_IDENTIFIERS_IGNORE_CASE stores our names upper-case.
   const rows = await wh.query<{ schema_name: string; created: string }>(
     `SELECT lower(table_schema) AS schema_name, created FROM information_schema.tables
@@ -120,5 +130,7 @@ async function replaceBiView(tx: Tx, table: string, dialect: Dialect): Promise<v
     ...kept.map((c) => (current.has(c.name) ? quoteIdent(c.name) : `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`)),
     ...certified.filter((c) => !kept.some((k) => k.name === c.name)).map((c) => quoteIdent(c.name)),
   ];
-  await tx.run(`CREATE OR REPLACE VIEW ${qualified(SCHEMAS.bi, table)} AS SELECT ${select.join(', ')} FROM ${qualified(SCHEMAS.certified, table)}`);
+  await tx.run(
+    `CREATE OR REPLACE VIEW ${qualified(SCHEMAS.bi, table)} AS SELECT ${select.join(', ')} FROM ${qualified(SCHEMAS.certified, table)}`,
+  );
 }

@@ -7,7 +7,17 @@ import { isoFromTimestamp, qualified, quoteIdent } from './sql';
 /** Checks judged on the whole model or window (nothing row-level to quarantine). */
 export type AggregateCheck = Extract<
   CheckConfig,
-  { type: 'null_rate' | 'schema_contract' | 'freshness' | 'row_count_reconciliation' | 'totals_match' | 'metric_match' | 'volume_anomaly' | 'custom_sql' }
+  {
+    type:
+      | 'null_rate'
+      | 'schema_contract'
+      | 'freshness'
+      | 'row_count_reconciliation'
+      | 'totals_match'
+      | 'metric_match'
+      | 'volume_anomaly'
+      | 'custom_sql';
+  }
 >;
 
 type Verdict = Pick<CheckResult, 'status' | 'failingRows' | 'sampleKeys' | 'detail'>;
@@ -15,7 +25,10 @@ type Verdict = Pick<CheckResult, 'status' | 'failingRows' | 'sampleKeys' | 'deta
 /** Runs one aggregate check; an `error` severity records (there are no rows to move), `critical` blocks. */
 export async function aggregateCheck(ctx: CheckContext, check: AggregateCheck): Promise<CheckResult> {
   const verdict = await judge(ctx, check);
-  const recordedOnly = verdict.status === 'fail' && check.severity === 'error' ? ' (aggregate check: nothing to quarantine, recorded)' : '';
+  const recordedOnly =
+    verdict.status === 'fail' && check.severity === 'error'
+      ? ' (aggregate check: nothing to quarantine, recorded)'
+      : '';
   return {
     check: check.name,
     type: check.type,
@@ -28,7 +41,12 @@ export async function aggregateCheck(ctx: CheckContext, check: AggregateCheck): 
 }
 
 const pass = (detail: string): Verdict => ({ status: 'pass', failingRows: 0, sampleKeys: [], detail });
-const fail = (failingRows: number, sampleKeys: string[], detail: string): Verdict => ({ status: 'fail', failingRows, sampleKeys: sampleKeys.slice(0, SAMPLE), detail });
+const fail = (failingRows: number, sampleKeys: string[], detail: string): Verdict => ({
+  status: 'fail',
+  failingRows,
+  sampleKeys: sampleKeys.slice(0, SAMPLE),
+  detail,
+});
 
 async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict> {
   switch (check.type) {
@@ -42,23 +60,33 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
     }
     case 'schema_contract': {
       const live = new Map(
-        (await ctx.wh.query<{ name: string; type: string }>(
-          `SELECT column_name AS name, upper(data_type) AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-          [ctx.shadow, check.model],
-        )).map((c) => [c.name, c.type.replace(/\s+/g, ' ')]),
+        (
+          await ctx.wh.query<{ name: string; type: string }>(
+            `SELECT column_name AS name, upper(data_type) AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+            [ctx.shadow, check.model],
+          )
+        ).map((c) => [c.name, c.type.replace(/\s+/g, ' ')]),
       );
       const broken = Object.entries(check.columns).flatMap(([name, type]) => {
         const actual = live.get(name);
         if (actual === undefined) return [`missing column ${name} (contract: ${type})`];
-        return actual.replace(/\s/g, '') === type.replace(/\s/g, '') ? [] : [`${name} is ${actual}, contract says ${type}`];
+        return actual.replace(/\s/g, '') === type.replace(/\s/g, '')
+          ? []
+          : [`${name} is ${actual}, contract says ${type}`];
       });
       return broken.length
-        ? fail(broken.length, broken.map((b) => b.split(' ')[b.startsWith('missing') ? 2 : 0]), `${check.model} breaks its contract: ${broken.join('; ')}`)
+        ? fail(
+            broken.length,
+            broken.map((b) => b.split(' ')[b.startsWith('missing') ? 2 : 0]),
+            `${check.model} breaks its contract: ${broken.join('; ')}`,
+          )
         : pass(`${check.model} has the ${Object.keys(check.columns).length} contracted columns with their types`);
     }
     case 'freshness': {
       const maxAgeMs = parseDuration(check.maxAge ?? ctx.dataset.freshnessSla);
-      const tables = ctx.dataset.tables.filter((t) => (check.tables ? check.tables.includes(t.name) : t.mode !== 'full'));
+      const tables = ctx.dataset.tables.filter((t) =>
+        check.tables ? check.tables.includes(t.name) : t.mode !== 'full',
+      );
       const stale: string[] = [];
       const lines: string[] = [];
       for (const t of tables) {
@@ -68,7 +96,9 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
           lines.push(`${t.name}: never loaded`);
           continue;
         }
-        const [{ newest }] = await ctx.wh.query<{ newest: string | null }>(`SELECT max(${quoteIdent(t.cursor)})::VARCHAR AS newest FROM ${qualified(SCHEMAS.raw, raw)}`);
+        const [{ newest }] = await ctx.wh.query<{ newest: string | null }>(
+          `SELECT max(${quoteIdent(t.cursor)})::VARCHAR AS newest FROM ${qualified(SCHEMAS.raw, raw)}`,
+        );
         const ageMs = newest ? ctx.now.getTime() - Date.parse(isoFromTimestamp(newest)) : Infinity;
         const age = Number.isFinite(ageMs) ? `${Math.round(ageMs / 60_000)} min old` : 'empty';
         lines.push(`${t.name}: newest ${t.cursor} ${age}`);
@@ -90,8 +120,15 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
         [check.tolerance],
       );
       return diff.length
-        ? fail(diff.length, diff.map((d) => d.k), `${diff.length} ${check.groupBy.join('/')} groups differ beyond ${check.tolerance * 100}%: ` +
-            diff.slice(0, SAMPLE).map((d) => `${d.k} ${check.left}=${d.l} ${check.right}=${d.r}`).join('; '))
+        ? fail(
+            diff.length,
+            diff.map((d) => d.k),
+            `${diff.length} ${check.groupBy.join('/')} groups differ beyond ${check.tolerance * 100}%: ` +
+              diff
+                .slice(0, SAMPLE)
+                .map((d) => `${d.k} ${check.left}=${d.l} ${check.right}=${d.r}`)
+                .join('; '),
+          )
         : pass(`${check.left} = ${check.right} per ${check.groupBy.join('/')} within ${check.tolerance * 100}%`);
     }
     case 'metric_match': {
@@ -110,7 +147,11 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
       const [{ n }] = await ctx.wh.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM (${sql})`);
       if (!Number(n)) return pass('the query returned no rows');
       const rows = await ctx.wh.query(`SELECT * FROM (${sql}) LIMIT ${SAMPLE}`);
-      return fail(Number(n), rows.map((row) => String(Object.values(row)[0])), `the query returned ${n} failing rows`);
+      return fail(
+        Number(n),
+        rows.map((row) => String(Object.values(row)[0])),
+        `the query returned ${n} failing rows`,
+      );
     }
   }
 }
@@ -119,13 +160,21 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
  * Source rows changed in the window (counted in the extract's snapshot) = rows staged = rows in raw
  * under this window's load id, counted again now: a row lost or deleted after the load step is caught.
  */
-async function reconcileRowCounts(ctx: CheckContext, check: Extract<AggregateCheck, { type: 'row_count_reconciliation' }>): Promise<Verdict> {
+async function reconcileRowCounts(
+  ctx: CheckContext,
+  check: Extract<AggregateCheck, { type: 'row_count_reconciliation' }>,
+): Promise<Verdict> {
   const perTable = new Map<string, { source: number; staged: number; loaded: number; loadIds: Set<string> }>();
   for (const c of ctx.counts.filter((x) => !check.tables || check.tables.includes(x.table))) {
     const t = perTable.get(c.table) ?? { source: 0, staged: 0, loaded: 0, loadIds: new Set<string>() };
     // A load with nothing staged wrote nothing this run (raw may hold an earlier run's rows of the same id).
     if (c.stagedRows > 0) t.loadIds.add(c.loadId ?? `${ctx.runId}/${c.table}`);
-    perTable.set(c.table, { source: t.source + c.sourceRows, staged: t.staged + c.stagedRows, loaded: t.loaded + c.loadedRows, loadIds: t.loadIds });
+    perTable.set(c.table, {
+      source: t.source + c.sourceRows,
+      staged: t.staged + c.stagedRows,
+      loaded: t.loaded + c.loadedRows,
+      loadIds: t.loadIds,
+    });
   }
   const bad: string[] = [];
   const tables: string[] = [];
@@ -138,7 +187,9 @@ async function reconcileRowCounts(ctx: CheckContext, check: Extract<AggregateChe
     }
   }
   const total = [...perTable.values()].reduce((s, c) => s + c.source, 0);
-  return bad.length ? fail(bad.length, tables, bad.join('; ')) : pass(`${perTable.size} tables: source = staged = loaded = in raw (${total} rows)`);
+  return bad.length
+    ? fail(bad.length, tables, bad.join('; '))
+    : pass(`${perTable.size} tables: source = staged = loaded = in raw (${total} rows)`);
 }
 
 async function rowsUnderLoadId(ctx: CheckContext, table: string, loadId: string): Promise<number> {
@@ -155,7 +206,10 @@ async function rowsUnderLoadId(ctx: CheckContext, table: string, loadId: string)
  * This window's source row count per table against the same hour of day over the trailing days
  * (audit.window_counts, written by every gate): outside [min × (1 − slack), max × (1 + slack)] fails.
  */
-async function volumeAnomaly(ctx: CheckContext, check: Extract<AggregateCheck, { type: 'volume_anomaly' }>): Promise<Verdict> {
+async function volumeAnomaly(
+  ctx: CheckContext,
+  check: Extract<AggregateCheck, { type: 'volume_anomaly' }>,
+): Promise<Verdict> {
   const out: string[] = [];
   const odd: string[] = [];
   const since = new Date(Date.parse(ctx.window.start) - check.days * 86_400_000).toISOString();
@@ -170,7 +224,9 @@ async function volumeAnomaly(ctx: CheckContext, check: Extract<AggregateCheck, {
       [ctx.dataset.name, table, since, ctx.window.start],
     );
     if (history.length < check.minHistory) {
-      out.push(`${table}: ${rows} rows, ${history.length} earlier windows at this hour (need ${check.minHistory}): not judged`);
+      out.push(
+        `${table}: ${rows} rows, ${history.length} earlier windows at this hour (need ${check.minHistory}): not judged`,
+      );
       continue;
     }
     const ns = history.map((h) => Number(h.n));
@@ -178,5 +234,7 @@ async function volumeAnomaly(ctx: CheckContext, check: Extract<AggregateCheck, {
     out.push(`${table}: ${rows} rows, band [${lo}, ${hi}] from ${ns.length} windows`);
     if (rows < lo || rows > hi) odd.push(table);
   }
-  return odd.length ? fail(odd.length, odd, `volume outside the band: ${out.join('; ')}`) : pass(out.join('; ') || 'no tables');
+  return odd.length
+    ? fail(odd.length, odd, `volume outside the band: ${out.join('; ')}`)
+    : pass(out.join('; ') || 'no tables');
 }

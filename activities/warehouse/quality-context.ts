@@ -47,6 +47,7 @@ export const SAMPLE = 5;
 
 /** `{{ ref('m') }}` in check SQL points at the shadow tables the gate inspects. */
 export function renderRefs(ctx: Pick<CheckContext, 'shadow'>, sql: string): string {
-  return sql.replace(/\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g, (_m, name: string) => qualified(ctx.shadow, name)).replace(/;\s*$/, '');
+  return sql
+    .replace(/\{\{\s*ref\(\s*'([a-z_][a-z0-9_]*)'\s*\)\s*\}\}/g, (_m, name: string) => qualified(ctx.shadow, name))
+    .replace(/;\s*$/, '');
 }
-

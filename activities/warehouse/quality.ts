@@ -21,15 +21,33 @@ export async function runChecks(
     rebuildDownstream?: (models: string[]) => Promise<void>;
   },
 ): Promise<CheckResult[]> {
-  const ctx: CheckContext = { wh, shadow: shadowSchema(opts.dataset.name), runId: opts.runId, dataset: opts.dataset, counts: opts.counts, window: opts.window, now: opts.now ?? new Date(), released: new Map() };
+  const ctx: CheckContext = {
+    wh,
+    shadow: shadowSchema(opts.dataset.name),
+    runId: opts.runId,
+    dataset: opts.dataset,
+    counts: opts.counts,
+    window: opts.window,
+    now: opts.now ?? new Date(),
+    released: new Map(),
+  };
   const results: CheckResult[] = [];
   const run = async (check: CheckConfig, fn: () => Promise<CheckResult>) => {
     try {
       results.push(await fn());
     } catch (err) {
       // A check that cannot run is a failed check, not a crashed gate: the operator sees why.
-      results.push({ check: check.name, type: check.type, model: 'model' in check ? (check.model ?? null) : null, severity: check.severity,
-        status: 'fail', failingRows: 0, quarantinedRows: 0, sampleKeys: [], detail: `check could not run: ${(err as Error).message}` });
+      results.push({
+        check: check.name,
+        type: check.type,
+        model: 'model' in check ? (check.model ?? null) : null,
+        severity: check.severity,
+        status: 'fail',
+        failingRows: 0,
+        quarantinedRows: 0,
+        sampleKeys: [],
+        detail: `check could not run: ${(err as Error).message}`,
+      });
     }
   };
   // Row checks first: their quarantine changes the models, and what is built from them is rebuilt
@@ -37,11 +55,13 @@ export async function runChecks(
   for (const check of opts.dataset.checks) if (isRowCheck(check)) await run(check, () => rowCheck(ctx, check));
   const quarantined = [...new Set(results.filter((r) => r.quarantinedRows > 0 && r.model).map((r) => r.model!))];
   if (quarantined.length && opts.rebuildDownstream) await opts.rebuildDownstream(quarantined);
-  for (const check of opts.dataset.checks) if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
+  for (const check of opts.dataset.checks)
+    if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
   return results;
 }
 
-type RowLevelCheck = Extract<CheckConfig, { type: 'not_null' | 'unique' | 'relationships' | 'accepted_values' | 'range' }>
+type RowLevelCheck =
+  | Extract<CheckConfig, { type: 'not_null' | 'unique' | 'relationships' | 'accepted_values' | 'range' }>
   | (Extract<CheckConfig, { type: 'custom_sql' }> & { model: string; key: string });
 
 function isRowCheck(check: CheckConfig): check is RowLevelCheck {
@@ -70,7 +90,10 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck): { sql: string; 
       };
     case 'range': {
       const c = quoteIdent(check.column);
-      const out = [...(check.min !== undefined ? [`${c} < ${Number(check.min)}`] : []), ...(check.max !== undefined ? [`${c} > ${Number(check.max)}`] : [])];
+      const out = [
+        ...(check.min !== undefined ? [`${c} < ${Number(check.min)}`] : []),
+        ...(check.max !== undefined ? [`${c} > ${Number(check.max)}`] : []),
+      ];
       return {
         sql: `SELECT rowid FROM ${t} WHERE ${out.length ? out.join(' OR ') : 'false'}`,
         reason: `${check.column} outside [${check.min ?? '-∞'}, ${check.max ?? '∞'}]`,
@@ -101,7 +124,9 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
   const found = failingRowids(ctx, check);
   // Rows an operator released from quarantine (same content) pass this check from now on.
   const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released);
-  const failing = released ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})` : found.sql;
+  const failing = released
+    ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})`
+    : found.sql;
   const keyColumn = check.type === 'custom_sql' ? check.key : 'columns' in check ? check.columns[0] : check.column;
   const [{ n, total }] = await ctx.wh.query<{ n: number; total: number }>(
     `SELECT (SELECT count(*) FROM (${failing}))::BIGINT AS n, (SELECT count(*) FROM ${t})::BIGINT AS total`,
@@ -114,7 +139,8 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
     : [];
   const escalated = check.severity === 'error' && exceeds(check.escalateAbove, failingRows, Number(total));
   let quarantinedRows = 0;
-  if (failingRows && check.severity === 'error' && !escalated) quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, failing);
+  if (failingRows && check.severity === 'error' && !escalated)
+    quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, failing);
   const share = Number(total) ? ` (${((100 * failingRows) / Number(total)).toFixed(2)}% of ${total})` : '';
   return {
     check: check.name,
@@ -133,9 +159,17 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
 
 function exceeds(limit: CheckConfig['escalateAbove'], failing: number, total: number): boolean {
   if (!limit || failing === 0) return false;
-  return (limit.rows !== undefined && failing > limit.rows) || (limit.fraction !== undefined && total > 0 && failing / total > limit.fraction);
+  return (
+    (limit.rows !== undefined && failing > limit.rows) ||
+    (limit.fraction !== undefined && total > 0 && failing / total > limit.fraction)
+  );
 }
 
 function describe(limit: NonNullable<CheckConfig['escalateAbove']>): string {
-  return [limit.rows !== undefined ? `${limit.rows} rows` : '', limit.fraction !== undefined ? `${limit.fraction * 100}% of rows` : ''].filter(Boolean).join(' or ');
+  return [
+    limit.rows !== undefined ? `${limit.rows} rows` : '',
+    limit.fraction !== undefined ? `${limit.fraction * 100}% of rows` : '',
+  ]
+    .filter(Boolean)
+    .join(' or ');
 }

@@ -11,7 +11,13 @@ const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR
  * the good rows publish, the bad ones wait for a fix or a release. Re-running the gate for the same
  * window replaces that window's unreleased entries, so nothing is quarantined twice.
  */
-export async function quarantineRows(ctx: CheckContext, model: string, check: string, reason: string, failing: string): Promise<number> {
+export async function quarantineRows(
+  ctx: CheckContext,
+  model: string,
+  check: string,
+  reason: string,
+  failing: string,
+): Promise<number> {
   const source = qualified(ctx.shadow, model);
   const target = qualified(SCHEMAS.quarantine, model);
   await ctx.wh.ensureSchema(SCHEMAS.quarantine);
@@ -19,8 +25,15 @@ export async function quarantineRows(ctx: CheckContext, model: string, check: st
     const select = `SELECT *, $1::VARCHAR AS _dq_check, $2::VARCHAR AS _dq_reason, $3::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
     await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select} LIMIT 0`, [check, reason, ctx.runId]);
     for (const col of RELEASE_COLUMNS) await tx.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
-    await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [ctx.runId, check]);
-    const moved = await tx.run(`INSERT INTO ${target} BY NAME ${select} WHERE rowid IN (${failing})`, [check, reason, ctx.runId]);
+    await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [
+      ctx.runId,
+      check,
+    ]);
+    const moved = await tx.run(`INSERT INTO ${target} BY NAME ${select} WHERE rowid IN (${failing})`, [
+      check,
+      reason,
+      ctx.runId,
+    ]);
     await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing})`);
     return moved;
   });
@@ -31,7 +44,12 @@ export async function quarantineRows(ctx: CheckContext, model: string, check: st
  * with that exact content pass the check from then on (a changed row is checked again). `cache` holds
  * one lookup per model for the whole gate, not three queries per check.
  */
-export async function releasedHashes(wh: Warehouse, model: string, check: string, cache: Map<string, Promise<Set<string>>>): Promise<string | null> {
+export async function releasedHashes(
+  wh: Warehouse,
+  model: string,
+  check: string,
+  cache: Map<string, Promise<Set<string>>>,
+): Promise<string | null> {
   let checks = cache.get(model);
   if (!checks) cache.set(model, (checks = releasedChecks(wh, model)));
   if (!(await checks).has(check)) return null;
@@ -67,7 +85,8 @@ export interface ReleaseRequest {
  * Releasing twice changes nothing the second time.
  */
 export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Promise<number> {
-  if (!(await wh.tableExists(SCHEMAS.quarantine, req.model))) throw new Error(`nothing quarantined for model '${req.model}'`);
+  if (!(await wh.tableExists(SCHEMAS.quarantine, req.model)))
+    throw new Error(`nothing quarantined for model '${req.model}'`);
   const target = qualified(SCHEMAS.quarantine, req.model);
   for (const col of RELEASE_COLUMNS) await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
   const params = [req.by, req.reason, req.check, ...(req.runId ? [req.runId] : [])];
@@ -80,13 +99,20 @@ export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Pro
 
 /** Unreleased quarantined rows per model (for dataset health and the dq report). */
 export async function openQuarantine(wh: Warehouse): Promise<{ model: string; rows: number }[]> {
-  const tables = await wh.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [SCHEMAS.quarantine]);
+  const tables = await wh.query<{ t: string }>(
+    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+    [SCHEMAS.quarantine],
+  );
   const out: { model: string; rows: number }[] = [];
   for (const { t } of tables) {
-    const released = await wh.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = '_dq_released_at'`, [SCHEMAS.quarantine, t]);
-    const [{ n }] = await wh.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, t)}${released.length ? ' WHERE _dq_released_at IS NULL' : ''}`);
+    const released = await wh.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = '_dq_released_at'`,
+      [SCHEMAS.quarantine, t],
+    );
+    const [{ n }] = await wh.query<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, t)}${released.length ? ' WHERE _dq_released_at IS NULL' : ''}`,
+    );
     out.push({ model: t, rows: Number(n) });
   }
   return out;
 }
-

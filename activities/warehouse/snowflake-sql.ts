@@ -95,6 +95,10 @@ export function serialiseQueryTag(tag: QueryTag): string {
 
 /** First non-blank line of a statement, shortened: enough to find it in code without echoing whole SQL. */
 export function firstLine(sql: string, max = 120): string {
-  const line = sql.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+  const line =
+    sql
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? '';
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }

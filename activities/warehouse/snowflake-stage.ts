@@ -30,8 +30,10 @@ const PLAIN_NAME = /^[a-z_][a-z0-9_]*$/;
  * EXISTS) on the first load of the process.
  */
 export function snowflakeStagedRows(stage: ExternalStage): StagedRowsReader {
-  if (!/^s3:\/\/[^'\\\s]+$/.test(stage.url)) throw new Error(`external stage URL must be s3://bucket/prefix/, got '${stage.url}'`);
-  if (!PLAIN_NAME.test(stage.name)) throw new Error(`external stage name must be a lower-case identifier, got '${stage.name}'`);
+  if (!/^s3:\/\/[^'\\\s]+$/.test(stage.url))
+    throw new Error(`external stage URL must be s3://bucket/prefix/, got '${stage.url}'`);
+  if (!PLAIN_NAME.test(stage.name))
+    throw new Error(`external stage name must be a lower-case identifier, got '${stage.name}'`);
   const stageRef = qualified(SCHEMAS.raw, stage.name);
   let created: Promise<void> | undefined;
   const ensureStage = (wh: Warehouse): Promise<void> => {
@@ -60,7 +62,8 @@ export function snowflakeStagedRows(stage: ExternalStage): StagedRowsReader {
       );
       try {
         const results: Row[] = [];
-        for (const sql of copySql(temp, `${SCHEMAS.raw}.${stage.name}`, manifest.keys)) results.push(...(await wh.query(sql)));
+        for (const sql of copySql(temp, `${SCHEMAS.raw}.${stage.name}`, manifest.keys))
+          results.push(...(await wh.query(sql)));
         checkCopyResult(manifest, results);
       } catch (err) {
         await drop().catch(() => undefined);
@@ -91,14 +94,18 @@ function tempTableName(manifest: Manifest): string {
  * stage is named unquoted; with QUOTED_IDENTIFIERS_IGNORE_CASE that is the object `CREATE STAGE "raw"."…"` made.
  */
 export function copySql(temp: string, stage: string, keys: string[]): string[] {
-  if (!stage.split('.').every((part) => PLAIN_NAME.test(part))) throw new Error(`refusing unsafe stage name '${stage}'`);
+  if (!stage.split('.').every((part) => PLAIN_NAME.test(part)))
+    throw new Error(`refusing unsafe stage name '${stage}'`);
   const dir = commonDirectory(keys);
   if (dir && !SAFE_PATH.test(dir)) throw new Error(`refusing unsafe stage path '${dir}'`);
   const from = snowflakeStringLiteral(dir ? `@${stage}/${dir}/` : `@${stage}`);
   const relative = keys.map((k) => (dir ? k.slice(dir.length + 1) : k));
   const out: string[] = [];
   for (let i = 0; i < relative.length; i += MAX_FILES_PER_COPY) {
-    const files = relative.slice(i, i + MAX_FILES_PER_COPY).map(snowflakeStringLiteral).join(', ');
+    const files = relative
+      .slice(i, i + MAX_FILES_PER_COPY)
+      .map(snowflakeStringLiteral)
+      .join(', ');
     out.push(
       `COPY INTO ${temp} FROM ${from} FILES = (${files}) FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ` +
         'INCLUDE_METADATA = (filename = METADATA$FILENAME) ON_ERROR = ABORT_STATEMENT FORCE = TRUE',

@@ -58,7 +58,11 @@ export class SnowflakeWarehouseError extends Error {
   readonly statement: string;
 
   constructor(fields: { code?: string; sqlState?: string; queryId?: string; statement: string; message: string }) {
-    const where = [fields.code && `code ${fields.code}`, fields.sqlState && `SQLSTATE ${fields.sqlState}`, fields.queryId && `query ${fields.queryId}`]
+    const where = [
+      fields.code && `code ${fields.code}`,
+      fields.sqlState && `SQLSTATE ${fields.sqlState}`,
+      fields.queryId && `query ${fields.queryId}`,
+    ]
       .filter(Boolean)
       .join(', ');
     super(`Snowflake ${where ? `error (${where})` : 'error'} in ${fields.statement}: ${fields.message}`);
@@ -99,7 +103,9 @@ class SnowflakeSession {
   async useTag(tag: string | null): Promise<void> {
     if (tag === this.currentTag) return;
     this.currentTag = undefined;
-    await this.execute(tag === null ? 'ALTER SESSION UNSET QUERY_TAG' : `ALTER SESSION SET QUERY_TAG = ${snowflakeStringLiteral(tag)}`);
+    await this.execute(
+      tag === null ? 'ALTER SESSION UNSET QUERY_TAG' : `ALTER SESSION SET QUERY_TAG = ${snowflakeStringLiteral(tag)}`,
+    );
     this.currentTag = tag;
   }
 
@@ -273,7 +279,9 @@ function checkOptions(options: SnowflakeWarehouseOptions): void {
     new Error(`Snowflake ${options.authenticator} authentication needs option '${field}' (the name of a secret)`);
   if (!options.account || !options.username) throw new Error("Snowflake options 'account' and 'username' are required");
   if (options.authenticator !== 'SNOWFLAKE_JWT' && options.authenticator !== 'SNOWFLAKE') {
-    throw new Error(`Snowflake authenticator must be 'SNOWFLAKE_JWT' or 'SNOWFLAKE', not '${String(options.authenticator)}'`);
+    throw new Error(
+      `Snowflake authenticator must be 'SNOWFLAKE_JWT' or 'SNOWFLAKE', not '${String(options.authenticator)}'`,
+    );
   }
   if (options.authenticator === 'SNOWFLAKE_JWT' && !options.privateKeySecret) throw missing('privateKeySecret');
   if (options.authenticator === 'SNOWFLAKE' && !options.passwordSecret) throw missing('passwordSecret');
@@ -286,7 +294,10 @@ function checkOptions(options: SnowflakeWarehouseOptions): void {
 /** Secret names this login reads, in the order it reads them. */
 function secretNames(options: SnowflakeWarehouseOptions): string[] {
   if (options.authenticator === 'SNOWFLAKE') return [options.passwordSecret as string];
-  return [options.privateKeySecret as string, ...(options.privateKeyPassphraseSecret ? [options.privateKeyPassphraseSecret] : [])];
+  return [
+    options.privateKeySecret as string,
+    ...(options.privateKeyPassphraseSecret ? [options.privateKeyPassphraseSecret] : []),
+  ];
 }
 
 /** Logs in; after an authentication failure, refreshes the secrets once (rotation) when the store can. */
@@ -294,7 +305,8 @@ async function login(options: SnowflakeWarehouseOptions, secrets: SecretStore): 
   try {
     return await loginOnce(options, secrets);
   } catch (err) {
-    if (!(err instanceof SnowflakeWarehouseError && AUTH_FAILURE_CODES.has(err.code ?? '')) || !secrets.refresh) throw err;
+    if (!(err instanceof SnowflakeWarehouseError && AUTH_FAILURE_CODES.has(err.code ?? '')) || !secrets.refresh)
+      throw err;
     for (const name of secretNames(options)) await secrets.refresh(name);
     return loginOnce(options, secrets);
   }
@@ -303,9 +315,12 @@ async function login(options: SnowflakeWarehouseOptions, secrets: SecretStore): 
 async function loginOnce(options: SnowflakeWarehouseOptions, secrets: SecretStore): Promise<Connection> {
   const values = await Promise.all(secretNames(options).map((name) => secrets.get(name)));
   const credentials: Partial<ConnectionOptions> =
-    options.authenticator === 'SNOWFLAKE' ? { password: values[0] } : { privateKey: values[0], privateKeyPass: values[1] };
+    options.authenticator === 'SNOWFLAKE'
+      ? { password: values[0] }
+      : { privateKey: values[0], privateKeyPass: values[1] };
   const sdk = snowflakeSdk();
-  const redact = (text: string) => values.reduce((t, secret) => (secret ? t.split(secret).join('[redacted]') : t), text);
+  const redact = (text: string) =>
+    values.reduce((t, secret) => (secret ? t.split(secret).join('[redacted]') : t), text);
   const where = `login of user '${options.username}' on account '${options.account}'`;
   let connection: Connection;
   try {
@@ -335,7 +350,11 @@ async function loginOnce(options: SnowflakeWarehouseOptions, secrets: SecretStor
 }
 
 /** Wraps a driver error: code, SQLSTATE, query id and statement line kept; response bodies and stacks of requests dropped. */
-function toWarehouseError(err: unknown, statement: string, redact: (text: string) => string = (t) => t): SnowflakeWarehouseError {
+function toWarehouseError(
+  err: unknown,
+  statement: string,
+  redact: (text: string) => string = (t) => t,
+): SnowflakeWarehouseError {
   const e = (err ?? {}) as Partial<SnowflakeError>;
   const queryId = typeof e.data?.queryId === 'string' ? e.data.queryId : undefined;
   return new SnowflakeWarehouseError({

@@ -18,12 +18,19 @@ export async function ensureSourceStateTable(wh: Pick<Warehouse, 'run' | 'dialec
 }
 
 /** Reads the baseline of one source table, or null before its first load. */
-export async function readSourceState(wh: Warehouse, source: string, schema: string, table: string): Promise<SourceState | null> {
+export async function readSourceState(
+  wh: Warehouse,
+  source: string,
+  schema: string,
+  table: string,
+): Promise<SourceState | null> {
   const rows = await wh.query<{ columns: string; schema_hash: string; checksum: string | null }>(
     'SELECT columns::VARCHAR AS columns, schema_hash, checksum FROM audit.source_state WHERE source = $1 AND schema_name = $2 AND table_name = $3',
     [source, schema, table],
   );
-  return rows[0] ? { columns: JSON.parse(rows[0].columns), schemaHash: rows[0].schema_hash, checksum: rows[0].checksum } : null;
+  return rows[0]
+    ? { columns: JSON.parse(rows[0].columns), schemaHash: rows[0].schema_hash, checksum: rows[0].checksum }
+    : null;
 }
 
 /** Records the schema (and checksum) a load just wrote; call inside the load's transaction. */
@@ -33,8 +40,13 @@ export async function writeSourceState(
   state: SourceState,
   dialect: Dialect = DUCKDB,
 ): Promise<void> {
-  await tx.run('DELETE FROM audit.source_state WHERE source = $1 AND schema_name = $2 AND table_name = $3', [key.source, key.schema, key.table]);
-  await tx.run(`INSERT INTO audit.source_state VALUES ($1, $2, $3, ${dialect.jsonFromText('$4')}, $5, $6, ${dialect.now})`, [
-    key.source, key.schema, key.table, JSON.stringify(state.columns), state.schemaHash, state.checksum,
+  await tx.run('DELETE FROM audit.source_state WHERE source = $1 AND schema_name = $2 AND table_name = $3', [
+    key.source,
+    key.schema,
+    key.table,
   ]);
+  await tx.run(
+    `INSERT INTO audit.source_state VALUES ($1, $2, $3, ${dialect.jsonFromText('$4')}, $5, $6, ${dialect.now})`,
+    [key.source, key.schema, key.table, JSON.stringify(state.columns), state.schemaHash, state.checksum],
+  );
 }

@@ -54,7 +54,15 @@ export async function buildModels(
   const models = readModels(opts.modelsDir ?? MODELS_DIR);
   const order = buildOrder(models, opts.targets).filter((m) => !opts.only || opts.only.includes(m.name));
   await ensureContractedSources(wh, order, opts.modelsDir ?? MODELS_DIR);
-  const ctx: BuildContext = { wh, dialect, shadow, runId: opts.runId, models: order, changedBy: new Map(), scratch: [] };
+  const ctx: BuildContext = {
+    wh,
+    dialect,
+    shadow,
+    runId: opts.runId,
+    models: order,
+    changedBy: new Map(),
+    scratch: [],
+  };
   const results: ModelResult[] = [];
   try {
     for (const model of order) {
@@ -72,7 +80,8 @@ export async function buildModels(
     }
   } finally {
     // Only what this build created: marts' helper views and tables, never a statement per model.
-    for (const { kind, name } of ctx.scratch.reverse()) await wh.run(`DROP ${kind} IF EXISTS ${name}`).catch(() => undefined);
+    for (const { kind, name } of ctx.scratch.reverse())
+      await wh.run(`DROP ${kind} IF EXISTS ${name}`).catch(() => undefined);
   }
   return results;
 }
@@ -111,14 +120,25 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   await wh.run(`CREATE OR REPLACE VIEW ${view} AS ${body(ctx, model)}`);
   const columns = await columnsOf(wh, shadow, `${model.name}__view`);
   // Content only: lineage columns (_source_load_id, …) change with every window, the content may not.
-  const rowHash = ctx.dialect.surrogateKey(columns.filter((c) => !c.name.startsWith('_')).map((c) => quoteIdent(c.name)));
+  const rowHash = ctx.dialect.surrogateKey(
+    columns.filter((c) => !c.name.startsWith('_')).map((c) => quoteIdent(c.name)),
+  );
   const base = { model: model.name, layer: model.layer };
 
   const previous = await columnsOf(wh, SCHEMAS.certified, model.name);
-  const sameShape = previous.length > 0 && sameColumns(previous.filter((c) => !(MART_META_COLUMNS as readonly string[]).includes(c.name)), columns);
-  const inputsRebuilt = model.partitionBy !== null && model.refs.some((r) => !partitionTracked(ctx, r, model.partitionBy!));
+  const sameShape =
+    previous.length > 0 &&
+    sameColumns(
+      previous.filter((c) => !(MART_META_COLUMNS as readonly string[]).includes(c.name)),
+      columns,
+    );
+  const inputsRebuilt =
+    model.partitionBy !== null && model.refs.some((r) => !partitionTracked(ctx, r, model.partitionBy!));
   if (model.materialized === 'table' || !sameShape || inputsRebuilt) {
-    await wh.run(`CREATE OR REPLACE TABLE ${target} AS SELECT *, ${rowHash} AS _row_hash, $1::VARCHAR AS _run_id FROM ${view}`, [ctx.runId]);
+    await wh.run(
+      `CREATE OR REPLACE TABLE ${target} AS SELECT *, ${rowHash} AS _row_hash, $1::VARCHAR AS _run_id FROM ${view}`,
+      [ctx.runId],
+    );
     ctx.changedBy.set(model.name, 'all');
     return { ...base, how: 'rebuilt' };
   }
@@ -148,7 +168,9 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
     const [{ updated }] = await wh.query<{ updated: number }>(
       `SELECT count(*) AS updated FROM ${target} AS t JOIN ${next} AS s ON s.${key} = t.${key} WHERE t._row_hash <> s._row_hash`,
     );
-    const deleted = await wh.run(`DELETE FROM ${target} AS t WHERE NOT EXISTS (SELECT 1 FROM ${next} AS s WHERE s.${key} = t.${key})`);
+    const deleted = await wh.run(
+      `DELETE FROM ${target} AS t WHERE NOT EXISTS (SELECT 1 FROM ${next} AS s WHERE s.${key} = t.${key})`,
+    );
     const merged = await wh.run(
       `MERGE INTO ${target} AS t USING ${next} AS s ON t.${key} = s.${key}
          WHEN MATCHED AND t._row_hash <> s._row_hash THEN
@@ -157,14 +179,20 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
            INSERT (${[...cols, '_row_hash', '_run_id'].join(', ')}) VALUES (${[...cols, '_row_hash'].map((c) => `s.${c}`).join(', ')}, $1)`,
       [ctx.runId],
     );
-    return { ...base, how: 'merged', changes: { inserted: Number(merged) - Number(updated), updated: Number(updated), deleted } };
+    return {
+      ...base,
+      how: 'merged',
+      changes: { inserted: Number(merged) - Number(updated), updated: Number(updated), deleted },
+    };
   }
 
   // partition_by: rewrite exactly the partitions the inputs changed.
   const part = quoteIdent(model.partitionBy!);
   const changedTable = qualified(shadow, `${model.name}__changed_${model.partitionBy}`);
   const inputs = model.refs.map((r) => (ctx.changedBy.get(r) as Map<string, string>).get(model.partitionBy!)!);
-  await wh.run(`CREATE OR REPLACE TABLE ${changedTable} AS ${inputs.map((t) => `SELECT ${part} FROM ${t}`).join(' UNION ')}`);
+  await wh.run(
+    `CREATE OR REPLACE TABLE ${changedTable} AS ${inputs.map((t) => `SELECT ${part} FROM ${t}`).join(' UNION ')}`,
+  );
   ctx.changedBy.set(model.name, new Map([[model.partitionBy!, changedTable]]));
   ctx.scratch.push({ kind: 'TABLE', name: changedTable });
   await wh.run(ctx.dialect.cloneTable(target, certified));
@@ -186,7 +214,9 @@ function partitionTracked(ctx: BuildContext, ref: string, column: string): boole
 
 /** Partition columns of the partitioned marts built from `model`. */
 function downstreamPartitionColumns(ctx: BuildContext, model: Model): string[] {
-  return [...new Set(ctx.models.filter((m) => m.partitionBy && m.refs.includes(model.name)).map((m) => m.partitionBy!))];
+  return [
+    ...new Set(ctx.models.filter((m) => m.partitionBy && m.refs.includes(model.name)).map((m) => m.partitionBy!)),
+  ];
 }
 
 async function columnsOf(wh: Warehouse, schema: string, table: string): Promise<Column[]> {
@@ -200,7 +230,6 @@ async function columnsOf(wh: Warehouse, schema: string, table: string): Promise<
 function sameColumns(a: Column[], b: Column[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i].name && c.type === b[i].type);
 }
-
 
 /**
  * Sources declared in models/sources.yaml that no extractor has written yet get an empty raw table

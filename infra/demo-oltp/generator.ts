@@ -179,36 +179,172 @@ const STORES: readonly StoreSeed[] = [
 const PRODUCT_COUNT = 200;
 
 const CATEGORIES: readonly { name: string; items: readonly string[]; minCents: number; maxCents: number }[] = [
-  { name: 'Produce', items: ['Apples', 'Bananas', 'Avocados', 'Spinach', 'Carrots', 'Blueberries', 'Tomatoes', 'Lemons'], minCents: 99, maxCents: 799 },
-  { name: 'Bakery', items: ['Sourdough Loaf', 'Bagels', 'Croissants', 'Baguette', 'Muffins', 'Rye Bread'], minCents: 249, maxCents: 899 },
-  { name: 'Dairy', items: ['Whole Milk', 'Greek Yogurt', 'Cheddar', 'Butter', 'Eggs', 'Mozzarella', 'Oat Milk'], minCents: 199, maxCents: 1299 },
-  { name: 'Pantry', items: ['Olive Oil', 'Pasta', 'Basmati Rice', 'Peanut Butter', 'Granola', 'Tomato Sauce', 'Honey', 'Coffee Beans'], minCents: 149, maxCents: 2499 },
-  { name: 'Beverages', items: ['Sparkling Water', 'Orange Juice', 'Cold Brew', 'Green Tea', 'Kombucha', 'Lemonade'], minCents: 129, maxCents: 899 },
-  { name: 'Frozen', items: ['Pizza', 'Ice Cream', 'Dumplings', 'Mixed Berries', 'Veggie Burgers'], minCents: 299, maxCents: 1199 },
-  { name: 'Household', items: ['Paper Towels', 'Dish Soap', 'Laundry Detergent', 'Trash Bags', 'Sponges'], minCents: 299, maxCents: 2999 },
-  { name: 'Personal Care', items: ['Shampoo', 'Toothpaste', 'Body Wash', 'Sunscreen', 'Deodorant'], minCents: 299, maxCents: 1999 },
+  {
+    name: 'Produce',
+    items: ['Apples', 'Bananas', 'Avocados', 'Spinach', 'Carrots', 'Blueberries', 'Tomatoes', 'Lemons'],
+    minCents: 99,
+    maxCents: 799,
+  },
+  {
+    name: 'Bakery',
+    items: ['Sourdough Loaf', 'Bagels', 'Croissants', 'Baguette', 'Muffins', 'Rye Bread'],
+    minCents: 249,
+    maxCents: 899,
+  },
+  {
+    name: 'Dairy',
+    items: ['Whole Milk', 'Greek Yogurt', 'Cheddar', 'Butter', 'Eggs', 'Mozzarella', 'Oat Milk'],
+    minCents: 199,
+    maxCents: 1299,
+  },
+  {
+    name: 'Pantry',
+    items: ['Olive Oil', 'Pasta', 'Basmati Rice', 'Peanut Butter', 'Granola', 'Tomato Sauce', 'Honey', 'Coffee Beans'],
+    minCents: 149,
+    maxCents: 2499,
+  },
+  {
+    name: 'Beverages',
+    items: ['Sparkling Water', 'Orange Juice', 'Cold Brew', 'Green Tea', 'Kombucha', 'Lemonade'],
+    minCents: 129,
+    maxCents: 899,
+  },
+  {
+    name: 'Frozen',
+    items: ['Pizza', 'Ice Cream', 'Dumplings', 'Mixed Berries', 'Veggie Burgers'],
+    minCents: 299,
+    maxCents: 1199,
+  },
+  {
+    name: 'Household',
+    items: ['Paper Towels', 'Dish Soap', 'Laundry Detergent', 'Trash Bags', 'Sponges'],
+    minCents: 299,
+    maxCents: 2999,
+  },
+  {
+    name: 'Personal Care',
+    items: ['Shampoo', 'Toothpaste', 'Body Wash', 'Sunscreen', 'Deodorant'],
+    minCents: 299,
+    maxCents: 1999,
+  },
 ];
 const PRODUCT_STYLES = ['Organic', 'Classic', 'Family Size', 'Fresh', 'Premium', 'Everyday', 'Local', 'Value'];
 
 const FIRST_NAMES = [
-  'James', 'Mary', 'Robert', 'Patricia', 'John', 'Jennifer', 'Michael', 'Linda', 'David', 'Elizabeth',
-  'William', 'Barbara', 'Richard', 'Susan', 'Joseph', 'Jessica', 'Thomas', 'Sarah', 'Carlos', 'Karen',
-  'Daniel', 'Lisa', 'Matthew', 'Nancy', 'Anthony', 'Betty', 'Mark', 'Sandra', 'Wei', 'Ashley',
-  'Steven', 'Emily', 'Andrew', 'Priya', 'Kenji', 'Fatima', 'Luis', 'Olivia', 'Noah', 'Aisha',
+  'James',
+  'Mary',
+  'Robert',
+  'Patricia',
+  'John',
+  'Jennifer',
+  'Michael',
+  'Linda',
+  'David',
+  'Elizabeth',
+  'William',
+  'Barbara',
+  'Richard',
+  'Susan',
+  'Joseph',
+  'Jessica',
+  'Thomas',
+  'Sarah',
+  'Carlos',
+  'Karen',
+  'Daniel',
+  'Lisa',
+  'Matthew',
+  'Nancy',
+  'Anthony',
+  'Betty',
+  'Mark',
+  'Sandra',
+  'Wei',
+  'Ashley',
+  'Steven',
+  'Emily',
+  'Andrew',
+  'Priya',
+  'Kenji',
+  'Fatima',
+  'Luis',
+  'Olivia',
+  'Noah',
+  'Aisha',
 ];
 const LAST_NAMES = [
-  'Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez',
-  'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson', 'Thomas', 'Taylor', 'Moore', 'Jackson', 'Martin',
-  'Lee', 'Perez', 'Thompson', 'White', 'Harris', 'Sanchez', 'Clark', 'Ramirez', "O'Brien", 'Nguyen',
-  'Kim', 'Patel', 'Chen', 'Walker', 'Young', 'Allen', 'King', 'Wright', 'Scott', 'Tanaka',
+  'Smith',
+  'Johnson',
+  'Williams',
+  'Brown',
+  'Jones',
+  'Garcia',
+  'Miller',
+  'Davis',
+  'Rodriguez',
+  'Martinez',
+  'Hernandez',
+  'Lopez',
+  'Gonzalez',
+  'Wilson',
+  'Anderson',
+  'Thomas',
+  'Taylor',
+  'Moore',
+  'Jackson',
+  'Martin',
+  'Lee',
+  'Perez',
+  'Thompson',
+  'White',
+  'Harris',
+  'Sanchez',
+  'Clark',
+  'Ramirez',
+  "O'Brien",
+  'Nguyen',
+  'Kim',
+  'Patel',
+  'Chen',
+  'Walker',
+  'Young',
+  'Allen',
+  'King',
+  'Wright',
+  'Scott',
+  'Tanaka',
 ];
-const STREETS = ['Maple', 'Oak', 'Pine', 'Cedar', 'Elm', 'Washington', 'Lake', 'Hill', 'Park', 'Main', 'Sunset', 'River'];
+const STREETS = [
+  'Maple',
+  'Oak',
+  'Pine',
+  'Cedar',
+  'Elm',
+  'Washington',
+  'Lake',
+  'Hill',
+  'Park',
+  'Main',
+  'Sunset',
+  'River',
+];
 const STREET_TYPES = ['St', 'Ave', 'Blvd', 'Rd', 'Ln', 'Dr', 'Ct'];
 // City paired with a matching area code so phone numbers look plausible next to the address.
 const CITIES: readonly (readonly [string, string])[] = [
-  ['Minneapolis', '612'], ['Milwaukee', '414'], ['Chicago', '312'], ['Atlanta', '404'], ['Houston', '713'],
-  ['Nashville', '615'], ['Boston', '617'], ['Philadelphia', '215'], ['Denver', '303'], ['Portland', '503'],
-  ['Seattle', '206'], ['Austin', '512'], ['New York', '212'], ['San Francisco', '415'],
+  ['Minneapolis', '612'],
+  ['Milwaukee', '414'],
+  ['Chicago', '312'],
+  ['Atlanta', '404'],
+  ['Houston', '713'],
+  ['Nashville', '615'],
+  ['Boston', '617'],
+  ['Philadelphia', '215'],
+  ['Denver', '303'],
+  ['Portland', '503'],
+  ['Seattle', '206'],
+  ['Austin', '512'],
+  ['New York', '212'],
+  ['San Francisco', '415'],
 ];
 
 const CARRIERS = ['UPS', 'FedEx', 'USPS', 'DHL'] as const;
@@ -343,17 +479,37 @@ function pickStore(rng: Rng, stores: readonly StoreRef[]): StoreRef {
 }
 
 function draftLines(rng: Rng, products: readonly ProductRef[]): Line[] {
-  const wanted = Math.min(products.length, rng.weighted([[1, 35], [2, 30], [3, 20], [4, 15]] as const));
+  const wanted = Math.min(
+    products.length,
+    rng.weighted([
+      [1, 35],
+      [2, 30],
+      [3, 20],
+      [4, 15],
+    ] as const),
+  );
   const chosen = new Set<ProductRef>();
   while (chosen.size < wanted) chosen.add(rng.pick(products));
   return Array.from(chosen, (product) => draftLine(rng, product));
 }
 
 function draftLine(rng: Rng, product: ProductRef): Line {
-  const quantity = rng.weighted([[1, 60], [2, 25], [3, 10], [4, 3], [6, 2]] as const);
+  const quantity = rng.weighted([
+    [1, 60],
+    [2, 25],
+    [3, 10],
+    [4, 3],
+    [6, 2],
+  ] as const);
   const gross = quantity * product.priceCents;
   const discountCents = rng.chance(0.25) ? percentOf(gross, rng.pick([5, 10, 15])) : 0;
-  return { productId: product.id, quantity, unitCents: product.priceCents, discountCents, totalCents: gross - discountCents };
+  return {
+    productId: product.id,
+    quantity,
+    unitCents: product.priceCents,
+    discountCents,
+    totalCents: gross - discountCents,
+  };
 }
 
 function computeTotals(lines: readonly Line[], channel: Channel): Totals {
@@ -366,11 +522,19 @@ function computeTotals(lines: readonly Line[], channel: Channel): Totals {
 }
 
 function draftPayment(rng: Rng): PaymentDraft {
-  const method = rng.weighted([['card', 85], ['paypal', 10], ['gift_card', 5]] as const);
+  const method = rng.weighted([
+    ['card', 85],
+    ['paypal', 10],
+    ['gift_card', 5],
+  ] as const);
   if (method !== 'card') return { method, cardBrand: null, cardLast4: null, cardToken: null };
   return {
     method,
-    cardBrand: rng.weighted([['Visa', 55], ['Mastercard', 30], ['Amex', 15]] as const),
+    cardBrand: rng.weighted([
+      ['Visa', 55],
+      ['Mastercard', 30],
+      ['Amex', 15],
+    ] as const),
     cardLast4: rng.digits(4),
     cardToken: `tok_${rng.hex(24)}`,
   };
@@ -454,7 +618,10 @@ async function databaseNowMs(client: PoolClient): Promise<number> {
 }
 
 async function nextId(client: PoolClient, table: string, column: string): Promise<number> {
-  const { rows } = await client.query<{ id: string }>('SELECT nextval(pg_get_serial_sequence($1, $2)) AS id', [table, column]);
+  const { rows } = await client.query<{ id: string }>('SELECT nextval(pg_get_serial_sequence($1, $2)) AS id', [
+    table,
+    column,
+  ]);
   return Number(rows[0]!.id);
 }
 
@@ -475,7 +642,13 @@ async function reserveIds(client: PoolClient, table: string, column: string, cou
 }
 
 // Gives back the unused tail of a reservation, but only if nobody drew from the sequence since.
-async function trimReservation(client: PoolClient, table: string, column: string, reservedEnd: number, usedEnd: number): Promise<void> {
+async function trimReservation(
+  client: PoolClient,
+  table: string,
+  column: string,
+  reservedEnd: number,
+  usedEnd: number,
+): Promise<void> {
   if (reservedEnd === usedEnd) return;
   await client.query(
     `SELECT setval(seq::regclass, GREATEST($3::bigint, 1), $3::bigint >= 1)
@@ -512,14 +685,21 @@ function* joinBatches(lines: readonly string[]): Generator<string> {
   for (let i = 0; i < lines.length; i += COPY_BATCH_ROWS) yield lines.slice(i, i + COPY_BATCH_ROWS).join('');
 }
 
-async function copyInto(client: PoolClient, table: string, columns: readonly string[], lines: readonly string[]): Promise<void> {
+async function copyInto(
+  client: PoolClient,
+  table: string,
+  columns: readonly string[],
+  lines: readonly string[],
+): Promise<void> {
   if (lines.length === 0) return;
   const sink = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
   await pipeline(Readable.from(joinBatches(lines)), sink);
 }
 
 async function loadCatalog(client: PoolClient): Promise<Catalog> {
-  const stores = await client.query<{ store_id: number; channel: Channel }>('SELECT store_id, channel FROM shop.stores ORDER BY store_id');
+  const stores = await client.query<{ store_id: number; channel: Channel }>(
+    'SELECT store_id, channel FROM shop.stores ORDER BY store_id',
+  );
   const products = await client.query<{ product_id: number; unit_price: string }>(
     'SELECT product_id, unit_price FROM shop.products WHERE active ORDER BY product_id',
   );
@@ -546,7 +726,8 @@ function validateSeedOptions(opts: SeedOptions): void {
 }
 
 function assertCount(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
 }
 
 async function insertStores(client: PoolClient): Promise<number> {
@@ -582,7 +763,13 @@ interface SeededCustomers {
   count: number;
 }
 
-async function seedCustomers(client: PoolClient, rng: Rng, count: number, nowMs: number, days: number): Promise<SeededCustomers> {
+async function seedCustomers(
+  client: PoolClient,
+  rng: Rng,
+  count: number,
+  nowMs: number,
+  days: number,
+): Promise<SeededCustomers> {
   const base = await reserveIds(client, 'shop.customers', 'customer_id', count);
   const columns = ['customer_id', 'email', 'phone', 'full_name', 'address', 'city', 'country', 'created_at'];
   for (let start = 0; start < count; start += CHUNK_ROWS) {
@@ -591,7 +778,9 @@ async function seedCustomers(client: PoolClient, rng: Rng, count: number, nowMs:
       const c = draftCustomer(rng, id);
       // Sign-ups predate the order history window so no customer orders before existing.
       const createdAt = nowMs - days * DAY - rng.int(0, 365 * DAY);
-      lines.push(copyLine([id, c.email, c.phone, c.fullName, c.address, c.city, 'US', new Date(createdAt).toISOString()]));
+      lines.push(
+        copyLine([id, c.email, c.phone, c.fullName, c.address, c.city, 'US', new Date(createdAt).toISOString()]),
+      );
     }
     await copyInto(client, 'shop.customers', columns, lines);
   }
@@ -602,7 +791,9 @@ async function customerPicker(client: PoolClient, rng: Rng, seeded: SeededCustom
   // Power-law-ish skew: a minority of loyal customers places many of the orders, as in real shops.
   const skewed = (n: number): number => Math.floor(n * rng.next() ** 1.6);
   if (seeded.count > 0) return () => seeded.firstId + skewed(seeded.count);
-  const { rows } = await client.query<{ customer_id: string }>('SELECT customer_id FROM shop.customers ORDER BY customer_id');
+  const { rows } = await client.query<{ customer_id: string }>(
+    'SELECT customer_id FROM shop.customers ORDER BY customer_id',
+  );
   const ids = rows.map((row) => Number(row.customer_id));
   return () => {
     if (ids.length === 0) throw new Error('no customers to attach orders to: pass customers > 0');
@@ -625,13 +816,22 @@ function planLifecycle(rng: Rng, orderedAt: number, nowMs: number): Lifecycle {
   if (roll < 0.03) return { status: 'cancelled', paidAt, shipment: null, refundedAt: null };
   const shippedAt = orderedAt + rng.int(2 * HOUR, 30 * HOUR);
   const deliveredAt = shippedAt + rng.int(DAY, 4 * DAY);
-  if (shippedAt > nowMs) return { status: rng.chance(0.3) ? 'placed' : 'paid', paidAt, shipment: null, refundedAt: null };
+  if (shippedAt > nowMs)
+    return { status: rng.chance(0.3) ? 'placed' : 'paid', paidAt, shipment: null, refundedAt: null };
   if (deliveredAt > nowMs) {
-    return { status: 'shipped', paidAt, shipment: { shippedAt, deliveredAt: null, status: 'in_transit' }, refundedAt: null };
+    return {
+      status: 'shipped',
+      paidAt,
+      shipment: { shippedAt, deliveredAt: null, status: 'in_transit' },
+      refundedAt: null,
+    };
   }
   const shipment = { shippedAt, deliveredAt, status: 'delivered' as const };
   if (roll >= 0.053) return { status: 'delivered', paidAt, shipment, refundedAt: null };
-  const refundedAt = Math.min(deliveredAt + rng.int(HOUR, 5 * DAY), deliveredAt + Math.floor((nowMs - deliveredAt) * rng.next()));
+  const refundedAt = Math.min(
+    deliveredAt + rng.int(HOUR, 5 * DAY),
+    deliveredAt + Math.floor((nowMs - deliveredAt) * rng.next()),
+  );
   return { status: 'refunded', paidAt, shipment, refundedAt };
 }
 
@@ -652,12 +852,53 @@ interface IdCursor {
 }
 
 const ORDER_COLUMNS = [
-  'order_id', 'order_number', 'customer_id', 'store_id', 'channel', 'status', 'ordered_at', 'order_date',
-  'currency', 'subtotal', 'discount', 'tax', 'shipping', 'total', 'created_at',
+  'order_id',
+  'order_number',
+  'customer_id',
+  'store_id',
+  'channel',
+  'status',
+  'ordered_at',
+  'order_date',
+  'currency',
+  'subtotal',
+  'discount',
+  'tax',
+  'shipping',
+  'total',
+  'created_at',
 ];
-const ITEM_COLUMNS = ['order_item_id', 'order_id', 'line_number', 'product_id', 'quantity', 'unit_price', 'discount', 'line_total'];
-const PAYMENT_COLUMNS = ['payment_id', 'order_id', 'method', 'card_brand', 'card_last4', 'card_token', 'amount', 'currency', 'status', 'paid_at'];
-const SHIPMENT_COLUMNS = ['shipment_id', 'order_id', 'carrier', 'tracking_number', 'status', 'shipped_at', 'delivered_at'];
+const ITEM_COLUMNS = [
+  'order_item_id',
+  'order_id',
+  'line_number',
+  'product_id',
+  'quantity',
+  'unit_price',
+  'discount',
+  'line_total',
+];
+const PAYMENT_COLUMNS = [
+  'payment_id',
+  'order_id',
+  'method',
+  'card_brand',
+  'card_last4',
+  'card_token',
+  'amount',
+  'currency',
+  'status',
+  'paid_at',
+];
+const SHIPMENT_COLUMNS = [
+  'shipment_id',
+  'order_id',
+  'carrier',
+  'tracking_number',
+  'status',
+  'shipped_at',
+  'delivered_at',
+];
 const REFUND_COLUMNS = ['refund_id', 'order_id', 'payment_id', 'amount', 'reason', 'refunded_at'];
 
 function appendSeedOrder(
@@ -677,32 +918,74 @@ function appendSeedOrder(
   const iso = (ms: number): string => new Date(ms).toISOString();
   batch.orders.push(
     copyLine([
-      orderId, orderNumber(orderId), pickCustomer(), store.id, store.channel, life.status, iso(orderedAt),
-      iso(orderedAt).slice(0, 10), 'USD', money(totals.subtotal), money(totals.discount), money(totals.tax),
-      money(totals.shipping), money(totals.total), iso(orderedAt),
+      orderId,
+      orderNumber(orderId),
+      pickCustomer(),
+      store.id,
+      store.channel,
+      life.status,
+      iso(orderedAt),
+      iso(orderedAt).slice(0, 10),
+      'USD',
+      money(totals.subtotal),
+      money(totals.discount),
+      money(totals.tax),
+      money(totals.shipping),
+      money(totals.total),
+      iso(orderedAt),
     ]),
   );
   lines.forEach((line, index) => {
     batch.items.push(
-      copyLine([++ids.item, orderId, index + 1, line.productId, line.quantity, money(line.unitCents), money(line.discountCents), money(line.totalCents)]),
+      copyLine([
+        ++ids.item,
+        orderId,
+        index + 1,
+        line.productId,
+        line.quantity,
+        money(line.unitCents),
+        money(line.discountCents),
+        money(line.totalCents),
+      ]),
     );
   });
   const pay = draftPayment(rng);
   const paymentId = ++ids.payment;
   const paymentStatus = life.status === 'cancelled' ? 'voided' : 'captured';
   batch.payments.push(
-    copyLine([paymentId, orderId, pay.method, pay.cardBrand, pay.cardLast4, pay.cardToken, money(totals.total), 'USD', paymentStatus, iso(life.paidAt)]),
+    copyLine([
+      paymentId,
+      orderId,
+      pay.method,
+      pay.cardBrand,
+      pay.cardLast4,
+      pay.cardToken,
+      money(totals.total),
+      'USD',
+      paymentStatus,
+      iso(life.paidAt),
+    ]),
   );
   if (life.shipment) {
     const { carrier, trackingNumber } = draftShipment(rng);
     const s = life.shipment;
     batch.shipments.push(
-      copyLine([++ids.shipment, orderId, carrier, trackingNumber, s.status, iso(s.shippedAt), s.deliveredAt === null ? null : iso(s.deliveredAt)]),
+      copyLine([
+        ++ids.shipment,
+        orderId,
+        carrier,
+        trackingNumber,
+        s.status,
+        iso(s.shippedAt),
+        s.deliveredAt === null ? null : iso(s.deliveredAt),
+      ]),
     );
   }
   if (life.refundedAt !== null) {
     const amount = draftRefundCents(rng, totals.total);
-    batch.refunds.push(copyLine([++ids.refund, orderId, paymentId, money(amount), rng.pick(REFUND_REASONS), iso(life.refundedAt)]));
+    batch.refunds.push(
+      copyLine([++ids.refund, orderId, paymentId, money(amount), rng.pick(REFUND_REASONS), iso(life.refundedAt)]),
+    );
   }
 }
 
@@ -762,7 +1045,8 @@ async function seedOrders(
 // ---------------------------------------------------------------------------------------------
 
 function validateChangeOptions(opts: ChangeOptions): void {
-  for (const key of ['newOrders', 'updates', 'lateCorrections', 'cancellations', 'refunds'] as const) assertCount(key, opts[key]);
+  for (const key of ['newOrders', 'updates', 'lateCorrections', 'cancellations', 'refunds'] as const)
+    assertCount(key, opts[key]);
 }
 
 async function repeat(times: number, work: () => Promise<boolean>): Promise<number> {
@@ -809,7 +1093,12 @@ async function chooseCustomer(client: PoolClient, rng: Rng, range: CustomerRange
   return id;
 }
 
-async function insertNewOrder(client: PoolClient, rng: Rng, catalog: Catalog, customers: CustomerRange | null): Promise<boolean> {
+async function insertNewOrder(
+  client: PoolClient,
+  rng: Rng,
+  catalog: Catalog,
+  customers: CustomerRange | null,
+): Promise<boolean> {
   await withTransaction(client, async () => {
     const customerId = await chooseCustomer(client, rng, customers);
     const store = pickStore(rng, catalog.stores);
@@ -821,13 +1110,32 @@ async function insertNewOrder(client: PoolClient, rng: Rng, catalog: Catalog, cu
       `INSERT INTO shop.orders (order_id, order_number, customer_id, store_id, channel, status, ordered_at, order_date,
                                 subtotal, discount, tax, shipping, total)
        VALUES ($1, $2, $3, $4, $5, $6, now(), (now() AT TIME ZONE 'UTC')::date, $7, $8, $9, $10, $11)`,
-      [orderId, orderNumber(orderId), customerId, store.id, store.channel, rng.chance(0.5) ? 'placed' : 'paid',
-        money(totals.subtotal), money(totals.discount), money(totals.tax), money(totals.shipping), money(totals.total)],
+      [
+        orderId,
+        orderNumber(orderId),
+        customerId,
+        store.id,
+        store.channel,
+        rng.chance(0.5) ? 'placed' : 'paid',
+        money(totals.subtotal),
+        money(totals.discount),
+        money(totals.tax),
+        money(totals.shipping),
+        money(totals.total),
+      ],
     );
     await client.query(
       `INSERT INTO shop.order_items (order_id, line_number, product_id, quantity, unit_price, discount, line_total)
        VALUES ${placeholders(lines.length, 7)}`,
-      lines.flatMap((l, i) => [orderId, i + 1, l.productId, l.quantity, money(l.unitCents), money(l.discountCents), money(l.totalCents)]),
+      lines.flatMap((l, i) => [
+        orderId,
+        i + 1,
+        l.productId,
+        l.quantity,
+        money(l.unitCents),
+        money(l.discountCents),
+        money(l.totalCents),
+      ]),
     );
     const pay = draftPayment(rng);
     await client.query(
@@ -883,11 +1191,20 @@ async function sampleCorrectable(client: PoolClient, limit: number): Promise<num
   return rows.map((row) => Number(row.order_id));
 }
 
-const NEXT_STATUS: Partial<Record<OrderStatus, OrderStatus>> = { placed: 'paid', paid: 'shipped', shipped: 'delivered' };
+const NEXT_STATUS: Partial<Record<OrderStatus, OrderStatus>> = {
+  placed: 'paid',
+  paid: 'shipped',
+  shipped: 'delivered',
+};
 
 // Each mutation re-reads its order FOR UPDATE with the eligibility condition, so a concurrent tick
 // that already moved the order makes this one a no-op instead of breaking an invariant.
-async function lockOrder<T extends QueryResultRow = QueryResultRow>(client: PoolClient, orderId: number, columns: string, condition: string): Promise<T | undefined> {
+async function lockOrder<T extends QueryResultRow = QueryResultRow>(
+  client: PoolClient,
+  orderId: number,
+  columns: string,
+  condition: string,
+): Promise<T | undefined> {
   const { rows } = await client.query<T>(
     `SELECT ${columns} FROM shop.orders o WHERE o.order_id = $1 AND ${condition} FOR UPDATE`,
     [orderId],
@@ -897,7 +1214,12 @@ async function lockOrder<T extends QueryResultRow = QueryResultRow>(client: Pool
 
 async function advanceOrder(client: PoolClient, rng: Rng, orderId: number): Promise<boolean> {
   return withTransaction(client, async () => {
-    const row = await lockOrder<{ status: OrderStatus }>(client, orderId, 'o.status', "o.status IN ('placed', 'paid', 'shipped')");
+    const row = await lockOrder<{ status: OrderStatus }>(
+      client,
+      orderId,
+      'o.status',
+      "o.status IN ('placed', 'paid', 'shipped')",
+    );
     const next = row && NEXT_STATUS[row.status];
     if (!next) return false;
     await client.query('UPDATE shop.orders SET status = $2 WHERE order_id = $1', [orderId, next]);
@@ -930,9 +1252,13 @@ async function markDelivered(client: PoolClient, rng: Rng, orderId: number): Pro
 
 async function correctOrder(client: PoolClient, rng: Rng, orderId: number): Promise<boolean> {
   return withTransaction(client, async () => {
-    const row = await lockOrder<{ channel: Channel; subtotal: string; discount: string; tax: string; shipping: string }>(
-      client, orderId, 'o.channel, o.subtotal, o.discount, o.tax, o.shipping', CORRECTABLE,
-    );
+    const row = await lockOrder<{
+      channel: Channel;
+      subtotal: string;
+      discount: string;
+      tax: string;
+      shipping: string;
+    }>(client, orderId, 'o.channel, o.subtotal, o.discount, o.tax, o.shipping', CORRECTABLE);
     if (!row) return false;
     let tax = parseCents(row.tax);
     let shipping = parseCents(row.shipping);
@@ -941,7 +1267,10 @@ async function correctOrder(client: PoolClient, rng: Rng, orderId: number): Prom
     else shipping = nudge(rng, shipping, 100, 500);
     const total = parseCents(row.subtotal) - parseCents(row.discount) + tax + shipping;
     await client.query('UPDATE shop.orders SET tax = $2, shipping = $3, total = $4 WHERE order_id = $1', [
-      orderId, money(tax), money(shipping), money(total),
+      orderId,
+      money(tax),
+      money(shipping),
+      money(total),
     ]);
     // Same transaction: an extractor must never see the new total next to the old payment amount.
     await client.query('UPDATE shop.payments SET amount = $2 WHERE order_id = $1', [orderId, money(total)]);
@@ -967,7 +1296,9 @@ async function cancelOrder(client: PoolClient, orderId: number): Promise<boolean
 async function refundOrder(client: PoolClient, rng: Rng, orderId: number): Promise<boolean> {
   return withTransaction(client, async () => {
     const row = await lockOrder<{ total: string }>(
-      client, orderId, 'o.total',
+      client,
+      orderId,
+      'o.total',
       "o.status IN ('shipped', 'delivered') AND NOT EXISTS (SELECT 1 FROM shop.refunds r WHERE r.order_id = o.order_id)",
     );
     if (!row) return false;

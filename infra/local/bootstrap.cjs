@@ -51,8 +51,7 @@ function installReason() {
 function npm(args, holdStderr = false) {
   // Prefer the npm that invoked this script (npm_execpath) so the same npm version does the install.
   const npmCli = process.env.npm_execpath;
-  const [cmd, argv] =
-    npmCli && /\.c?js$/.test(npmCli) ? [process.execPath, [npmCli, ...args]] : ['npm', args];
+  const [cmd, argv] = npmCli && /\.c?js$/.test(npmCli) ? [process.execPath, [npmCli, ...args]] : ['npm', args];
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: root, stdio: ['inherit', 'inherit', 'pipe'] });
     let stderr = '';
@@ -92,7 +91,7 @@ async function main() {
     // Never fall back to npm install: it would rewrite the lock and install versions nobody reviewed.
     fail(
       'package-lock.json does not match package.json; whoever changed package.json regenerates the lock with ' +
-        '`npm install` (keeping every platform\'s optional packages) and commits both',
+        "`npm install` (keeping every platform's optional packages) and commits both",
     );
   }
   fail(`npm ci failed (exit ${ci.status}); see the npm output above`);

@@ -29,7 +29,8 @@ try {
     const now = JSON.parse(after).packages ?? {};
     const changed = Object.keys({ ...was, ...now }).filter((k) => was[k]?.version !== now[k]?.version);
     console.error(`lock check: npm install would change package-lock.json (${changed.length} entries), e.g.:`);
-    for (const k of changed.slice(0, 10)) console.error(`  ${k}: ${was[k]?.version ?? 'missing'} → ${now[k]?.version ?? 'removed'}`);
+    for (const k of changed.slice(0, 10))
+      console.error(`  ${k}: ${was[k]?.version ?? 'missing'} → ${now[k]?.version ?? 'removed'}`);
     console.error('lock check: run `npm install` and commit package-lock.json');
     process.exit(1);
   }

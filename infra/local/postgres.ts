@@ -126,7 +126,8 @@ export async function startPostgres(opts: {
     '-c max_connections=200',
     '-c shared_buffers=256MB',
   ].join(' ');
-  const pgStart = () => run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', '60', 'start'], 90_000);
+  const pgStart = () =>
+    run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', '60', 'start'], 90_000);
   try {
     await pgStart();
   } catch (err) {

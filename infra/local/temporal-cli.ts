@@ -71,7 +71,9 @@ async function buildCli(cache: string, target: string, log: (msg: string) => voi
   // concurrent reader that skips the lock never sees a half-written binary at `target`.
   const staging = fs.mkdtempSync(path.join(cache, 'bin', '.staging-'));
   const buildLog = path.join(cache, 'build.log');
-  log(`building Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (first run only, ~3-6 min); log: ${buildLog}`);
+  log(
+    `building Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (first run only, ~3-6 min); log: ${buildLog}`,
+  );
   try {
     await runGo(go, ['install', '-ldflags', LDFLAGS, `${MODULE}@${TEMPORAL_CLI_VERSION}`], {
       env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0' },

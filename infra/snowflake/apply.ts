@@ -26,7 +26,11 @@ export interface ApplyOptions {
  * statement stops the apply, naming the file and statement; nothing of that file is recorded, so the next
  * apply runs it again from its first statement (each is idempotent; Snowflake DDL is not transactional).
  */
-export async function applySnowflakeInfra(wh: Pick<Warehouse, 'run' | 'query'>, plan: InfraPlan, options: ApplyOptions): Promise<ApplyReport> {
+export async function applySnowflakeInfra(
+  wh: Pick<Warehouse, 'run' | 'query'>,
+  plan: InfraPlan,
+  options: ApplyOptions,
+): Promise<ApplyReport> {
   const log = options.log ?? (() => undefined);
   const report: ApplyReport = { applied: [], skipped: [], statements: 0 };
   const runFile = async (m: RenderedMigration) => {
@@ -72,7 +76,12 @@ export async function applySnowflakeInfra(wh: Pick<Warehouse, 'run' | 'query'>, 
     await runFile(m);
     await record(m);
     report.applied.push(m.file);
-    const why = m.kind === 'repeatable' ? 'repeatable' : previous === undefined ? 'new' : `config changed since checksum ${previous.slice(0, 12)}`;
+    const why =
+      m.kind === 'repeatable'
+        ? 'repeatable'
+        : previous === undefined
+          ? 'new'
+          : `config changed since checksum ${previous.slice(0, 12)}`;
     log(`${m.file}: applied ${m.statements.length} statement(s) (${why})`);
   }
   return report;

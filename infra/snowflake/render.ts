@@ -50,7 +50,15 @@ export interface RenderedMigration {
 export interface InfraNames {
   database: string;
   /** Schema names in the database. */
-  schemas: { raw: string; shadow: string[]; certified: string; bi: string; audit: string; quarantine: string; governance: string };
+  schemas: {
+    raw: string;
+    shadow: string[];
+    certified: string;
+    bi: string;
+    audit: string;
+    quarantine: string;
+    governance: string;
+  };
   roles: { worker: string; loader: string; transformer: string; piiAdmin: string; bi: string; admin: string };
   warehouses: { pipeline: string; bi: string };
   users: { worker: string; tableau: string; admin: string };
@@ -86,7 +94,9 @@ const FILE = /^(B|V(\d{3,})|R)__([a-z0-9_]+)\.sql$/;
 /** Upper-case name after checking it is a plain Snowflake identifier; `what` names the config field. */
 function upper(name: string, what: string): string {
   if (!SNOWFLAKE_NAME.test(name)) {
-    throw new Error(`${what} '${name}' must be a Snowflake identifier (letters, digits, _ and $) for freshline infra snowflake`);
+    throw new Error(
+      `${what} '${name}' must be a Snowflake identifier (letters, digits, _ and $) for freshline infra snowflake`,
+    );
   }
   return name.toUpperCase();
 }
@@ -102,7 +112,9 @@ function literal(value: string): string {
 }
 
 /** The configured Snowflake section with its infra part, or an error saying what to configure. */
-export function snowflakeInfraConfig(config: PipelineConfig): SnowflakeWarehouseConfig & { infra: NonNullable<SnowflakeWarehouseConfig['infra']> } {
+export function snowflakeInfraConfig(
+  config: PipelineConfig,
+): SnowflakeWarehouseConfig & { infra: NonNullable<SnowflakeWarehouseConfig['infra']> } {
   const wh = config.warehouse;
   if (wh.type !== 'snowflake') {
     throw new Error(
@@ -112,8 +124,8 @@ export function snowflakeInfraConfig(config: PipelineConfig): SnowflakeWarehouse
   }
   if (!wh.infra) {
     throw new Error(
-      'warehouse.infra is not configured: add at least warehouse.infra.tableau.publicKeySecret (the secret holding Tableau\'s RSA public key) ' +
-        "and warehouse.infra.tableau.allowedIps (the addresses Tableau connects from); see README, Connect Tableau",
+      "warehouse.infra is not configured: add at least warehouse.infra.tableau.publicKeySecret (the secret holding Tableau's RSA public key) " +
+        'and warehouse.infra.tableau.allowedIps (the addresses Tableau connects from); see README, Connect Tableau',
     );
   }
   return { ...wh, infra: wh.infra };
@@ -147,14 +159,17 @@ export function snowflakeInfraNames(config: PipelineConfig): InfraNames {
     bi: upper(infra.tableau.warehouse, 'warehouse.infra.tableau.warehouse'),
   };
   if (warehouses.pipeline === warehouses.bi) {
-    throw new Error(`warehouse.infra.tableau.warehouse must differ from warehouse.warehouse (${warehouses.pipeline}): Tableau gets its own warehouse and credit quota`);
+    throw new Error(
+      `warehouse.infra.tableau.warehouse must differ from warehouse.warehouse (${warehouses.pipeline}): Tableau gets its own warehouse and credit quota`,
+    );
   }
   const users = {
     worker: upper(wh.user, 'warehouse.user'),
     tableau: upper(infra.tableau.user, 'warehouse.infra.tableau.user'),
     admin: infra.admin.user ?? wh.user,
   };
-  if (users.worker === users.tableau) throw new Error(`warehouse.infra.tableau.user must differ from warehouse.user (${users.worker})`);
+  if (users.worker === users.tableau)
+    throw new Error(`warehouse.infra.tableau.user must differ from warehouse.user (${users.worker})`);
   const up = (s: string) => s.toUpperCase();
   const piiColumns = new Map<string, { table: string; column: string }>();
   for (const ds of config.datasets) {
@@ -192,15 +207,23 @@ export function snowflakeInfraNames(config: PipelineConfig): InfraNames {
  */
 export function rsaPublicKeyBody(text: string): string {
   const trimmed = text.trim();
-  if (/PRIVATE KEY/.test(trimmed)) throw new Error("Tableau's key secret holds a PRIVATE key: store only the public key (Tableau keeps the private one)");
-  const pem = trimmed.includes('-----BEGIN') ? trimmed : `-----BEGIN PUBLIC KEY-----\n${trimmed.replace(/\s+/g, '')}\n-----END PUBLIC KEY-----`;
+  if (/PRIVATE KEY/.test(trimmed))
+    throw new Error(
+      "Tableau's key secret holds a PRIVATE key: store only the public key (Tableau keeps the private one)",
+    );
+  const pem = trimmed.includes('-----BEGIN')
+    ? trimmed
+    : `-----BEGIN PUBLIC KEY-----\n${trimmed.replace(/\s+/g, '')}\n-----END PUBLIC KEY-----`;
   let key;
   try {
     key = createPublicKey(pem);
   } catch (err) {
     throw new Error(`Tableau's public key is not a PEM or base64 public key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new Error(`Tableau's public key must be RSA (Snowflake key-pair authentication), not ${key.asymmetricKeyType}`);
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new Error(
+      `Tableau's public key must be RSA (Snowflake key-pair authentication), not ${key.asymmetricKeyType}`,
+    );
   return key.export({ type: 'spki', format: 'der' }).toString('base64');
 }
 
@@ -240,7 +263,9 @@ function contextFor(config: PipelineConfig, names: InfraNames, options: RenderOp
     bi_credits: String(infra.monthlyCredits.bi),
     stage: quoted(db, names.schemas.raw, stageName),
     stage_url: literal(wh.externalStage.url.replace(/\/*$/, '/')),
-    storage_integration: quoted(upper(wh.externalStage.storageIntegration, 'warehouse.externalStage.storageIntegration')),
+    storage_integration: quoted(
+      upper(wh.externalStage.storageIntegration, 'warehouse.externalStage.storageIntegration'),
+    ),
     worker_role: quoted(names.roles.worker),
     loader_role: quoted(names.roles.loader),
     transformer_role: quoted(names.roles.transformer),
@@ -264,10 +289,12 @@ function contextFor(config: PipelineConfig, names: InfraNames, options: RenderOp
 export function renderTemplate(text: string, context: Context, file = 'template'): string {
   const value = (name: string, scope: Context): string => {
     const v = scope[name];
-    if (typeof v !== 'string') throw new Error(`${file}: unknown placeholder {{${name}}}${Array.isArray(v) ? ' (a list: use {{#each}})' : ''}`);
+    if (typeof v !== 'string')
+      throw new Error(`${file}: unknown placeholder {{${name}}}${Array.isArray(v) ? ' (a list: use {{#each}})' : ''}`);
     return v;
   };
-  const fill = (body: string, scope: Context) => body.replace(/\{\{\s*([a-z_]+)\s*\}\}/g, (_, name: string) => value(name, scope));
+  const fill = (body: string, scope: Context) =>
+    body.replace(/\{\{\s*([a-z_]+)\s*\}\}/g, (_, name: string) => value(name, scope));
   const expanded = text.replace(/\{\{#each ([a-z_]+)\}\}([\s\S]*?)\{\{\/each\}\}/g, (_, name: string, body: string) => {
     const list = context[name];
     if (!Array.isArray(list)) throw new Error(`${file}: {{#each ${name}}} needs a list`);
@@ -334,7 +361,10 @@ function templateFiles(dir: string): { file: string; kind: MigrationKind; versio
     .filter((f) => f.endsWith('.sql'))
     .map((file) => {
       const m = FILE.exec(file);
-      if (!m) throw new Error(`${join(dir, file)}: name must be B__<name>.sql, V<nnn>__<name>.sql or R__<name>.sql (lower-case name)`);
+      if (!m)
+        throw new Error(
+          `${join(dir, file)}: name must be B__<name>.sql, V<nnn>__<name>.sql or R__<name>.sql (lower-case name)`,
+        );
       const kind: MigrationKind = m[1] === 'B' ? 'bootstrap' : m[1] === 'R' ? 'repeatable' : 'versioned';
       return { file, kind, version: kind === 'versioned' ? `V${m[2]}` : `${m[1]}__${m[3]}`, description: m[3] };
     });
@@ -344,7 +374,9 @@ function templateFiles(dir: string): { file: string; kind: MigrationKind; versio
     if (versions.has(f.version)) throw new Error(`${dir}: two files have version ${f.version}`);
     versions.add(f.version);
   }
-  return files.sort((a, b) => rank[a.kind] - rank[b.kind] || (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+  return files.sort(
+    (a, b) => rank[a.kind] - rank[b.kind] || (a.version < b.version ? -1 : a.version > b.version ? 1 : 0),
+  );
 }
 
 /** Renders every file for `config`. Pure: the same config and key give the same text and checksums. */
@@ -363,6 +395,8 @@ export function renderSnowflakeInfra(config: PipelineConfig, options: RenderOpti
 /** The plan as one script (what `--dry-run` prints): runnable as is in a worksheet with the admin role. */
 export function formatPlan(plan: InfraPlan): string {
   return plan.migrations
-    .map((m) => [`-- ${m.file} (${m.kind}, checksum ${m.checksum.slice(0, 12)})`, ...m.statements.map((s) => `${s};`)].join('\n'))
+    .map((m) =>
+      [`-- ${m.file} (${m.kind}, checksum ${m.checksum.slice(0, 12)})`, ...m.statements.map((s) => `${s};`)].join('\n'),
+    )
     .join('\n\n');
 }

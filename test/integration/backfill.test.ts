@@ -18,20 +18,38 @@ afterAll(() => h?.close());
 const range = () => ({ from: `${days[0]}T00:00:00.000Z`, to: `${days[2]}T00:00:00.000Z` }); // two day partitions
 let seq = 0;
 const start = (input: Record<string, unknown>) =>
-  h.client.workflow.start(backfill, { taskQueue: h.taskQueue, workflowId: `backfill-test-${++seq}`, args: [{ dataset: 'sales_core', ...range(), ...input }] });
+  h.client.workflow.start(backfill, {
+    taskQueue: h.taskQueue,
+    workflowId: `backfill-test-${++seq}`,
+    args: [{ dataset: 'sales_core', ...range(), ...input }],
+  });
 
 test('a reload backfill re-reads business-date partitions a cursor window would miss, then publishes once', async () => {
   // A historical correction made without touching updated_at (triggers off): invisible to incremental runs.
   const client = await h.pool.connect();
   try {
     await client.query(`SET session_replication_role = replica`);
-    await client.query(`UPDATE shop.orders SET tax = tax + 1, total = total + 1 WHERE order_date = $1::date AND status <> 'cancelled'`, [days[1]]);
+    await client.query(
+      `UPDATE shop.orders SET tax = tax + 1, total = total + 1 WHERE order_date = $1::date AND status <> 'cancelled'`,
+      [days[1]],
+    );
   } finally {
     await client.query(`SET session_replication_role = origin`);
     client.release();
   }
-  const pgDay = async () => (await h.pool.query(`SELECT sum(total) FILTER (WHERE status <> 'cancelled')::text AS gmv FROM shop.orders WHERE order_date = $1::date`, [days[1]])).rows[0].gmv;
-  const certifiedDay = async () => (await h.sql(`SELECT sum(gmv)::VARCHAR AS gmv FROM certified.agg_sales_daily WHERE order_date = $1::DATE`, [days[1]]))[0].gmv;
+  const pgDay = async () =>
+    (
+      await h.pool.query(
+        `SELECT sum(total) FILTER (WHERE status <> 'cancelled')::text AS gmv FROM shop.orders WHERE order_date = $1::date`,
+        [days[1]],
+      )
+    ).rows[0].gmv;
+  const certifiedDay = async () =>
+    (
+      await h.sql(`SELECT sum(gmv)::VARCHAR AS gmv FROM certified.agg_sales_daily WHERE order_date = $1::DATE`, [
+        days[1],
+      ])
+    )[0].gmv;
   expect(Number(await certifiedDay())).not.toBe(Number(await pgDay()));
 
   const handle = await start({ maxConcurrent: 2 });
@@ -39,9 +57,15 @@ test('a reload backfill re-reads business-date partitions a cursor window would 
   expect(result).toMatchObject({ total: 2, done: 2, failed: 0, skipped: 0, running: 0 });
   expect(['succeeded', 'published_with_errors']).toContain(result.publish);
   expect(Number(await certifiedDay())).toBe(Number(await pgDay()));
-  const children = await h.sql(`SELECT DISTINCT workflow_id, status FROM audit.pipeline_runs WHERE workflow_id LIKE 'sales_core/partition/%' ORDER BY 1`);
-  expect(children).toEqual(days.slice(0, 2).map((d) => ({ workflow_id: `sales_core/partition/${d}T00:00:00.000Z`, status: 'loaded' })));
-  const [{ dupes }] = await h.sql(`SELECT count(*)::INTEGER AS dupes FROM (SELECT order_id, updated_at FROM raw.shop__orders GROUP BY ALL HAVING count(*) > 1)`);
+  const children = await h.sql(
+    `SELECT DISTINCT workflow_id, status FROM audit.pipeline_runs WHERE workflow_id LIKE 'sales_core/partition/%' ORDER BY 1`,
+  );
+  expect(children).toEqual(
+    days.slice(0, 2).map((d) => ({ workflow_id: `sales_core/partition/${d}T00:00:00.000Z`, status: 'loaded' })),
+  );
+  const [{ dupes }] = await h.sql(
+    `SELECT count(*)::INTEGER AS dupes FROM (SELECT order_id, updated_at FROM raw.shop__orders GROUP BY ALL HAVING count(*) > 1)`,
+  );
   expect(dupes).toBe(0);
 });
 
@@ -53,19 +77,28 @@ test('the same backfill again skips completed partitions; with rerunCompleted it
   expect(after).toBe(before);
 });
 
-test('two overlapping backfills at once: each partition runs once, the second joins the first\'s running partitions', async () => {
+test("two overlapping backfills at once: each partition runs once, the second joins the first's running partitions", async () => {
   const a = await start({ rerunCompleted: true, maxConcurrent: 2 });
   const b = await start({ rerunCompleted: true, maxConcurrent: 2 });
   const [ra, rb] = await Promise.all([a.result(), b.result()]);
   expect(ra.done + rb.done).toBeGreaterThanOrEqual(2);
   expect(ra.failed + rb.failed).toBe(0);
   expect(rb.joined + ra.joined + rb.skipped + ra.skipped).toBeGreaterThan(0); // someone met a partition already running or done
-  const [{ dupes }] = await h.sql(`SELECT count(*)::INTEGER AS dupes FROM (SELECT order_id, updated_at FROM raw.shop__orders GROUP BY ALL HAVING count(*) > 1)`);
+  const [{ dupes }] = await h.sql(
+    `SELECT count(*)::INTEGER AS dupes FROM (SELECT order_id, updated_at FROM raw.shop__orders GROUP BY ALL HAVING count(*) > 1)`,
+  );
   expect(dupes).toBe(0);
 });
 
 test('hourly partitions: progress is queryable, the history is kept small by continuing as new', async () => {
-  const handle = await start({ from: `${days[2]}T00:00:00.000Z`, to: `${days[2]}T12:00:00.000Z`, partition: 'hour', maxConcurrent: 2, historyLimit: 50, mode: 'incremental' });
+  const handle = await start({
+    from: `${days[2]}T00:00:00.000Z`,
+    to: `${days[2]}T12:00:00.000Z`,
+    partition: 'hour',
+    maxConcurrent: 2,
+    historyLimit: 50,
+    mode: 'incremental',
+  });
   let seen = 0;
   for (let i = 0; i < 200; i++) {
     const p = await handle.query(progressQuery).catch(() => null);
@@ -81,7 +114,14 @@ test('hourly partitions: progress is queryable, the history is kept small by con
 });
 
 test('cancelling a backfill cancels its running partitions and publishes nothing', async () => {
-  const handle = await start({ from: `${days[0]}T00:00:00.000Z`, to: `${days[2]}T12:00:00.000Z`, partition: 'hour', maxConcurrent: 2, rerunCompleted: true, mode: 'incremental' });
+  const handle = await start({
+    from: `${days[0]}T00:00:00.000Z`,
+    to: `${days[2]}T12:00:00.000Z`,
+    partition: 'hour',
+    maxConcurrent: 2,
+    rerunCompleted: true,
+    mode: 'incremental',
+  });
   for (let i = 0; i < 100; i++) {
     const p = await handle.query(progressQuery).catch(() => null);
     if (p && p.running > 0) break;
@@ -89,7 +129,9 @@ test('cancelling a backfill cancels its running partitions and publishes nothing
   }
   await handle.cancel();
   await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
-  const children = h.client.workflow.list({ query: `WorkflowId STARTS_WITH "sales_core/partition/" AND ExecutionStatus = "Running"` });
+  const children = h.client.workflow.list({
+    query: `WorkflowId STARTS_WITH "sales_core/partition/" AND ExecutionStatus = "Running"`,
+  });
   const stillRunning: string[] = [];
   for await (const c of children) stillRunning.push(c.workflowId);
   expect(stillRunning).toEqual([]);
@@ -105,13 +147,34 @@ test('invalid backfill input fails at once, naming the field', async () => {
 test('freshline backfill shows progress and exits 0; a failing backfill exits 1', async () => {
   const lines: string[] = [];
   const code = await backfillCommand(
-    { address: testEnv('temporalAddress'), taskQueue: h.taskQueue, secrets: h.deps.secrets, dataset: 'sales_core', ...range(), partition: 'day', maxConcurrent: 2, mode: 'reload', rerunCompleted: true },
+    {
+      address: testEnv('temporalAddress'),
+      taskQueue: h.taskQueue,
+      secrets: h.deps.secrets,
+      dataset: 'sales_core',
+      ...range(),
+      partition: 'day',
+      maxConcurrent: 2,
+      mode: 'reload',
+      rerunCompleted: true,
+    },
     (l) => lines.push(l),
   );
   expect(code).toBe(0);
-  expect(lines.join('\n')).toMatch(/\[#+\] 2\/2 \(2 done, 0 skipped, \d+ joined\), 0 running, 0 failed, ETA 0s; publish: (succeeded|published_with_errors)/);
+  expect(lines.join('\n')).toMatch(
+    /\[#+\] 2\/2 \(2 done, 0 skipped, \d+ joined\), 0 running, 0 failed, ETA 0s; publish: (succeeded|published_with_errors)/,
+  );
   expect(lines.at(-1)).toBe('backfill complete');
-  const bad = await backfillCommand({ address: testEnv('temporalAddress'), taskQueue: h.taskQueue, secrets: h.deps.secrets, dataset: 'no_such_dataset', ...range() }, (l) => lines.push(l));
+  const bad = await backfillCommand(
+    {
+      address: testEnv('temporalAddress'),
+      taskQueue: h.taskQueue,
+      secrets: h.deps.secrets,
+      dataset: 'no_such_dataset',
+      ...range(),
+    },
+    (l) => lines.push(l),
+  );
   expect(bad).toBe(1);
   expect(lines.at(-1)).toMatch(/backfill (failed|finished with problems)/);
 });

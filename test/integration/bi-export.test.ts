@@ -53,7 +53,9 @@ beforeAll(async () => {
   target = join(dir, BI_EXPORT_FILE);
   wh = await DuckDbWarehouse.open(join(dir, 'warehouse.duckdb'));
   for (const s of ['raw', 'shadow_sales_core', 'audit', 'quarantine']) await wh.ensureSchema(s);
-  await wh.run(`CREATE TABLE raw.shop__customers AS SELECT 1 AS customer_id, 'a3f1c2' AS email, 'c0ffee' AS phone, 'beef' AS full_name, 'f00d' AS address`);
+  await wh.run(
+    `CREATE TABLE raw.shop__customers AS SELECT 1 AS customer_id, 'a3f1c2' AS email, 'c0ffee' AS phone, 'beef' AS full_name, 'f00d' AS address`,
+  );
   await wh.run(`CREATE TABLE audit.pipeline_runs AS SELECT 'sales_core' AS dataset, 'succeeded' AS status`);
   await wh.run(`CREATE TABLE quarantine.fct_orders AS SELECT 99 AS order_id, 'order_total_in_range' AS check_name`);
   await publishRun(5);
@@ -64,7 +66,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the export holds one table per bi view, in schema bi, with the views\' rows; no other schema; no configured PII column', async () => {
+test("the export holds one table per bi view, in schema bi, with the views' rows; no other schema; no configured PII column", async () => {
   const result = await exportBiDatabase(wh, target, { excludeColumns: PII });
   expect(result.path).toBe(target);
   expect(result.tables).toEqual([
@@ -76,22 +78,32 @@ test('the export holds one table per bi view, in schema bi, with the views\' row
 
   const bi = await openReadOnly(target);
   try {
-    const schemas = await bi.query(`SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() ORDER BY 1`);
+    const schemas = await bi.query(
+      `SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() ORDER BY 1`,
+    );
     expect(schemas.map((r) => r.schema_name)).toEqual(['bi', 'main']);
-    const tables = await bi.query(`SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 2`);
+    const tables = await bi.query(
+      `SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 2`,
+    );
     expect(tables).toEqual([
       { table_schema: 'bi', table_name: 'dim_customer', table_type: 'BASE TABLE' },
       { table_schema: 'bi', table_name: 'fct_orders', table_type: 'BASE TABLE' },
       { table_schema: 'bi', table_name: 'leaky', table_type: 'BASE TABLE' },
     ]);
-    const columns = (await bi.query(`SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database()`)).map((r) => String(r.column_name));
+    const columns = (
+      await bi.query(`SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database()`)
+    ).map((r) => String(r.column_name));
     for (const pii of PII) expect(columns).not.toContain(pii);
     expect(PII).toEqual(expect.arrayContaining(['email', 'phone', 'full_name', 'address']));
     expect(columns).not.toContain('_row_hash'); // hidden from the bi views by publish
     expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1 }]);
     // Same rows as the warehouse's bi views.
-    expect(await bi.query('SELECT * FROM bi.fct_orders ORDER BY order_id')).toEqual(await wh.query('SELECT * FROM bi.fct_orders ORDER BY order_id'));
-    expect(await bi.query('SELECT * FROM bi.dim_customer ORDER BY customer_id')).toEqual(await wh.query('SELECT * FROM bi.dim_customer ORDER BY customer_id'));
+    expect(await bi.query('SELECT * FROM bi.fct_orders ORDER BY order_id')).toEqual(
+      await wh.query('SELECT * FROM bi.fct_orders ORDER BY order_id'),
+    );
+    expect(await bi.query('SELECT * FROM bi.dim_customer ORDER BY customer_id')).toEqual(
+      await wh.query('SELECT * FROM bi.dim_customer ORDER BY customer_id'),
+    );
     // Read-only: Tableau (or anyone) cannot write through this connection.
     await expect(bi.run('CREATE TABLE bi.x AS SELECT 1')).rejects.toThrow(/read-only/i);
     await expect(bi.run('DELETE FROM bi.fct_orders')).rejects.toThrow(/read-only/i);
@@ -102,7 +114,11 @@ test('the export holds one table per bi view, in schema bi, with the views\' row
   expect(statSync(target).mode & 0o777).toBe(0o444);
   expect(readdirSync(dir).filter((f) => f.includes('tableau'))).toEqual(['tableau.duckdb']);
   // The warehouse is as before: export database detached, still writable.
-  expect((await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1')).map((r) => r.database_name)).toEqual(['warehouse']);
+  expect(
+    (await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1')).map(
+      (r) => r.database_name,
+    ),
+  ).toEqual(['warehouse']);
   expect(await wh.run('INSERT INTO audit.pipeline_runs VALUES ($1, $2)', ['sales_core', 'succeeded'])).toBe(1);
 });
 
@@ -125,7 +141,11 @@ test('refresh is atomic: a reader of the old file keeps its snapshot, the next o
 });
 
 test('concurrent exports of the same file run one after the other; the last one wins', async () => {
-  const results = await Promise.all([exportBiDatabase(wh, target), exportBiDatabase(wh, target), exportBiDatabase(wh, target)]);
+  const results = await Promise.all([
+    exportBiDatabase(wh, target),
+    exportBiDatabase(wh, target),
+    exportBiDatabase(wh, target),
+  ]);
   expect(results.map((r) => r.tables.length)).toEqual([3, 3, 3]);
   const bi = await openReadOnly(target);
   try {
@@ -151,7 +171,9 @@ test('a failed export leaves the previous file as it was and no temporary file b
   }
   expect(statSync(target).mtimeMs).toBe(mtime);
   expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
-  expect((await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal')).map((r) => r.database_name)).toEqual(['warehouse']);
+  expect(
+    (await wh.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal')).map((r) => r.database_name),
+  ).toEqual(['warehouse']);
   const bi = await openReadOnly(target);
   try {
     expect(await bi.query('SELECT count(*)::INTEGER AS n FROM bi.fct_orders')).toEqual([{ n: 8 }]);
@@ -161,6 +183,10 @@ test('a failed export leaves the previous file as it was and no temporary file b
 });
 
 test("refuses the warehouse's own file, and a file named bi (whose catalog would shadow schema bi)", async () => {
-  await expect(exportBiDatabase(wh, join(dir, 'warehouse.duckdb'))).rejects.toThrow(/must be a file other than the warehouse's/);
-  await expect(exportBiDatabase(wh, join(dir, 'bi.duckdb'))).rejects.toThrow(/'bi\.<view>' would be ambiguous .* e\.g\. tableau\.duckdb/);
+  await expect(exportBiDatabase(wh, join(dir, 'warehouse.duckdb'))).rejects.toThrow(
+    /must be a file other than the warehouse's/,
+  );
+  await expect(exportBiDatabase(wh, join(dir, 'bi.duckdb'))).rejects.toThrow(
+    /'bi\.<view>' would be ambiguous .* e\.g\. tableau\.duckdb/,
+  );
 });

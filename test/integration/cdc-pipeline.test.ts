@@ -12,15 +12,22 @@ beforeAll(async () => {
   url = await h.deps.secrets.get('SHOP_DB_URL');
 });
 afterAll(async () => {
-  await h?.pool.query(`SELECT pg_drop_replication_slot('freshline_shop') FROM pg_replication_slots WHERE slot_name = 'freshline_shop'`);
+  await h?.pool.query(
+    `SELECT pg_drop_replication_slot('freshline_shop') FROM pg_replication_slots WHERE slot_name = 'freshline_shop'`,
+  );
   await h?.close();
 });
 
 async function certifiedMatchesPostgres() {
   const { rows: pg } = await h.pool.query(`
     SELECT count(*)::int AS orders, coalesce(sum(total) FILTER (WHERE status <> 'cancelled'), 0)::text AS gross FROM shop.orders`);
-  const [wh] = await h.sql(`SELECT count(*)::INTEGER AS orders, coalesce(sum(billable_total), 0)::VARCHAR AS gross FROM certified.fct_orders`);
-  expect({ orders: wh.orders, gross: Number(wh.gross).toFixed(2) }).toEqual({ orders: pg[0].orders, gross: Number(pg[0].gross).toFixed(2) });
+  const [wh] = await h.sql(
+    `SELECT count(*)::INTEGER AS orders, coalesce(sum(billable_total), 0)::VARCHAR AS gross FROM certified.fct_orders`,
+  );
+  expect({ orders: wh.orders, gross: Number(wh.gross).toFixed(2) }).toEqual({
+    orders: pg[0].orders,
+    gross: Number(pg[0].gross).toFixed(2),
+  });
 }
 
 test('first run: the slot is created and the table is snapshotted, so nothing that existed before is missed', async () => {
@@ -32,8 +39,17 @@ test('first run: the slot is created and the table is snapshotted, so nothing th
 });
 
 test('changes, cancellations, refunds and a hard delete arrive through the slot; the slot is confirmed after load', async () => {
-  await generateChanges(h.pool, { newOrders: 40, updates: 30, lateCorrections: 10, cancellations: 5, refunds: 5, seed: 3 });
-  const { rows: [victim] } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'cancelled' ORDER BY order_id LIMIT 1`);
+  await generateChanges(h.pool, {
+    newOrders: 40,
+    updates: 30,
+    lateCorrections: 10,
+    cancellations: 5,
+    refunds: 5,
+    seed: 3,
+  });
+  const {
+    rows: [victim],
+  } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'cancelled' ORDER BY order_id LIMIT 1`);
   await h.pool.query('DELETE FROM shop.payments WHERE order_id = $1', [victim.order_id]);
   await h.pool.query('DELETE FROM shop.order_items WHERE order_id = $1', [victim.order_id]);
   await h.pool.query('DELETE FROM shop.orders WHERE order_id = $1', [victim.order_id]);
@@ -45,8 +61,12 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   expect(result.steps.extract.detail).toMatch(/orders\(cdc\)=\d+/);
   expect(result.steps.extract.counts?.slotRetainedWalBytes).toBeGreaterThan(0); // reported: the slot holds WAL until confirmed
   await certifiedMatchesPostgres();
-  expect(await h.sql('SELECT order_id FROM certified.fct_orders WHERE order_id = $1', [Number(victim.order_id)])).toEqual([]);
-  const tomb = await h.sql('SELECT _op, _deleted FROM raw.shop__orders WHERE order_id = $1 AND _deleted', [Number(victim.order_id)]);
+  expect(
+    await h.sql('SELECT order_id FROM certified.fct_orders WHERE order_id = $1', [Number(victim.order_id)]),
+  ).toEqual([]);
+  const tomb = await h.sql('SELECT _op, _deleted FROM raw.shop__orders WHERE order_id = $1 AND _deleted', [
+    Number(victim.order_id),
+  ]);
   expect(tomb).toEqual([{ _op: 'D', _deleted: true }]);
 
   const after = await slotHealth(url, 'freshline_shop');
@@ -58,26 +78,47 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
 
 test('an update that leaves a TOASTed value alone keeps that value in raw', async () => {
   await h.pool.query('ALTER TABLE shop.orders ADD COLUMN notes text');
-  const { rows: [{ order_id: id }] } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'paid' ORDER BY order_id LIMIT 1`);
+  const {
+    rows: [{ order_id: id }],
+  } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'paid' ORDER BY order_id LIMIT 1`);
   // ~16 KB of incompressible text: stored out of line (TOAST), so an update not touching it omits it.
-  const { rows: [{ notes }] } = await h.pool.query(
+  const {
+    rows: [{ notes }],
+  } = await h.pool.query(
     `UPDATE shop.orders SET notes = (SELECT string_agg(md5(i::text || random()::text), '') FROM generate_series(1, 500) i)
-      WHERE order_id = $1 RETURNING notes`, [id]);
+      WHERE order_id = $1 RETURNING notes`,
+    [id],
+  );
   expect((await h.run()).status).toBe('succeeded');
   await h.pool.query(`UPDATE shop.orders SET status = 'shipped' WHERE order_id = $1`, [id]);
   expect((await h.run()).status).toBe('succeeded');
   const versions = await h.sql(
-    `SELECT status, _unchanged_toast, md5(notes) AS notes FROM raw.shop__orders WHERE order_id = $1 AND _op = 'U' ORDER BY _lsn`, [Number(id)]);
-  expect(versions.at(-1)).toEqual({ status: 'shipped', _unchanged_toast: 'notes', notes: createHash('md5').update(notes).digest('hex') });
+    `SELECT status, _unchanged_toast, md5(notes) AS notes FROM raw.shop__orders WHERE order_id = $1 AND _op = 'U' ORDER BY _lsn`,
+    [Number(id)],
+  );
+  expect(versions.at(-1)).toEqual({
+    status: 'shipped',
+    _unchanged_toast: 'notes',
+    notes: createHash('md5').update(notes).digest('hex'),
+  });
 });
 
 test('TRUNCATE retires every earlier row; rows inserted after it stay', async () => {
   await h.pool.query('TRUNCATE shop.orders CASCADE');
-  await generateChanges(h.pool, { newOrders: 12, updates: 0, lateCorrections: 0, cancellations: 0, refunds: 0, seed: 9 });
+  await generateChanges(h.pool, {
+    newOrders: 12,
+    updates: 0,
+    lateCorrections: 0,
+    cancellations: 0,
+    refunds: 0,
+    seed: 9,
+  });
   const result = await h.run();
   expect(['succeeded', 'published_with_errors']).toContain(result.status);
   await certifiedMatchesPostgres();
-  const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE _source_file LIKE 'tombstone: TRUNCATE at %'`);
+  const [{ n }] = await h.sql(
+    `SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE _source_file LIKE 'tombstone: TRUNCATE at %'`,
+  );
   expect(n).toBeGreaterThan(500);
   const again = await h.run(); // re-running the window neither resurrects nor duplicates
   await certifiedMatchesPostgres();

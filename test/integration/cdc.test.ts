@@ -21,7 +21,13 @@ import { testEnv } from '../support/env';
 // Slots are cluster-wide (the database is per test file, the cluster is shared by the run).
 const SLOT = 'freshline_t_cdc';
 const ORDERS = { schema: 'shop', name: 'orders', primaryKey: ['order_id'], pii: [], exclude: [] };
-const CUSTOMERS = { schema: 'shop', name: 'customers', primaryKey: ['customer_id'], pii: ['email', 'phone', 'full_name', 'address'], exclude: [] };
+const CUSTOMERS = {
+  schema: 'shop',
+  name: 'customers',
+  primaryKey: ['customer_id'],
+  pii: ['email', 'phone', 'full_name', 'address'],
+  exclude: [],
+};
 const PAYMENTS = { schema: 'shop', name: 'payments', primaryKey: ['payment_id'], pii: [], exclude: ['card_token'] };
 const stream: CdcStream = { slot: SLOT, publication: 'freshline_t_cdc', tables: [ORDERS, CUSTOMERS, PAYMENTS] };
 
@@ -35,7 +41,9 @@ const piiKey = randomBytes(32).toString('hex');
 const hmac = (value: string) => createHmac('sha256', piiKey).update(value).digest('hex');
 
 async function dropSlot(slot: string): Promise<void> {
-  await adminPool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  await adminPool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [
+    slot,
+  ]);
 }
 
 function capture(prefix: string, extra: Partial<Parameters<typeof captureChanges>[0]> = {}): Promise<CdcCapture> {
@@ -64,7 +72,8 @@ async function changeSet(cap: CdcCapture): Promise<string[]> {
   const out: string[] = [];
   for (const t of cap.tables) {
     const pk = stream.tables.find((s) => s.name === t.table)!.primaryKey[0];
-    for (const r of await rowsOf(cap, t.table)) out.push(`${t.table}:${String(r[pk])}:${String(r._op)}:${String(r._lsn)}`);
+    for (const r of await rowsOf(cap, t.table))
+      out.push(`${t.table}:${String(r[pk])}:${String(r._op)}:${String(r._lsn)}`);
   }
   return out.sort();
 }
@@ -93,15 +102,22 @@ afterAll(async () => {
 });
 
 test('ensureCdcStream is idempotent and adds missing tables to an existing publication', async () => {
-  expect(await ensureCdcStream(url, { ...stream, tables: [ORDERS, CUSTOMERS] })).toEqual({ slotCreated: true, publicationCreated: true });
+  expect(await ensureCdcStream(url, { ...stream, tables: [ORDERS, CUSTOMERS] })).toEqual({
+    slotCreated: true,
+    publicationCreated: true,
+  });
   expect(await ensureCdcStream(url, stream)).toEqual({ slotCreated: false, publicationCreated: false });
   expect(await ensureCdcStream(url, stream)).toEqual({ slotCreated: false, publicationCreated: false });
 
-  const slots = await pool.query("SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1", [SLOT]);
+  const slots = await pool.query('SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1', [SLOT]);
   expect(slots.rows).toEqual([{ plugin: 'pgoutput', slot_type: 'logical' }]);
-  const pubs = await pool.query('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [stream.publication]);
+  const pubs = await pool.query('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [
+    stream.publication,
+  ]);
   expect(pubs.rows[0].n).toBe(1);
-  const members = await pool.query('SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1', [stream.publication]);
+  const members = await pool.query('SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1', [
+    stream.publication,
+  ]);
   expect(members.rows.map((r) => r.tablename)).toEqual(['customers', 'orders', 'payments']);
 });
 
@@ -113,7 +129,9 @@ test('ensureCdcStream refuses a table whose deletes would arrive without their k
     publication: 'freshline_t_cdc_bad',
     tables: [{ schema: 'shop', name: 'no_identity', primaryKey: ['id'], pii: [], exclude: [] }],
   };
-  await expect(ensureCdcStream(url, bad)).rejects.toThrow(/replica identity of shop\.no_identity \(NOTHING\) does not cover its primary key \(id\)/);
+  await expect(ensureCdcStream(url, bad)).rejects.toThrow(
+    /replica identity of shop\.no_identity \(NOTHING\) does not cover its primary key \(id\)/,
+  );
   expect((await slotHealth(url, bad.slot)).exists).toBe(false);
 });
 
@@ -166,16 +184,31 @@ test('inserts, updates and deletes arrive with their op, exact values, tombstone
     [ada.orderId, 'U', false],
     [ada.orderId, 'D', true],
   ]);
-  expect(o[0]).toMatchObject({ status: 'placed', subtotal: '1234567890.12', tax: '0.99', total: '1234567896.10', ordered_at: '2026-01-02 03:04:05.123456+00', order_date: '2026-01-02', currency: 'USD' });
+  expect(o[0]).toMatchObject({
+    status: 'placed',
+    subtotal: '1234567890.12',
+    tax: '0.99',
+    total: '1234567896.10',
+    ordered_at: '2026-01-02 03:04:05.123456+00',
+    order_date: '2026-01-02',
+    currency: 'USD',
+  });
   expect(o[1]).toMatchObject({ status: 'paid', tax: '1.01', subtotal: '1234567890.12' });
   // Tombstone: the key from REPLICA IDENTITY DEFAULT, every other source column NULL.
   const sourceColumns = orders.columns.map((c) => c.name);
-  expect(Object.fromEntries(sourceColumns.map((c) => [c, o[2][c]]))).toEqual({ ...Object.fromEntries(sourceColumns.map((c) => [c, null])), order_id: ada.orderId });
+  expect(Object.fromEntries(sourceColumns.map((c) => [c, o[2][c]]))).toEqual({
+    ...Object.fromEntries(sourceColumns.map((c) => [c, null])),
+    order_id: ada.orderId,
+  });
   for (const r of o) expect(r._lsn).toMatch(/^[0-9A-F]{8}\/[0-9A-F]{8}$/);
   expect(new Set(o.map((r) => r._lsn)).size).toBe(3);
 
   const types = Object.fromEntries(
-    (await db.query<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet('${stage.uriFor(orders.keys[0])}')`)).map((r) => [r.column_name, r.column_type]),
+    (
+      await db.query<{ column_name: string; column_type: string }>(
+        `DESCRIBE SELECT * FROM read_parquet('${stage.uriFor(orders.keys[0])}')`,
+      )
+    ).map((r) => [r.column_name, r.column_type]),
   );
   expect(types).toMatchObject({
     order_id: 'BIGINT',
@@ -187,7 +220,11 @@ test('inserts, updates and deletes arrive with their op, exact values, tombstone
     _lsn: 'VARCHAR',
     _commit_ts: 'TIMESTAMP WITH TIME ZONE',
   });
-  expect(orders.columns.find((c) => c.name === 'subtotal')).toEqual({ name: 'subtotal', sourceType: 'numeric(12,2)', type: 'DECIMAL(12,2)' });
+  expect(orders.columns.find((c) => c.name === 'subtotal')).toEqual({
+    name: 'subtotal',
+    sourceType: 'numeric(12,2)',
+    type: 'DECIMAL(12,2)',
+  });
 
   // Commit timestamps: the transaction's, shared by its changes, within the wall-clock bounds.
   const customers = await rowsOf(first, 'customers');
@@ -220,7 +257,8 @@ test('inserts, updates and deletes arrive with their op, exact values, tombstone
 
   // No plain PII or excluded value in any staged file, and nothing left in scratch.
   const everything = JSON.stringify(await Promise.all(first.tables.map((t) => rowsOf(first, t.table))));
-  for (const plain of ['ada@example.com', 'ada@lovelace.org', 'Lovelace', 'James', '20 7946', 'tok_must_not_leave']) expect(everything).not.toContain(plain);
+  for (const plain of ['ada@example.com', 'ada@lovelace.org', 'Lovelace', 'James', '20 7946', 'tok_must_not_leave'])
+    expect(everything).not.toContain(plain);
   expect(existsSync(join(tmp, 'scratch')) ? readdirSync(join(tmp, 'scratch')) : []).toEqual([]);
 });
 
@@ -234,7 +272,9 @@ test('no loss, no duplicates: unconfirmed changes are re-delivered, confirmed on
   await confirmCdc(url, SLOT, again.endLsn); // a retried confirm is a no-op
   expect((await slotHealth(url, SLOT)).confirmedFlushLsn).toBe(again.endLsn);
 
-  await pool.query('UPDATE shop.orders SET discount = discount + 0.01 WHERE order_id = (SELECT min(order_id) FROM shop.orders)');
+  await pool.query(
+    'UPDATE shop.orders SET discount = discount + 0.01 WHERE order_id = (SELECT min(order_id) FROM shop.orders)',
+  );
   const next = await capture('next');
   expect(next.startLsn).toBe(again.endLsn);
   expect(next.changes).toBe(1);
@@ -264,7 +304,9 @@ test('changes committed while a capture runs land in exactly one of two consecut
   await confirmCdc(url, SLOT, after.endLsn);
 
   const values = async (cap: CdcCapture) =>
-    (await rowsOf(cap, 'orders')).filter((r) => r.order_id === orderId).map((r) => Math.round(Number(r.shipping) * 100));
+    (await rowsOf(cap, 'orders'))
+      .filter((r) => r.order_id === orderId)
+      .map((r) => Math.round(Number(r.shipping) * 100));
   const a = await values(during);
   const b = await values(after);
   expect(a.length).toBeGreaterThan(0);
@@ -317,7 +359,13 @@ test('slotHealth reports retained WAL growing while the slot is not confirmed', 
   const caught = await slotHealth(url, SLOT);
   expect(caught.confirmedFlushLsn).toBe(cap.endLsn);
   expect(caught.lagBytes).toBeLessThan(grown.lagBytes);
-  expect(await slotHealth(url, 'freshline_no_such_slot')).toEqual({ exists: false, active: false, confirmedFlushLsn: null, retainedWalBytes: 0, lagBytes: 0 });
+  expect(await slotHealth(url, 'freshline_no_such_slot')).toEqual({
+    exists: false,
+    active: false,
+    confirmedFlushLsn: null,
+    retainedWalBytes: 0,
+    lagBytes: 0,
+  });
 });
 
 test('a large capture heartbeats every 10k changes and stages each change once', async () => {
@@ -328,14 +376,17 @@ test('a large capture heartbeats every 10k changes and stages each change once',
   expect(cap.changes).toBe(15_000);
   expect(progress.map((p) => p.changes)).toEqual([10_000]);
   const key = cap.tables.find((t) => t.table === 'orders')!.keys[0];
-  const [stats] = await db.query(`SELECT count(*)::INTEGER AS n, count(DISTINCT (order_id, _lsn))::INTEGER AS d FROM read_parquet('${stage.uriFor(key)}')`);
+  const [stats] = await db.query(
+    `SELECT count(*)::INTEGER AS n, count(DISTINCT (order_id, _lsn))::INTEGER AS d FROM read_parquet('${stage.uriFor(key)}')`,
+  );
   expect(stats).toEqual({ n: 15_000, d: 15_000 });
   await confirmCdc(url, SLOT, cap.endLsn);
 });
 
 test('a capture cut short by maxWaitMs ends on a transaction boundary and the next capture continues', async () => {
   // 10 transactions × 100 statements × 60 orders = 6,000 changes each.
-  for (let i = 0; i < 10; i++) await pool.query('DO $$ BEGIN FOR i IN 1..100 LOOP UPDATE shop.orders SET tax = tax + 0.01; END LOOP; END $$');
+  for (let i = 0; i < 10; i++)
+    await pool.query('DO $$ BEGIN FOR i IN 1..100 LOOP UPDATE shop.orders SET tax = tax + 0.01; END LOOP; END $$');
   const partial = await capture('partial', { maxWaitMs: 0 });
   expect(partial.changes).toBeLessThanOrEqual(6_000);
   expect(partial.changes % 6_000).toBe(0);

@@ -26,11 +26,15 @@ test('a large window is read in key-range chunks; a failed attempt resumes after
   const { attempts } = await activityHistory(h.client, result.workflowId);
   expect(attempts.extract.filter((a) => a === 2)).toHaveLength(1);
   const [{ n: raw }] = await h.sql('SELECT count(*)::INTEGER AS n FROM raw.shop__orders');
-  const { rows: [{ n: source }] } = await h.pool.query('SELECT count(*)::int AS n FROM shop.orders');
+  const {
+    rows: [{ n: source }],
+  } = await h.pool.query('SELECT count(*)::int AS n FROM shop.orders');
   expect(raw).toBe(source);
   const [{ n: files }] = await h.sql(`SELECT count(DISTINCT _source_file)::INTEGER AS n FROM raw.shop__orders`);
   expect(files).toBe(5);
-  const [{ n: dupes }] = await h.sql('SELECT count(*)::INTEGER AS n FROM (SELECT order_id FROM raw.shop__orders GROUP BY 1 HAVING count(*) > 1)');
+  const [{ n: dupes }] = await h.sql(
+    'SELECT count(*)::INTEGER AS n FROM (SELECT order_id FROM raw.shop__orders GROUP BY 1 HAVING count(*) > 1)',
+  );
   expect(dupes).toBe(0);
 });
 
@@ -42,7 +46,9 @@ test('extracts run on the source task queue and never hold more source connectio
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'freshline'");
+      const { rows } = await h.pool.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'freshline'",
+      );
       peak = Math.max(peak, rows[0].n);
       await new Promise((r) => setTimeout(r, 2));
     }

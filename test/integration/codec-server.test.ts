@@ -18,7 +18,13 @@ let server: CodecServer;
 let codec: PayloadEncryptionCodec;
 
 beforeAll(async () => {
-  server = await startCodecServerFromSecrets({ port: 0, host: '127.0.0.1', uiOrigin: [UI], secrets, log: (m) => refused.push(m) });
+  server = await startCodecServerFromSecrets({
+    port: 0,
+    host: '127.0.0.1',
+    uiOrigin: [UI],
+    secrets,
+    log: (m) => refused.push(m),
+  });
   codec = await PayloadEncryptionCodec.fromSecrets(secrets);
 });
 afterAll(() => server?.close());
@@ -26,7 +32,9 @@ afterAll(() => server?.close());
 /** A payload as the protocol carries it: base64 metadata values and data. */
 function toJson(p: { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null }) {
   return {
-    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    metadata: Object.fromEntries(
+      Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    ),
     data: Buffer.from(p.data ?? []).toString('base64'),
   };
 }
@@ -44,8 +52,15 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
 }
 
 test('POST /decode with the bearer token returns the readable payloads', async () => {
-  const encrypted = await codec.encode([defaultPayloadConverter.toPayload(value), defaultPayloadConverter.toPayload('second')]);
-  const res = await post('/decode', { payloads: encrypted.map(toJson) }, { Authorization: `Bearer ${token}`, Origin: UI });
+  const encrypted = await codec.encode([
+    defaultPayloadConverter.toPayload(value),
+    defaultPayloadConverter.toPayload('second'),
+  ]);
+  const res = await post(
+    '/decode',
+    { payloads: encrypted.map(toJson) },
+    { Authorization: `Bearer ${token}`, Origin: UI },
+  );
   expect(res.status).toBe(200);
   expect(res.headers.get('access-control-allow-origin')).toBe(UI);
   const body = (await res.json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
@@ -68,7 +83,11 @@ test('POST /encode then /decode round-trips; a namespace path prefix works too',
 
 test('without the token, or with a wrong one: 401, and nothing decoded', async () => {
   const encrypted = await codec.encode([defaultPayloadConverter.toPayload(value)]);
-  for (const headers of [{ Origin: UI }, { Authorization: `Bearer ${token.slice(1)}x` }, { Authorization: token }] as Record<string, string>[]) {
+  for (const headers of [
+    { Origin: UI },
+    { Authorization: `Bearer ${token.slice(1)}x` },
+    { Authorization: token },
+  ] as Record<string, string>[]) {
     const res = await post('/decode', { payloads: encrypted.map(toJson) }, headers);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -80,29 +99,46 @@ test('without the token, or with a wrong one: 401, and nothing decoded', async (
 });
 
 test('CORS preflight: the Web UI origin may send Authorization and X-Namespace; other origins get no grant', async () => {
-  const preflight = (origin: string) => fetch(`${server.url}/decode`, {
-    method: 'OPTIONS',
-    headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,x-namespace' },
-  });
+  const preflight = (origin: string) =>
+    fetch(`${server.url}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: origin,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type,x-namespace',
+      },
+    });
   const ok = await preflight(UI);
   expect(ok.status).toBe(204);
   expect(ok.headers.get('access-control-allow-origin')).toBe(UI);
   expect(ok.headers.get('access-control-allow-methods')).toMatch(/POST/);
-  expect(ok.headers.get('access-control-allow-headers')?.toLowerCase().split(/,\s*/)).toEqual(expect.arrayContaining(['authorization', 'content-type', 'x-namespace']));
+  expect(ok.headers.get('access-control-allow-headers')?.toLowerCase().split(/,\s*/)).toEqual(
+    expect.arrayContaining(['authorization', 'content-type', 'x-namespace']),
+  );
   const evil = await preflight('https://evil.example');
   expect(evil.status).toBe(403);
   expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   // An actual request from that origin is refused even with the token.
-  const res = await post('/decode', { payloads: [] }, { Authorization: `Bearer ${token}`, Origin: 'https://evil.example' });
+  const res = await post(
+    '/decode',
+    { payloads: [] },
+    { Authorization: `Bearer ${token}`, Origin: 'https://evil.example' },
+  );
   expect(res.status).toBe(403);
 });
 
 test('bad requests: malformed body 400, wrong content type 415, unknown key 422 naming the key id, unknown path 404', async () => {
   const auth = { Authorization: `Bearer ${token}` };
   expect((await post('/decode', { nope: 1 }, auth)).status).toBe(400);
-  const text = await fetch(`${server.url}/decode`, { method: 'POST', headers: { ...auth, 'Content-Type': 'text/plain' }, body: '{"payloads":[]}' });
+  const text = await fetch(`${server.url}/decode`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'text/plain' },
+    body: '{"payloads":[]}',
+  });
   expect(text.status).toBe(415);
-  const other = await (await PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({ [PAYLOAD_KEYS_SECRET]: newPayloadKeys('k0') }))).encode([defaultPayloadConverter.toPayload(value)]);
+  const other = await (
+    await PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({ [PAYLOAD_KEYS_SECRET]: newPayloadKeys('k0') }))
+  ).encode([defaultPayloadConverter.toPayload(value)]);
   const unknown = await post('/decode', { payloads: other.map(toJson) }, auth);
   expect(unknown.status).toBe(422);
   expect(((await unknown.json()) as { error: string }).error).toMatch(/encrypted with key 'k0'/);
@@ -114,18 +150,27 @@ test('bad requests: malformed body 400, wrong content type 415, unknown key 422 
 
 test('the command fails fast naming the token secret; a server without a token must be loopback and checks Host', async () => {
   const noToken = new EnvSecretStore({ [PAYLOAD_KEYS_SECRET]: newPayloadKeys('k1') });
-  await expect(startCodecServerFromSecrets({ port: 0, host: '127.0.0.1', secrets: noToken })).rejects.toThrow(/secret 'FRESHLINE_CODEC_SERVER_TOKEN'/);
-  await expect(startCodecServer({ codec, token: null, host: '0.0.0.0', allowedOrigins: [] })).rejects.toThrow(/loopback/);
+  await expect(startCodecServerFromSecrets({ port: 0, host: '127.0.0.1', secrets: noToken })).rejects.toThrow(
+    /secret 'FRESHLINE_CODEC_SERVER_TOKEN'/,
+  );
+  await expect(startCodecServer({ codec, token: null, host: '0.0.0.0', allowedOrigins: [] })).rejects.toThrow(
+    /loopback/,
+  );
   const open = await startCodecServer({ codec, token: null, allowedOrigins: [UI] });
   try {
-    const call = (host: string) => new Promise<number>((resolve, reject) => {
-      const req = request(`${open.url}/decode`, { method: 'POST', headers: { Host: host, 'Content-Type': 'application/json' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
+    const call = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${open.url}/decode`,
+          { method: 'POST', headers: { Host: host, 'Content-Type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end('{"payloads":[]}');
       });
-      req.on('error', reject);
-      req.end('{"payloads":[]}');
-    });
     expect(await call(`127.0.0.1:${open.port}`)).toBe(200);
     expect(await call(`rebound.example:${open.port}`)).toBe(403);
   } finally {

@@ -30,11 +30,17 @@ test('a finance run waits for sales_core to publish its window, then runs; opera
   const result = await finance.result();
   expect(result.status).toBe('succeeded');
   const [{ paid }] = await h.sql(`SELECT sum(captured_amount)::VARCHAR AS paid FROM certified.agg_payments_daily`);
-  const { rows: [pg] } = await h.pool.query(`SELECT sum(amount) FILTER (WHERE status = 'captured')::text AS paid FROM shop.payments WHERE paid_at IS NOT NULL`);
+  const {
+    rows: [pg],
+  } = await h.pool.query(
+    `SELECT sum(amount) FILTER (WHERE status = 'captured')::text AS paid FROM shop.payments WHERE paid_at IS NOT NULL`,
+  );
   expect(Number(paid)).toBe(Number(pg.paid));
   expect((await h.run({ dataset: 'operations', window: w })).status).toBe('succeeded');
   const [{ n }] = await h.sql(`SELECT sum(shipments)::INTEGER AS n FROM certified.agg_shipments_daily`);
-  const { rows: [ps] } = await h.pool.query(`SELECT count(*)::int AS n FROM shop.shipments WHERE shipped_at IS NOT NULL`);
+  const {
+    rows: [ps],
+  } = await h.pool.query(`SELECT count(*)::int AS n FROM shop.shipments WHERE shipped_at IS NOT NULL`);
   expect(n).toBe(ps.n);
 });
 

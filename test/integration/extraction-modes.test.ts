@@ -16,12 +16,16 @@ test('full mode: an unchanged reference table is not re-read; a changed one is r
   expect(result.steps.load.detail ?? '').not.toMatch(/stores: full table unchanged/);
   const [store] = await h.sql('SELECT region FROM certified.dim_store WHERE store_id = 1');
   expect(store.region).toBe('Central');
-  const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.agg_sales_region_daily WHERE region = 'Central'`);
+  const [{ n }] = await h.sql(
+    `SELECT count(*)::INTEGER AS n FROM certified.agg_sales_region_daily WHERE region = 'Central'`,
+  );
   expect(n).toBeGreaterThan(0);
 });
 
 test('full mode: a row deleted at the source becomes a tombstone and leaves the certified table', async () => {
-  await h.pool.query(`INSERT INTO shop.products (product_id, sku, name, category, unit_price) VALUES (9001, 'TMP-9001', 'Discontinued', 'misc', 1.00)`);
+  await h.pool.query(
+    `INSERT INTO shop.products (product_id, sku, name, category, unit_price) VALUES (9001, 'TMP-9001', 'Discontinued', 'misc', 1.00)`,
+  );
   await h.run();
   expect(await h.sql('SELECT sku FROM certified.dim_product WHERE product_id = 9001')).toEqual([{ sku: 'TMP-9001' }]);
   await h.pool.query('DELETE FROM shop.products WHERE product_id = 9001');
@@ -34,10 +38,14 @@ test('full mode: a row deleted at the source becomes a tombstone and leaves the 
 
 test('an added column flows into raw without disturbing certified tables', async () => {
   await h.pool.query('ALTER TABLE shop.orders ADD COLUMN gift_wrap boolean');
-  await h.pool.query('UPDATE shop.orders SET gift_wrap = true WHERE order_id IN (SELECT order_id FROM shop.orders ORDER BY order_id LIMIT 3)');
+  await h.pool.query(
+    'UPDATE shop.orders SET gift_wrap = true WHERE order_id IN (SELECT order_id FROM shop.orders ORDER BY order_id LIMIT 3)',
+  );
   const result = await h.run();
   expect(result.status).toBe('succeeded');
-  expect(result.drift).toEqual([{ table: 'orders', summary: 'added gift_wrap boolean', breaking: false, accepted: false }]);
+  expect(result.drift).toEqual([
+    { table: 'orders', summary: 'added gift_wrap boolean', breaking: false, accepted: false },
+  ]);
   const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE gift_wrap');
   expect(n).toBe(3);
   expect((await h.run()).drift).toEqual([]); // the new schema is the baseline now
@@ -58,15 +66,23 @@ test('a dropped column holds only the marts that read the table; accepting it pu
   expect(result.drift).toEqual([{ table: 'customers', summary: 'dropped city', breaking: true, accepted: false }]);
   // Every mart that reads customers is held (orders carry the customer's version, sales roll up orders) …
   const reason = 'customers: breaking schema drift (dropped city)';
-  expect(result.held).toEqual(['dim_customer', 'fct_orders', 'agg_sales_daily', 'agg_sales_region_daily'].map((table) => ({ table, reason })));
+  expect(result.held).toEqual(
+    ['dim_customer', 'fct_orders', 'agg_sales_daily', 'agg_sales_region_daily'].map((table) => ({ table, reason })),
+  );
   expect(await snapshot(h, 'dim_customer')).toEqual(customersBefore); // yesterday's numbers stay
-  expect(await h.sql(`SELECT order_number FROM certified.fct_orders WHERE order_number = 'SO-DRIFT-1'`)).toHaveLength(0);
+  expect(await h.sql(`SELECT order_number FROM certified.fct_orders WHERE order_number = 'SO-DRIFT-1'`)).toHaveLength(
+    0,
+  );
   // … and the others continue.
-  const [{ n: drifted }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.fct_payments p JOIN shadow_sales_core.stg_orders o USING (order_id)
+  const [{ n: drifted }] =
+    await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.fct_payments p JOIN shadow_sales_core.stg_orders o USING (order_id)
                                         WHERE o.order_number = 'SO-DRIFT-1'`);
   expect(drifted).toBe(1);
-  const [dq] = await h.sql(`SELECT severity, status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
-                            ORDER BY checked_at DESC LIMIT 1`, [result.workflowId]);
+  const [dq] = await h.sql(
+    `SELECT severity, status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
+                            ORDER BY checked_at DESC LIMIT 1`,
+    [result.workflowId],
+  );
   expect(dq).toMatchObject({ severity: 'error', status: 'fail' });
   expect(String(dq.detail)).toContain('dropped city');
 
@@ -83,8 +99,13 @@ test('a renamed column and a narrowed type hold their marts with an alert naming
   await h.pool.query('ALTER TABLE shop.products RENAME COLUMN category TO product_category');
   const renamed = await h.run();
   expect(renamed.status).toBe('published_partial');
-  expect(renamed.drift).toEqual([{ table: 'products', summary: 'renamed category → product_category', breaking: true, accepted: false }]);
-  expect(renamed.held).toContainEqual({ table: 'dim_product', reason: 'products: breaking schema drift (renamed category → product_category)' });
+  expect(renamed.drift).toEqual([
+    { table: 'products', summary: 'renamed category → product_category', breaking: true, accepted: false },
+  ]);
+  expect(renamed.held).toContainEqual({
+    table: 'dim_product',
+    reason: 'products: breaking schema drift (renamed category → product_category)',
+  });
   expect(await snapshot(h, 'dim_product')).toEqual(productsBefore);
 
   await h.pool.query('ALTER TABLE shop.products RENAME COLUMN product_category TO category');
@@ -92,10 +113,12 @@ test('a renamed column and a narrowed type hold their marts with an alert naming
   await h.pool.query('ALTER TABLE shop.order_items ALTER COLUMN quantity TYPE bigint');
   const retyped = await h.run();
   expect(retyped.status).toBe('published_partial');
-  expect(retyped.drift).toEqual(expect.arrayContaining([
-    { table: 'stores', summary: 'retyped store_code text → character varying(8)', breaking: true, accepted: false },
-    { table: 'order_items', summary: 'widened quantity integer → bigint', breaking: false, accepted: false },
-  ]));
+  expect(retyped.drift).toEqual(
+    expect.arrayContaining([
+      { table: 'stores', summary: 'retyped store_code text → character varying(8)', breaking: true, accepted: false },
+      { table: 'order_items', summary: 'widened quantity integer → bigint', breaking: false, accepted: false },
+    ]),
+  );
   expect(retyped.drift).toHaveLength(2); // the rename was undone before this run: products match their baseline again
   expect(retyped.held.map((x) => x.table)).toContain('dim_store');
   expect(retyped.held.map((x) => x.table)).not.toContain('dim_product');

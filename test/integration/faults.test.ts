@@ -21,14 +21,20 @@ let h: Harness;
 /** A window over everything the source holds (and every change made later in this file). */
 let base: { start: string; end: string };
 /** Distinct window starts, so each test's run has its own workflow id. */
-const windowAt = (minutesBefore: number) => ({ start: new Date(Date.parse(base.start) - minutesBefore * 60_000).toISOString(), end: base.end });
+const windowAt = (minutesBefore: number) => ({
+  start: new Date(Date.parse(base.start) - minutesBefore * 60_000).toISOString(),
+  end: base.end,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every certified table as text (for "unchanged" comparisons). */
 async function certified(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const tables = await h.sql("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'certified' ORDER BY 1");
-  for (const { t } of tables) out[String(t)] = JSON.stringify(await h.sql(`SELECT * FROM certified."${String(t)}" ORDER BY ALL`));
+  const tables = await h.sql(
+    "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'certified' ORDER BY 1",
+  );
+  for (const { t } of tables)
+    out[String(t)] = JSON.stringify(await h.sql(`SELECT * FROM certified."${String(t)}" ORDER BY ALL`));
   return out;
 }
 
@@ -39,12 +45,19 @@ beforeAll(async () => {
   source.on('error', () => undefined); // idle clients see the outage below
   await createDemoSchema(source);
   await seedDemoData(source, { customers: 100, orders: 300, seed: 42 });
-  const { rows } = await source.query<{ t: Date }>("SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders");
+  const { rows } = await source.query<{ t: Date }>(
+    "SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders",
+  );
   base = { start: rows[0].t.toISOString(), end: new Date(rows[0].t.getTime() + 3_600_000).toISOString() };
   // The harness's own database is not read: its worker's SHOP_DB_URL is the throwaway cluster's.
-  h = await createHarness('faults', { customers: 5, orders: 5 }, (config) => {
-    config.datasets[0].tables.find((t) => t.name === 'orders')!.chunkRows = 100;
-  }, { SHOP_DB_URL: url });
+  h = await createHarness(
+    'faults',
+    { customers: 5, orders: 5 },
+    (config) => {
+      config.datasets[0].tables.find((t) => t.name === 'orders')!.chunkRows = 100;
+    },
+    { SHOP_DB_URL: url },
+  );
 }, 120_000);
 afterAll(async () => {
   await h?.close();
@@ -94,17 +107,25 @@ test('PostgreSQL stops mid-extract: extract retries with backoff and completes o
   expect(intervals.size).toBeGreaterThanOrEqual(1);
   for (const [attempt, s] of intervals) expect(s).toBe(2 ** (attempt - 2));
 
-  const { rows: [{ n: src }] } = await source.query('SELECT count(*)::int AS n FROM shop.orders');
-  const [{ n: raw, keys }] = await h.sql('SELECT count(*)::INTEGER AS n, count(DISTINCT order_id)::INTEGER AS keys FROM raw.shop__orders');
+  const {
+    rows: [{ n: src }],
+  } = await source.query('SELECT count(*)::int AS n FROM shop.orders');
+  const [{ n: raw, keys }] = await h.sql(
+    'SELECT count(*)::INTEGER AS n, count(DISTINCT order_id)::INTEGER AS keys FROM raw.shop__orders',
+  );
   expect(raw).toBe(src);
   expect(keys).toBe(src);
-  console.log(`faults: PostgreSQL down ${(downMs / 1000).toFixed(1)} s mid-extract; extract attempts seen pending: ${[...seen.keys()].join(', ')}; ` +
-    `retry intervals ${JSON.stringify(Object.fromEntries(intervals))} s; final attempts per extract: ${attempts.extract.join(' ')}; run succeeded, ${raw} orders in raw = source`);
+  console.log(
+    `faults: PostgreSQL down ${(downMs / 1000).toFixed(1)} s mid-extract; extract attempts seen pending: ${[...seen.keys()].join(', ')}; ` +
+      `retry intervals ${JSON.stringify(Object.fromEntries(intervals))} s; final attempts per extract: ${attempts.extract.join(' ')}; run succeeded, ${raw} orders in raw = source`,
+  );
 });
 
 /** Makes `dir` (and everything in it) unwritable even for root: chmod, and the immutable flag where chmod is not enough. */
 function lockDir(dir: string): () => void {
-  const all = [dir, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => join(dir, p))].filter((p) => statSync(p).isDirectory());
+  const all = [dir, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => join(dir, p))].filter((p) =>
+    statSync(p).isDirectory(),
+  );
   for (const d of all) chmodSync(d, 0o555);
   const probe = join(dir, '.probe');
   let immutable = false;
@@ -127,7 +148,14 @@ test('stage directory unwritable: extract retried, then the run fails naming the
   await h.startWorker();
   const before = await certified();
   expect(Object.keys(before).length).toBeGreaterThanOrEqual(12);
-  await generateChanges(source, { newOrders: 20, updates: 20, lateCorrections: 3, cancellations: 2, refunds: 2, seed: 7 });
+  await generateChanges(source, {
+    newOrders: 20,
+    updates: 20,
+    lateCorrections: 3,
+    cancellations: 2,
+    refunds: 2,
+    seed: 7,
+  });
   const stage = (h.deps.stage as LocalObjectStore).root;
   mkdirSync(stage, { recursive: true });
   const unlock = lockDir(stage);
@@ -135,7 +163,10 @@ test('stage directory unwritable: extract retried, then the run fails naming the
   const t0 = Date.now();
   const handle = await h.start({ window: windowAt(2) });
   try {
-    err = await handle.result().then(() => null, (e: unknown) => e);
+    err = await handle.result().then(
+      () => null,
+      (e: unknown) => e,
+    );
   } finally {
     unlock();
   }
@@ -150,10 +181,14 @@ test('stage directory unwritable: extract retried, then the run fails naming the
   expect(status.steps.extract.status).toBe('failed');
   expect(status.steps.publish).toBeUndefined();
   expect(await certified()).toEqual(before); // nothing half-published
-  const [audit] = await h.sql('SELECT status, error FROM audit.pipeline_runs WHERE run_id = $1', [handle.firstExecutionRunId]);
+  const [audit] = await h.sql('SELECT status, error FROM audit.pipeline_runs WHERE run_id = $1', [
+    handle.firstExecutionRunId,
+  ]);
   expect(audit.status).toBe('failed');
   expect(String(audit.error)).toContain(stage);
-  console.log(`faults: stage unwritable → ${((Date.now() - t0) / 1000).toFixed(1)} s, extract attempts ${attempts.extract.join(' ')}; failure: ${text.slice(0, 300)}`);
+  console.log(
+    `faults: stage unwritable → ${((Date.now() - t0) / 1000).toFixed(1)} s, extract attempts ${attempts.extract.join(' ')}; failure: ${text.slice(0, 300)}`,
+  );
 
   // Writable again: the same window runs through and publishes the changes.
   expect((await h.run({ window: windowAt(2) })).status).toBe('succeeded');
@@ -166,10 +201,19 @@ test('warehouse locked by another process at publish: retried, then published; n
   await h.startWorker((step, attempt) => {
     if (step === 'publish' && attempt <= 2) {
       // What DuckDB says when another process holds the file.
-      throw new Error(`IO Error: Could not set lock on file "${path}": Conflicting lock is held in /usr/bin/node (PID 4242) by user ops. See also https://duckdb.org/docs/stable/connect/concurrency`);
+      throw new Error(
+        `IO Error: Could not set lock on file "${path}": Conflicting lock is held in /usr/bin/node (PID 4242) by user ops. See also https://duckdb.org/docs/stable/connect/concurrency`,
+      );
     }
   });
-  await generateChanges(source, { newOrders: 10, updates: 5, lateCorrections: 1, cancellations: 1, refunds: 1, seed: 8 });
+  await generateChanges(source, {
+    newOrders: 10,
+    updates: 5,
+    lateCorrections: 1,
+    cancellations: 1,
+    refunds: 1,
+    seed: 8,
+  });
   const before = await certified();
   const result = await h.run({ window: windowAt(3) });
   expect(result.status).toBe('succeeded');
@@ -185,7 +229,10 @@ test('errors retrying cannot fix fail fast: unknown dataset (1 attempt), invalid
   await h.startWorker();
   let t0 = Date.now();
   const unknown = await h.start({ dataset: 'no_such_dataset', window: windowAt(4) });
-  const err = await unknown.result().then(() => null, (e: unknown) => e);
+  const err = await unknown.result().then(
+    () => null,
+    (e: unknown) => e,
+  );
   const unknownMs = Date.now() - t0;
   expect(failureText(err)).toMatch(/unknown dataset 'no_such_dataset' \(defined: [a-z_, ]*sales_core/);
   const { scheduled, attempts } = await activityHistory(h.client, unknown.workflowId);
@@ -195,7 +242,10 @@ test('errors retrying cannot fix fail fast: unknown dataset (1 attempt), invalid
 
   t0 = Date.now();
   const invalid = await h.start({ window: { start: base.end, end: base.start } });
-  const err2 = await invalid.result().then(() => null, (e: unknown) => e);
+  const err2 = await invalid.result().then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(failureText(err2)).toContain('window.end must be after window.start');
   expect((await activityHistory(h.client, invalid.workflowId)).scheduled).toEqual({});
 
@@ -206,6 +256,8 @@ test('errors retrying cannot fix fail fast: unknown dataset (1 attempt), invalid
   expect(drifted.drift).toEqual([expect.objectContaining({ table: 'refunds', breaking: true })]);
   const d = await activityHistory(h.client, drifted.workflowId);
   expect(d.attempts.extract.every((a) => a === 1)).toBe(true);
-  console.log(`faults: unknown dataset failed in ${unknownMs} ms (planRun attempts ${attempts.planRun.join(' ')}); invalid input failed with no activity; ` +
-    `breaking drift held ${drifted.held.map((x) => x.table).join(', ')} with every extract on attempt 1`);
+  console.log(
+    `faults: unknown dataset failed in ${unknownMs} ms (planRun attempts ${attempts.planRun.join(' ')}); invalid input failed with no activity; ` +
+      `breaking drift held ${drifted.held.map((x) => x.table).join(', ')} with every extract on attempt 1`,
+  );
 });

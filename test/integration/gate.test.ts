@@ -28,10 +28,14 @@ test('a duplicate order id blocks the run; the timeout fails it and leaves certi
   expect(status.currentStep).toBe('gate');
   await expect(handle.result()).rejects.toThrow();
   const err = await handle.result().catch((e: unknown) => e);
-  expect(failureText(err)).toMatch(/quality gate blocked by orders_order_number_unique.*certified tables left unchanged/);
+  expect(failureText(err)).toMatch(
+    /quality gate blocked by orders_order_number_unique.*certified tables left unchanged/,
+  );
   expect(await snapshot(h, 'fct_orders')).toEqual(before);
 
-  const [audit] = await h.sql(`SELECT status, error FROM audit.pipeline_runs WHERE run_id = $1`, [handle.firstExecutionRunId]);
+  const [audit] = await h.sql(`SELECT status, error FROM audit.pipeline_runs WHERE run_id = $1`, [
+    handle.firstExecutionRunId,
+  ]);
   expect(audit.status).toBe('failed');
   const [dq] = await h.sql(
     `SELECT status, failing_rows::INTEGER AS n, sample_keys::VARCHAR AS keys FROM audit.dq_results WHERE run_id = $1 AND check_name = 'orders_order_number_unique'`,
@@ -44,15 +48,26 @@ test('a duplicate order id blocks the run; the timeout fails it and leaves certi
 test('skipGate publishes anyway and audits who and why', async () => {
   const handle = await h.start();
   await waitForBlocked(handle);
-  await handle.signal(skipGateSignal, { by: 'alice@insightmart', reason: 'duplicate is a known POS replay, finance signed off' });
+  await handle.signal(skipGateSignal, {
+    by: 'alice@insightmart',
+    reason: 'duplicate is a known POS replay, finance signed off',
+  });
   const result = await handle.result();
   expect(result.status).toBe('published_skipped_gate');
-  const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders WHERE order_number = $1', [duplicatedNumber]);
+  const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders WHERE order_number = $1', [
+    duplicatedNumber,
+  ]);
   expect(n).toBe(2);
-  const [audit] = await h.sql(`SELECT status, gate_decision::VARCHAR AS d FROM audit.pipeline_runs WHERE run_id = $1`, [handle.firstExecutionRunId]);
+  const [audit] = await h.sql(`SELECT status, gate_decision::VARCHAR AS d FROM audit.pipeline_runs WHERE run_id = $1`, [
+    handle.firstExecutionRunId,
+  ]);
   expect(audit.status).toBe('published_skipped_gate');
   expect(JSON.parse(String(audit.d))).toEqual([
-    expect.objectContaining({ kind: 'skip', by: 'alice@insightmart', reason: 'duplicate is a known POS replay, finance signed off' }),
+    expect.objectContaining({
+      kind: 'skip',
+      by: 'alice@insightmart',
+      reason: 'duplicate is a known POS replay, finance signed off',
+    }),
   ]);
 });
 
@@ -61,7 +76,9 @@ test('retryGate after the bad row is fixed passes', async () => {
   await waitForBlocked(handle);
   // An invalid decision is ignored and said so in the status, not acted on.
   await handle.signal(retryGateSignal, { by: '', reason: 'x' });
-  await h.pool.query(`UPDATE shop.orders SET order_number = order_number || '-R' WHERE order_id = $1`, [duplicateOrderId]);
+  await h.pool.query(`UPDATE shop.orders SET order_number = order_number || '-R' WHERE order_id = $1`, [
+    duplicateOrderId,
+  ]);
   await handle.signal(retryGateSignal, { by: 'bob', reason: 'renumbered the replayed order', from: 'extract' });
   const result = await handle.result();
   expect(result.status).toBe('succeeded');
@@ -69,6 +86,8 @@ test('retryGate after the bad row is fixed passes', async () => {
   expect(status.ignoredSignals).toEqual([expect.stringContaining('by: must name who decided')]);
   expect(status.decisions).toEqual([expect.objectContaining({ kind: 'retry', by: 'bob', from: 'extract' })]);
   expect(status.gate?.attempt).toBe(2);
-  const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders WHERE order_number = $1', [duplicatedNumber]);
+  const [{ n }] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders WHERE order_number = $1', [
+    duplicatedNumber,
+  ]);
   expect(n).toBe(1);
 });

@@ -9,7 +9,10 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 test.each([
-  [{ window: { start: '2026-11-22T10:15:00Z', end: '2026-11-22T10:00:00Z' } }, /window\.end: window\.end must be after window\.start/],
+  [
+    { window: { start: '2026-11-22T10:15:00Z', end: '2026-11-22T10:00:00Z' } },
+    /window\.end: window\.end must be after window\.start/,
+  ],
   [{ window: { start: 'yesterday', end: '2026-11-22T10:00:00Z' } }, /window\.start: must be an ISO-8601 timestamp/],
   [{ dataset: 'Sales Core' }, /dataset: must be a dataset name/],
   [{ gateTimeout: 'soon' }, /gateTimeout: must be a duration/],

@@ -35,7 +35,15 @@ const CHUNK_ROWS = { orders: 150, order_items: 500, customers: 100 };
 const STEP_ORDER = ['extract', 'load', 'transform', 'gate', 'publish', 'refresh', 'audit'] as const;
 type Step = (typeof STEP_ORDER)[number];
 /** Longest random delay after a step's start line before the kill, per step (short steps get short delays). */
-const MAX_DELAY_MS: Record<Step, number> = { extract: 50, load: 100, transform: 300, gate: 150, publish: 80, refresh: 0, audit: 5 };
+const MAX_DELAY_MS: Record<Step, number> = {
+  extract: 50,
+  load: 100,
+  transform: 300,
+  gate: 150,
+  publish: 80,
+  refresh: 0,
+  audit: 5,
+};
 
 /** A kill point: SIGKILL the worker `delayMs` after the first start line of `step` (a regex over the step name). */
 interface Target {
@@ -62,7 +70,11 @@ function rng(seed: number): () => number {
 const stepOf = (name: string): Step => name.split(':')[0] as Step;
 const T0 = Date.now();
 /** FRESHLINE_KILL_TRACE=1: every step line and kill as it happens, on stderr. */
-const trace = (msg: string) => void (process.env.FRESHLINE_KILL_TRACE && process.stderr.write(`[kill ${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`));
+const trace = (msg: string) =>
+  void (
+    process.env.FRESHLINE_KILL_TRACE &&
+    process.stderr.write(`[kill ${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`)
+  );
 
 let ref: Harness;
 let child: WorkerChild;
@@ -71,7 +83,8 @@ const faultyQueue = `test-kill-faulty-${process.pid}`;
 
 beforeAll(async () => {
   ref = await createHarness('kill_ref', { customers: 200, orders: 600 }, (config) => {
-    for (const t of config.datasets[0].tables) if (t.name in CHUNK_ROWS) t.chunkRows = CHUNK_ROWS[t.name as keyof typeof CHUNK_ROWS];
+    for (const t of config.datasets[0].tables)
+      if (t.name in CHUNK_ROWS) t.chunkRows = CHUNK_ROWS[t.name as keyof typeof CHUNK_ROWS];
   });
   child = new WorkerChild({
     temporalAddress: testEnv('temporalAddress'),
@@ -99,7 +112,10 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
   const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const target = (window: number, step: Step, pattern?: RegExp): Target => ({
-    window, step, pattern: pattern ?? new RegExp(`^${step}$`), delayMs: Math.round(rand() * MAX_DELAY_MS[step]),
+    window,
+    step,
+    pattern: pattern ?? new RegExp(`^${step}$`),
+    delayMs: Math.round(rand() * MAX_DELAY_MS[step]),
   });
   // Each window: kills in step order, so every step is hit in every window (and some twice in a row: the
   // retry of a killed attempt is killed again). Extract kills land between staged chunks of a table.
@@ -123,7 +139,10 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
 
   // Windows: W1 holds the seed; before W2 and W3 the change generator writes new orders, status changes,
   // late corrections, cancellations and refunds. Each window ends a second after its changes.
-  const dbNowMs = async () => Number((await ref.pool.query<{ ms: number }>('SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms')).rows[0].ms);
+  const dbNowMs = async () =>
+    Number(
+      (await ref.pool.query<{ ms: number }>('SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms')).rows[0].ms,
+    );
   const endAfterNow = async () => new Date(Math.ceil((await dbNowMs()) / 1000) * 1000 + 1000).toISOString();
   const windows: { start: string; end: string }[] = [];
   let rowsCompared = 0;
@@ -136,7 +155,14 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
     if (w > 1) {
       start = windows[w - 2].end;
       while ((await dbNowMs()) <= Date.parse(start)) await new Promise((r) => setTimeout(r, 100));
-      const changes = await generateChanges(ref.pool, { newOrders: 40, updates: 40, lateCorrections: 8, cancellations: 5, refunds: 5, seed: 1000 + w });
+      const changes = await generateChanges(ref.pool, {
+        newOrders: 40,
+        updates: 40,
+        lateCorrections: 8,
+        cancellations: 5,
+        refunds: 5,
+        seed: 1000 + w,
+      });
       expect(changes.inserted).toBeGreaterThan(0);
     }
     const window = { start, end: await endAfterNow() };
@@ -146,7 +172,11 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
 
     trace(`W${w} [${window.start}, ${window.end})`);
     let t = Date.now();
-    const reference = await ref.client.workflow.execute(pipelineRun, { taskQueue: ref.taskQueue, workflowId, args: [input] });
+    const reference = await ref.client.workflow.execute(pipelineRun, {
+      taskQueue: ref.taskQueue,
+      workflowId,
+      args: [input],
+    });
     runMs.reference += Date.now() - t;
     expect(reference.status).toBe('succeeded');
 
@@ -154,7 +184,12 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
     // The same window on the faulty worker (same workflow id, so the same load and run ids; the reference is done).
     t = Date.now();
     const handle = await ref.client.workflow.start(pipelineRun, { taskQueue: faultyQueue, workflowId, args: [input] });
-    const result = await runWithKills(handle, targets.filter((x) => x.window === w), killLog, w);
+    const result = await runWithKills(
+      handle,
+      targets.filter((x) => x.window === w),
+      killLog,
+      w,
+    );
     runMs.faulty += Date.now() - t;
     expect(result.status).toBe('succeeded');
   }
@@ -165,20 +200,28 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
   const tables: string[] = [];
   try {
     const listTables = async (q: (sql: string) => Promise<Row[]>) =>
-      (await q("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'certified' ORDER BY 1")).map((r) => String(r.t));
+      (
+        await q("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'certified' ORDER BY 1")
+      ).map((r) => String(r.t));
     tables.push(...(await listTables((s) => ref.sql(s))));
     expect(await listTables((s) => faulty.query(s))).toEqual(tables);
     expect(tables.length).toBeGreaterThanOrEqual(12);
     const mismatches: string[] = [];
     for (const table of tables) {
-      const cols = (await ref.sql("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = 'certified' AND table_name = $1", [table]))
-        .map((r) => String(r.c));
+      const cols = (
+        await ref.sql(
+          "SELECT column_name AS c FROM information_schema.columns WHERE table_schema = 'certified' AND table_name = $1",
+          [table],
+        )
+      ).map((r) => String(r.c));
       const sql = `SELECT * ${cols.includes('_run_id') ? 'EXCLUDE (_run_id)' : ''} FROM certified."${table}" ORDER BY ALL`;
       const [a, b] = [await ref.sql(sql), await faulty.query(sql)];
       rowsCompared += a.length;
       if (JSON.stringify(a) !== JSON.stringify(b)) {
         const i = a.findIndex((row, k) => JSON.stringify(row) !== JSON.stringify(b[k]));
-        mismatches.push(`${table}: ${a.length} vs ${b.length} rows; first difference at row ${i}: ${JSON.stringify(a[i])} vs ${JSON.stringify(b[i])}`);
+        mismatches.push(
+          `${table}: ${a.length} vs ${b.length} rows; first difference at row ${i}: ${JSON.stringify(a[i])} vs ${JSON.stringify(b[i])}`,
+        );
       }
     }
     expect(mismatches).toEqual([]);
@@ -201,7 +244,8 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
   );
   expect(fired.length).toBeGreaterThanOrEqual(20);
   // Each step is targeted 3+ times; a target whose step finished before the kill landed counts in the next step's place.
-  for (const s of ['extract', 'load', 'transform', 'gate', 'publish', 'audit'] as const) expect(byStep[s]).toBeGreaterThanOrEqual(2);
+  for (const s of ['extract', 'load', 'transform', 'gate', 'publish', 'audit'] as const)
+    expect(byStep[s]).toBeGreaterThanOrEqual(2);
 }, 300_000);
 
 function median(xs: number[]): number {
@@ -247,10 +291,14 @@ async function runWithKills(
         (afterKill || (live.get(a.activityId!) !== a.attempt && startedMs(a) < Date.now() - 3000)),
     );
     await Promise.all(
-      orphans.map((a) =>
-        client.activity
-          .fail({ workflowId: handle.workflowId, runId: d.runId, activityId: a.activityId! }, ApplicationFailure.retryable('worker process killed (SIGKILL)', 'WorkerLost'))
-          .catch(() => undefined), // it may have moved on meanwhile
+      orphans.map(
+        (a) =>
+          client.activity
+            .fail(
+              { workflowId: handle.workflowId, runId: d.runId, activityId: a.activityId! },
+              ApplicationFailure.retryable('worker process killed (SIGKILL)', 'WorkerLost'),
+            )
+            .catch(() => undefined), // it may have moved on meanwhile
       ),
     );
     return orphans.map((a) => `${a.activityType?.name}#${a.attempt}`);
@@ -262,12 +310,16 @@ async function runWithKills(
     lastKillAt = Date.now();
     const d = await handle.describe();
     // The next workflow task must not wait for the dead worker's sticky queue (5 s).
-    await client.workflowService.resetStickyTaskQueue({ namespace: 'default', execution: { workflowId: handle.workflowId, runId: d.runId } }).catch(() => undefined);
+    await client.workflowService
+      .resetStickyTaskQueue({ namespace: 'default', execution: { workflowId: handle.workflowId, runId: d.runId } })
+      .catch(() => undefined);
     live.clear();
     const inFlight = await reapOrphans(true);
     t.fired = { line: `${line.step}#${line.attempt}`, inFlight };
     trace(`killed at ${line.step}#${line.attempt}; abandoned ${inFlight.join(' ')}`);
-    killLog.push(`W${window} kill at ${line.step} (attempt ${line.attempt}) +${t.delayMs} ms; attempts abandoned: ${inFlight.join(' ') || 'none (between activities)'}`);
+    killLog.push(
+      `W${window} kill at ${line.step} (attempt ${line.attempt}) +${t.delayMs} ms; attempts abandoned: ${inFlight.join(' ') || 'none (between activities)'}`,
+    );
     await child.start();
     trace(`worker restarted (g${child.generation})`);
   };
@@ -277,7 +329,8 @@ async function runWithKills(
     if (line.generation !== child.generation || line.generation === doomed) return;
     live.set(line.activityId, line.attempt);
     // Targets for a step the run has passed (e.g. a table whose extract finished before the kill) are skipped.
-    while (pending.length && STEP_ORDER.indexOf(stepOf(line.step)) > STEP_ORDER.indexOf(pending[0].step)) pending.shift()!.skipped = true;
+    while (pending.length && STEP_ORDER.indexOf(stepOf(line.step)) > STEP_ORDER.indexOf(pending[0].step))
+      pending.shift()!.skipped = true;
     const next = pending[0];
     if (!next || !next.pattern.test(line.step)) return;
     pending.shift();

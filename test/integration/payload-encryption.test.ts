@@ -17,8 +17,13 @@ const bytes = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Ar
 
 /** Payload data and metadata as text in every form someone reading the raw history could try. */
 function payloadText(payloads: Payload[]): string {
-  return payloads.flatMap((p) => [bytes(p.data), ...Object.entries(p.metadata ?? {}).flatMap(([k, v]) => [Buffer.from(k), bytes(v)])])
-    .flatMap((b) => [b.toString('utf8'), b.toString('latin1'), b.toString('base64')]).join('\n');
+  return payloads
+    .flatMap((p) => [
+      bytes(p.data),
+      ...Object.entries(p.metadata ?? {}).flatMap(([k, v]) => [Buffer.from(k), bytes(v)]),
+    ])
+    .flatMap((b) => [b.toString('utf8'), b.toString('latin1'), b.toString('base64')])
+    .join('\n');
 }
 
 test('Temporal stores only ciphertext: no PII, no secret, not even the dataset name; the codec reads it back', async () => {
@@ -36,17 +41,26 @@ test('Temporal stores only ciphertext: no PII, no secret, not even the dataset n
   expect(clear.map((p) => bytes(p.metadata?.encoding).toString())).toEqual([]);
   expect(new Set(encrypted.map((p) => bytes(p.metadata?.[METADATA_KEY_ID]).toString()))).toEqual(new Set(['test']));
 
-  const { rows: people } = await h.pool.query('SELECT email, phone, full_name, address FROM shop.customers ORDER BY customer_id');
+  const { rows: people } = await h.pool.query(
+    'SELECT email, phone, full_name, address FROM shop.customers ORDER BY customer_id',
+  );
   const pii = people.flatMap((p) => [p.email, p.phone, p.full_name, p.address]).filter(Boolean) as string[];
   expect(pii.length).toBeGreaterThan(100);
   const dbUrl = await h.deps.secrets.get('SHOP_DB_URL');
   const dbPassword = decodeURIComponent(new URL(dbUrl).password);
   const payloadKeys = await h.deps.secrets.get(PAYLOAD_KEYS_SECRET);
-  const secrets = [h.piiKey, dbUrl, payloadKeys, payloadKeys.slice(payloadKeys.indexOf(':') + 1), ...(dbPassword ? [dbPassword] : [])];
+  const secrets = [
+    h.piiKey,
+    dbUrl,
+    payloadKeys,
+    payloadKeys.slice(payloadKeys.indexOf(':') + 1),
+    ...(dbPassword ? [dbPassword] : []),
+  ];
   const rawPayloadText = payloadText(payloads);
   expect(pii.filter((v) => rawPayloadText.includes(v))).toEqual([]);
   expect(secrets.filter((v) => rawPayloadText.includes(v))).toEqual([]);
-  for (const word of ['sales_core', 'customers', 'orders', 'succeeded', 'json/plain']) expect(rawPayloadText).not.toContain(word);
+  for (const word of ['sales_core', 'customers', 'orders', 'succeeded', 'json/plain'])
+    expect(rawPayloadText).not.toContain(word);
   // The whole stored history (ids and task queues are not payloads and may name the dataset) holds no PII or secret.
   const rawHistoryText = JSON.stringify(raw);
   expect(pii.filter((v) => rawHistoryText.includes(v))).toEqual([]);
@@ -59,9 +73,14 @@ test('Temporal stores only ciphertext: no PII, no secret, not even the dataset n
   expect(decodedText).toContain('"dataset":"sales_core"');
   expect(decodedText).toMatch(/"table":"customers"/);
   // The last payload is the workflow's result: the run summary.
-  const completed = raw.events?.find((e) => e.workflowExecutionCompletedEventAttributes)?.workflowExecutionCompletedEventAttributes;
+  const completed = raw.events?.find(
+    (e) => e.workflowExecutionCompletedEventAttributes,
+  )?.workflowExecutionCompletedEventAttributes;
   const [summary] = await codec.decode(completed?.result?.payloads ?? []);
-  expect(defaultPayloadConverter.fromPayload(summary)).toMatchObject({ workflowId: result.workflowId, status: 'succeeded' });
+  expect(defaultPayloadConverter.fromPayload(summary)).toMatchObject({
+    workflowId: result.workflowId,
+    status: 'succeeded',
+  });
   // Still no PII or secret after decoding: encryption is defence in depth, payloads never carried them.
   expect(pii.filter((v) => decodedText.includes(v))).toEqual([]);
   expect(secrets.filter((v) => decodedText.includes(v))).toEqual([]);
@@ -72,5 +91,7 @@ test('a client without the keys cannot read results; one with them can', async (
   expect(await handle.result()).toMatchObject({ status: 'succeeded' });
   const plainClient = new Client({ connection: h.client.connection });
   // The default converter has no converter for binary/encrypted.
-  await expect(plainClient.workflow.getHandle(`sales_core/window/${h.window.start}`).result()).rejects.toThrow(/binary\/encrypted/);
+  await expect(plainClient.workflow.getHandle(`sales_core/window/${h.window.start}`).result()).rejects.toThrow(
+    /binary\/encrypted/,
+  );
 });

@@ -7,8 +7,13 @@ import { decodedHistoryText } from '../support/history';
 
 const CERTIFIED = ['agg_sales_region_daily', 'fct_orders', 'dim_customer', 'dim_store', 'dim_product'];
 const RAW_KEYS: Record<string, string> = {
-  orders: 'order_id', order_items: 'order_item_id', payments: 'payment_id', refunds: 'refund_id',
-  stores: 'store_id', products: 'product_id', customers: 'customer_id',
+  orders: 'order_id',
+  order_items: 'order_item_id',
+  payments: 'payment_id',
+  refunds: 'refund_id',
+  stores: 'store_id',
+  products: 'product_id',
+  customers: 'customer_id',
 };
 
 // Lineage legitimately points at the later load when an overlapping window re-loads a row version.
@@ -30,7 +35,12 @@ async function salesByRegionInPostgres() {
       FROM shop.orders o JOIN shop.stores s USING (store_id)
       LEFT JOIN (SELECT order_id, sum(amount) AS amount FROM shop.refunds GROUP BY 1) r USING (order_id)
      GROUP BY 1, 2 ORDER BY 1, 2`);
-  return rows.map((r) => ({ ...r, net: (Number(r.gross) - Number(r.refunds)).toFixed(2), gross: Number(r.gross).toFixed(2), refunds: Number(r.refunds).toFixed(2) }));
+  return rows.map((r) => ({
+    ...r,
+    net: (Number(r.gross) - Number(r.refunds)).toFixed(2),
+    gross: Number(r.gross).toFixed(2),
+    refunds: Number(r.refunds).toFixed(2),
+  }));
 }
 
 async function certifiedSalesByRegion() {
@@ -39,13 +49,20 @@ async function certifiedSalesByRegion() {
             refunds::VARCHAR AS refunds, net_revenue::VARCHAR AS net
        FROM certified.agg_sales_region_daily ORDER BY 1, 2`,
   );
-  return rows.map((r) => ({ ...r, gross: Number(r.gross).toFixed(2), refunds: Number(r.refunds).toFixed(2), net: Number(r.net).toFixed(2) }));
+  return rows.map((r) => ({
+    ...r,
+    gross: Number(r.gross).toFixed(2),
+    refunds: Number(r.refunds).toFixed(2),
+    net: Number(r.net).toFixed(2),
+  }));
 }
 
 async function rawDuplicateVersions(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [table, key] of Object.entries(RAW_KEYS)) {
-    const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM (SELECT ${key}, updated_at FROM raw.shop__${table} GROUP BY ALL HAVING count(*) > 1)`);
+    const [{ n }] = await h.sql(
+      `SELECT count(*)::INTEGER AS n FROM (SELECT ${key}, updated_at FROM raw.shop__${table} GROUP BY ALL HAVING count(*) > 1)`,
+    );
     out[table] = Number(n);
   }
   return out;
@@ -61,29 +78,46 @@ test('happy path: certified sales by region equal the same aggregate computed in
   expect(expected.length).toBeGreaterThan(20);
   expect(await certifiedSalesByRegion()).toEqual(expected);
 
-  const { rows: [pgOrders] } = await h.pool.query('SELECT count(*)::int AS n FROM shop.orders');
+  const {
+    rows: [pgOrders],
+  } = await h.pool.query('SELECT count(*)::int AS n FROM shop.orders');
   const [fct] = await h.sql('SELECT count(*)::INTEGER AS n FROM certified.fct_orders');
   expect(Number(fct.n)).toBe(pgOrders.n);
 
   // Every step reported, with counts, through the status query and the result.
   const status = await handle.query(statusQuery);
   expect(status.state).toBe('succeeded');
-  expect(Object.keys(status.steps)).toEqual(['plan', 'extract', 'load', 'transform', 'gate', 'publish', 'refresh', 'audit']);
+  expect(Object.keys(status.steps)).toEqual([
+    'plan',
+    'extract',
+    'load',
+    'transform',
+    'gate',
+    'publish',
+    'refresh',
+    'audit',
+  ]);
   expect(status.steps.extract.counts?.rows).toBe(status.steps.load.counts?.rowsLoaded);
   expect(status.steps.refresh).toMatchObject({ status: 'skipped' });
   expect(status.steps.refresh.detail).toContain('no Tableau target configured');
 
-  const audit = await h.sql(`SELECT status, steps::VARCHAR AS steps FROM audit.pipeline_runs WHERE workflow_id = $1`, [result.workflowId]);
+  const audit = await h.sql(`SELECT status, steps::VARCHAR AS steps FROM audit.pipeline_runs WHERE workflow_id = $1`, [
+    result.workflowId,
+  ]);
   expect(audit).toHaveLength(1);
   expect(audit[0].status).toBe('succeeded');
   expect(JSON.parse(String(audit[0].steps)).load.counts.rowsLoaded).toBe(status.steps.load.counts?.rowsLoaded);
-  const dq = await h.sql(`SELECT check_name, status FROM audit.dq_results WHERE workflow_id = $1 ORDER BY 1`, [result.workflowId]);
+  const dq = await h.sql(`SELECT check_name, status FROM audit.dq_results WHERE workflow_id = $1 ORDER BY 1`, [
+    result.workflowId,
+  ]);
   expect(dq.map((r) => r.status)).toEqual(dq.map(() => 'pass'));
   expect(dq.map((r) => r.check_name)).toContain('order_totals_match_payments');
 });
 
 test('PII and secrets never reach the stage, the warehouse or Temporal history in plain text', async () => {
-  const { rows: people } = await h.pool.query('SELECT customer_id::int AS id, email, phone, full_name, address FROM shop.customers ORDER BY customer_id LIMIT 50');
+  const { rows: people } = await h.pool.query(
+    'SELECT customer_id::int AS id, email, phone, full_name, address FROM shop.customers ORDER BY customer_id LIMIT 50',
+  );
   const [dim] = await h.sql('SELECT email_token FROM certified.dim_customer WHERE customer_id = $1', [people[0].id]);
   expect(dim.email_token).toBe(createHmac('sha256', h.piiKey).update(people[0].email).digest('hex'));
 
@@ -94,7 +128,9 @@ test('PII and secrets never reach the stage, the warehouse or Temporal history i
   );
   expect(stagedCustomers.length).toBeGreaterThan(0);
   const stagedText = JSON.stringify(stagedCustomers);
-  const tables = await h.sql(`SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('audit', 'information_schema')`);
+  const tables = await h.sql(
+    `SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('audit', 'information_schema')`,
+  );
   expect(tables.length).toBeGreaterThan(20);
   const warehouseText = JSON.stringify(await Promise.all(tables.map((x) => h.sql(`SELECT * FROM "${x.s}"."${x.t}"`))));
   const historyText = await decodedHistoryText(h.client, `sales_core/window/${h.window.start}`);
@@ -123,7 +159,10 @@ test('idempotency: the same window twice leaves certified tables identical and r
 test('overlapping windows: no duplicate row versions in raw, same certified numbers', async () => {
   const before = await Promise.all(CERTIFIED.map((t) => snapshot(h, t, LINEAGE)));
   const shift = 10 * 60_000;
-  const window = { start: new Date(Date.parse(h.window.start) + shift).toISOString(), end: new Date(Date.parse(h.window.end) + shift).toISOString() };
+  const window = {
+    start: new Date(Date.parse(h.window.start) + shift).toISOString(),
+    end: new Date(Date.parse(h.window.end) + shift).toISOString(),
+  };
   // The seeded rows sit in the first minute of h.window: the shifted window reaches them through its 5-minute lookback only
   // if they are within it, so shift by less than the lookback too and check both overlap cases.
   const near = { start: new Date(Date.parse(h.window.start) + 2 * 60_000).toISOString(), end: window.end };

@@ -28,72 +28,167 @@ beforeEach(async () => {
       (11, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL::TIMESTAMPTZ),
       (12, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL::TIMESTAMPTZ)
     ) AS t (customer_id, valid_from, valid_to)`);
-  await wh.run(`CREATE TABLE shadow_ds.agg_daily AS SELECT DATE '2026-11-20' AS order_date, 170.00::DECIMAL(18,2) AS gmv`);
-  await wh.run(`CREATE TABLE raw.shop__orders AS SELECT order_id, ordered_at AS updated_at, $1 || '/orders' AS _load_id, 'f.parquet' AS _source_file
-                  FROM shadow_ds.fct_orders`, [RUN]);
+  await wh.run(
+    `CREATE TABLE shadow_ds.agg_daily AS SELECT DATE '2026-11-20' AS order_date, 170.00::DECIMAL(18,2) AS gmv`,
+  );
+  await wh.run(
+    `CREATE TABLE raw.shop__orders AS SELECT order_id, ordered_at AS updated_at, $1 || '/orders' AS _load_id, 'f.parquet' AS _source_file
+                  FROM shadow_ds.fct_orders`,
+    [RUN],
+  );
 });
 afterEach(() => wh.close());
 
 function dataset(checks: unknown[]): DatasetConfig {
   return parseConfig({
     sources: { shop: { type: 'postgres', urlSecret: 'X' } },
-    datasets: [{ name: 'ds', cadence: '15m', freshnessSla: '20m', source: 'shop', publish: ['fct_orders'],
-      tables: [{ name: 'orders', schema: 'shop', primaryKey: ['order_id'] }], checks }],
+    datasets: [
+      {
+        name: 'ds',
+        cadence: '15m',
+        freshnessSla: '20m',
+        source: 'shop',
+        publish: ['fct_orders'],
+        tables: [{ name: 'orders', schema: 'shop', primaryKey: ['order_id'] }],
+        checks,
+      },
+    ],
   }).datasets[0];
 }
 
 const counts: TableCounts[] = [{ table: 'orders', sourceRows: 3, stagedRows: 3, loadedRows: 3 }];
 const NOW = new Date('2026-11-20T10:00:00Z');
 
-async function check(config: Record<string, unknown>, opts: { counts?: TableCounts[]; now?: Date } = {}): Promise<CheckResult> {
+async function check(
+  config: Record<string, unknown>,
+  opts: { counts?: TableCounts[]; now?: Date } = {},
+): Promise<CheckResult> {
   const ds = dataset([{ name: 'c', severity: 'warn', ...config }]);
-  const [r] = await runChecks(wh, { dataset: ds, runId: RUN, counts: opts.counts ?? counts, window: WINDOW, now: opts.now ?? NOW });
+  const [r] = await runChecks(wh, {
+    dataset: ds,
+    runId: RUN,
+    counts: opts.counts ?? counts,
+    window: WINDOW,
+    now: opts.now ?? NOW,
+  });
   return r;
 }
 
 const cases: [string, Record<string, unknown>, () => Promise<unknown>, Partial<CheckResult>][] = [
-  ['not_null', { type: 'not_null', model: 'fct_orders', columns: ['order_number'] },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_number = NULL WHERE order_id = 2`), { failingRows: 1, sampleKeys: ['NULL'] }],
-  ['unique (composite key)', { type: 'unique', model: 'fct_orders', columns: ['customer_id', 'status'] },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET customer_id = 10 WHERE order_id = 2`), { failingRows: 2, sampleKeys: ['10', '10'] }],
-  ['accepted_values', { type: 'accepted_values', model: 'fct_orders', column: 'status', values: ['paid', 'shipped'] },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET status = 'lost' WHERE order_id = 3`), { failingRows: 1, sampleKeys: ['lost'] }],
-  ['range', { type: 'range', model: 'fct_orders', column: 'order_total', min: 0, max: 1000 },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_total = -5 WHERE order_id = 1`), { failingRows: 1 }],
-  ['relationships as of the order time (SCD2)', { type: 'relationships', model: 'fct_orders', column: 'customer_id', to: { model: 'dim_customer', column: 'customer_id' },
-    asOf: { at: 'ordered_at', validFrom: 'valid_from', validTo: 'valid_to' } },
-    () => wh.run(`UPDATE shadow_ds.dim_customer SET valid_from = TIMESTAMPTZ '2026-11-20 09:40:00+00' WHERE customer_id = 11`), { failingRows: 1, sampleKeys: ['11'] }],
-  ['null_rate', { type: 'null_rate', model: 'fct_orders', column: 'order_number', max: 0.4 },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_number = NULL WHERE order_id IN (1, 2)`), { failingRows: 2 }],
-  ['schema_contract', { type: 'schema_contract', model: 'fct_orders', columns: { order_id: 'INTEGER', order_total: 'DECIMAL(14,2)' } },
+  [
+    'not_null',
+    { type: 'not_null', model: 'fct_orders', columns: ['order_number'] },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_number = NULL WHERE order_id = 2`),
+    { failingRows: 1, sampleKeys: ['NULL'] },
+  ],
+  [
+    'unique (composite key)',
+    { type: 'unique', model: 'fct_orders', columns: ['customer_id', 'status'] },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET customer_id = 10 WHERE order_id = 2`),
+    { failingRows: 2, sampleKeys: ['10', '10'] },
+  ],
+  [
+    'accepted_values',
+    { type: 'accepted_values', model: 'fct_orders', column: 'status', values: ['paid', 'shipped'] },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET status = 'lost' WHERE order_id = 3`),
+    { failingRows: 1, sampleKeys: ['lost'] },
+  ],
+  [
+    'range',
+    { type: 'range', model: 'fct_orders', column: 'order_total', min: 0, max: 1000 },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_total = -5 WHERE order_id = 1`),
+    { failingRows: 1 },
+  ],
+  [
+    'relationships as of the order time (SCD2)',
+    {
+      type: 'relationships',
+      model: 'fct_orders',
+      column: 'customer_id',
+      to: { model: 'dim_customer', column: 'customer_id' },
+      asOf: { at: 'ordered_at', validFrom: 'valid_from', validTo: 'valid_to' },
+    },
+    () =>
+      wh.run(
+        `UPDATE shadow_ds.dim_customer SET valid_from = TIMESTAMPTZ '2026-11-20 09:40:00+00' WHERE customer_id = 11`,
+      ),
+    { failingRows: 1, sampleKeys: ['11'] },
+  ],
+  [
+    'null_rate',
+    { type: 'null_rate', model: 'fct_orders', column: 'order_number', max: 0.4 },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET order_number = NULL WHERE order_id IN (1, 2)`),
+    { failingRows: 2 },
+  ],
+  [
+    'schema_contract',
+    { type: 'schema_contract', model: 'fct_orders', columns: { order_id: 'INTEGER', order_total: 'DECIMAL(14,2)' } },
     async () => {
       await wh.run(`ALTER TABLE shadow_ds.fct_orders ALTER COLUMN order_total SET DATA TYPE DOUBLE`);
       await wh.run(`ALTER TABLE shadow_ds.fct_orders DROP COLUMN order_id`);
-    }, { failingRows: 2, sampleKeys: ['order_id', 'order_total'] }],
+    },
+    { failingRows: 2, sampleKeys: ['order_id', 'order_total'] },
+  ],
   ['freshness', { type: 'freshness' }, async () => undefined, {}],
-  ['row_count_reconciliation (a row deleted from raw after the load)', { type: 'row_count_reconciliation' },
-    () => wh.run(`DELETE FROM raw.shop__orders WHERE order_id = 3`), { failingRows: 1, sampleKeys: ['orders'] }],
-  ['totals_match', { type: 'totals_match', model: 'fct_orders', groupBy: ['status'], left: 'order_total', right: 'amount_paid', tolerance: 0.01 },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET amount_paid = 0 WHERE order_id = 3`), { failingRows: 1, sampleKeys: ['shipped'] }],
-  ['metric_match', { type: 'metric_match', left: "select sum(gmv) from {{ ref('agg_daily') }}", right: "select sum(order_total) from {{ ref('fct_orders') }}" },
-    () => wh.run(`UPDATE shadow_ds.agg_daily SET gmv = 171`), { failingRows: 1 }],
-  ['custom_sql', { type: 'custom_sql', sql: "select order_id from {{ ref('fct_orders') }} where amount_paid > order_total" },
-    () => wh.run(`UPDATE shadow_ds.fct_orders SET amount_paid = 999 WHERE order_id = 2`), { failingRows: 1, sampleKeys: ['2'] }],
+  [
+    'row_count_reconciliation (a row deleted from raw after the load)',
+    { type: 'row_count_reconciliation' },
+    () => wh.run(`DELETE FROM raw.shop__orders WHERE order_id = 3`),
+    { failingRows: 1, sampleKeys: ['orders'] },
+  ],
+  [
+    'totals_match',
+    {
+      type: 'totals_match',
+      model: 'fct_orders',
+      groupBy: ['status'],
+      left: 'order_total',
+      right: 'amount_paid',
+      tolerance: 0.01,
+    },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET amount_paid = 0 WHERE order_id = 3`),
+    { failingRows: 1, sampleKeys: ['shipped'] },
+  ],
+  [
+    'metric_match',
+    {
+      type: 'metric_match',
+      left: "select sum(gmv) from {{ ref('agg_daily') }}",
+      right: "select sum(order_total) from {{ ref('fct_orders') }}",
+    },
+    () => wh.run(`UPDATE shadow_ds.agg_daily SET gmv = 171`),
+    { failingRows: 1 },
+  ],
+  [
+    'custom_sql',
+    { type: 'custom_sql', sql: "select order_id from {{ ref('fct_orders') }} where amount_paid > order_total" },
+    () => wh.run(`UPDATE shadow_ds.fct_orders SET amount_paid = 999 WHERE order_id = 2`),
+    { failingRows: 1, sampleKeys: ['2'] },
+  ],
 ];
 
-test.each(cases)('%s: passes on good data and fails, with the culprit named, on bad data', async (_name, config, breakIt, failure) => {
-  const good = await check(config);
-  expect(good).toMatchObject({ status: 'pass', failingRows: 0 });
-  await breakIt();
-  const bad = await check(config, config.type === 'freshness' ? { now: new Date('2026-11-20T11:00:00Z') } : {});
-  expect(bad).toMatchObject({ status: 'fail', ...failure });
-  expect(bad.detail.length).toBeGreaterThan(10);
-});
+test.each(cases)(
+  '%s: passes on good data and fails, with the culprit named, on bad data',
+  async (_name, config, breakIt, failure) => {
+    const good = await check(config);
+    expect(good).toMatchObject({ status: 'pass', failingRows: 0 });
+    await breakIt();
+    const bad = await check(config, config.type === 'freshness' ? { now: new Date('2026-11-20T11:00:00Z') } : {});
+    expect(bad).toMatchObject({ status: 'fail', ...failure });
+    expect(bad.detail.length).toBeGreaterThan(10);
+  },
+);
 
 test('schema_contract names the broken columns', async () => {
   await wh.run(`ALTER TABLE shadow_ds.fct_orders DROP COLUMN order_total`);
-  const r = await check({ type: 'schema_contract', model: 'fct_orders', columns: { order_total: 'DECIMAL(14,2)', status: 'INTEGER' } });
-  expect(r.detail).toBe('fct_orders breaks its contract: missing column order_total (contract: DECIMAL(14,2)); status is VARCHAR, contract says INTEGER');
+  const r = await check({
+    type: 'schema_contract',
+    model: 'fct_orders',
+    columns: { order_total: 'DECIMAL(14,2)', status: 'INTEGER' },
+  });
+  expect(r.detail).toBe(
+    'fct_orders breaks its contract: missing column order_total (contract: DECIMAL(14,2)); status is VARCHAR, contract says INTEGER',
+  );
 });
 
 test('freshness says how old the newest row is against the SLA', async () => {
@@ -102,11 +197,22 @@ test('freshness says how old the newest row is against the SLA', async () => {
 });
 
 test('volume_anomaly: not judged without history; a window far outside the same hour of the last 7 days fails', async () => {
-  expect((await check({ type: 'volume_anomaly' })).detail).toMatch(/orders: 3 rows, 0 earlier windows at this hour \(need 3\): not judged/);
-  for (const [day, rows] of [[13, 100], [15, 120], [17, 90], [19, 110]] as const) {
+  expect((await check({ type: 'volume_anomaly' })).detail).toMatch(
+    /orders: 3 rows, 0 earlier windows at this hour \(need 3\): not judged/,
+  );
+  for (const [day, rows] of [
+    [13, 100],
+    [15, 120],
+    [17, 90],
+    [19, 110],
+  ] as const) {
     const start = `2026-11-${day}T10:00:00.000Z`;
-    await recordWindowCounts(wh, 'ds', { start, end: `2026-11-${day}T10:15:00.000Z` }, [{ table: 'orders', sourceRows: rows, stagedRows: rows, loadedRows: rows }]);
-    await recordWindowCounts(wh, 'ds', { start: `2026-11-${day}T03:00:00.000Z`, end: `2026-11-${day}T03:15:00.000Z` }, [{ table: 'orders', sourceRows: 3, stagedRows: 3, loadedRows: 3 }]);
+    await recordWindowCounts(wh, 'ds', { start, end: `2026-11-${day}T10:15:00.000Z` }, [
+      { table: 'orders', sourceRows: rows, stagedRows: rows, loadedRows: rows },
+    ]);
+    await recordWindowCounts(wh, 'ds', { start: `2026-11-${day}T03:00:00.000Z`, end: `2026-11-${day}T03:15:00.000Z` }, [
+      { table: 'orders', sourceRows: 3, stagedRows: 3, loadedRows: 3 },
+    ]);
   }
   const normal = (n: number) => [{ table: 'orders', sourceRows: n, stagedRows: n, loadedRows: n }];
   expect(await check({ type: 'volume_anomaly' }, { counts: normal(95) })).toMatchObject({ status: 'pass' });
@@ -120,21 +226,40 @@ test('error quarantines failing rows with check, reason and run id; the good row
   const config = { type: 'range', model: 'fct_orders', column: 'order_total', min: 0, severity: 'error' };
   const r = await check(config);
   expect(r).toMatchObject({ status: 'fail', failingRows: 1, quarantinedRows: 1, severity: 'error' });
-  expect(await wh.query('SELECT order_id FROM shadow_ds.fct_orders ORDER BY 1')).toEqual([{ order_id: 1 }, { order_id: 3 }]);
+  expect(await wh.query('SELECT order_id FROM shadow_ds.fct_orders ORDER BY 1')).toEqual([
+    { order_id: 1 },
+    { order_id: 3 },
+  ]);
   const q = await wh.query('SELECT order_id, _dq_check, _dq_reason, _dq_run_id FROM quarantine.fct_orders');
   expect(q).toEqual([{ order_id: 2, _dq_check: 'c', _dq_reason: 'order_total outside [0, ∞]', _dq_run_id: RUN }]);
   // The same window's gate again (after a rebuild brought the row back): still one quarantined copy.
-  await wh.run(`INSERT INTO shadow_ds.fct_orders SELECT * EXCLUDE (_dq_check, _dq_reason, _dq_run_id, _dq_quarantined_at, _dq_released_at, _dq_released_by, _dq_release_reason) FROM quarantine.fct_orders`);
+  await wh.run(
+    `INSERT INTO shadow_ds.fct_orders SELECT * EXCLUDE (_dq_check, _dq_reason, _dq_run_id, _dq_quarantined_at, _dq_released_at, _dq_released_by, _dq_release_reason) FROM quarantine.fct_orders`,
+  );
   await check(config);
   expect(await wh.query('SELECT count(*)::INTEGER AS n FROM quarantine.fct_orders')).toEqual([{ n: 1 }]);
 });
 
 test('error escalates to critical above its threshold and then quarantines nothing (publish is blocked instead)', async () => {
   await wh.run(`UPDATE shadow_ds.fct_orders SET order_total = -1 WHERE order_id IN (1, 2)`);
-  const r = await check({ type: 'range', model: 'fct_orders', column: 'order_total', min: 0, severity: 'error', escalateAbove: { fraction: 0.5 } });
+  const r = await check({
+    type: 'range',
+    model: 'fct_orders',
+    column: 'order_total',
+    min: 0,
+    severity: 'error',
+    escalateAbove: { fraction: 0.5 },
+  });
   expect(r).toMatchObject({ status: 'fail', severity: 'critical', failingRows: 2, quarantinedRows: 0 });
   expect(r.detail).toMatch(/66\.67% of 3.*above the error threshold \(50% of rows\): escalated to critical/);
-  const within = await check({ type: 'range', model: 'fct_orders', column: 'order_total', min: 0, severity: 'error', escalateAbove: { rows: 2 } });
+  const within = await check({
+    type: 'range',
+    model: 'fct_orders',
+    column: 'order_total',
+    min: 0,
+    severity: 'error',
+    escalateAbove: { rows: 2 },
+  });
   expect(within).toMatchObject({ severity: 'error', quarantinedRows: 2 });
 });
 
@@ -142,13 +267,28 @@ test('released rows pass that check from then on, until their content changes', 
   await wh.run(`UPDATE shadow_ds.fct_orders SET order_total = 5000 WHERE order_id = 1`);
   const config = { type: 'range', model: 'fct_orders', column: 'order_total', max: 1000, severity: 'error' };
   expect(await check(config)).toMatchObject({ quarantinedRows: 1 });
-  expect(await releaseQuarantine(wh, { model: 'fct_orders', check: 'c', by: 'ana@retail.example', reason: 'a real bulk order, confirmed with sales' })).toBe(1);
-  expect(await releaseQuarantine(wh, { model: 'fct_orders', check: 'c', by: 'ana@retail.example', reason: 'again' })).toBe(0); // idempotent
+  expect(
+    await releaseQuarantine(wh, {
+      model: 'fct_orders',
+      check: 'c',
+      by: 'ana@retail.example',
+      reason: 'a real bulk order, confirmed with sales',
+    }),
+  ).toBe(1);
+  expect(
+    await releaseQuarantine(wh, { model: 'fct_orders', check: 'c', by: 'ana@retail.example', reason: 'again' }),
+  ).toBe(0); // idempotent
   // Next run: the row is built again from staging; the check lets the released content through.
-  await wh.run(`INSERT INTO shadow_ds.fct_orders SELECT * EXCLUDE (_dq_check, _dq_reason, _dq_run_id, _dq_quarantined_at, _dq_released_at, _dq_released_by, _dq_release_reason) FROM quarantine.fct_orders`);
+  await wh.run(
+    `INSERT INTO shadow_ds.fct_orders SELECT * EXCLUDE (_dq_check, _dq_reason, _dq_run_id, _dq_quarantined_at, _dq_released_at, _dq_released_by, _dq_release_reason) FROM quarantine.fct_orders`,
+  );
   expect(await check(config)).toMatchObject({ status: 'pass', quarantinedRows: 0 });
-  expect(await wh.query('SELECT count(*)::INTEGER AS n FROM shadow_ds.fct_orders WHERE order_id = 1')).toEqual([{ n: 1 }]);
-  expect(await wh.query('SELECT _dq_released_by AS by FROM quarantine.fct_orders')).toEqual([{ by: 'ana@retail.example' }]);
+  expect(await wh.query('SELECT count(*)::INTEGER AS n FROM shadow_ds.fct_orders WHERE order_id = 1')).toEqual([
+    { n: 1 },
+  ]);
+  expect(await wh.query('SELECT _dq_released_by AS by FROM quarantine.fct_orders')).toEqual([
+    { by: 'ana@retail.example' },
+  ]);
   // Changed content is checked again.
   await wh.run(`UPDATE shadow_ds.fct_orders SET order_total = 6000, _row_hash = md5('1b') WHERE order_id = 1`);
   expect(await check(config)).toMatchObject({ status: 'fail', quarantinedRows: 1 });

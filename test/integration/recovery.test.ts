@@ -28,7 +28,9 @@ test('a step failing after load is retried there; extract and load ran exactly o
   expect(attempts.extract.every((a) => a === 1)).toBe(true);
   expect(attempts.load.every((a) => a === 1)).toBe(true);
 
-  const [audit] = await h.sql('SELECT steps::VARCHAR AS steps FROM audit.pipeline_runs WHERE workflow_id = $1', [result.workflowId]);
+  const [audit] = await h.sql('SELECT steps::VARCHAR AS steps FROM audit.pipeline_runs WHERE workflow_id = $1', [
+    result.workflowId,
+  ]);
   const steps = JSON.parse(String(audit.steps));
   expect(steps.load.counts.rowsLoaded).toBeGreaterThan(0);
   expect(steps.publish.status).toBe('completed');

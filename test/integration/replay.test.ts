@@ -18,17 +18,27 @@ function loadHistory(file: string): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
 }
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 test('there is a saved history for every workflow type the worker registers, and for the paths that matter', () => {
   const types = new Set(files.map((f) => f.split('--')[0]));
   // Every function workflows/index.ts exports is a workflow type the worker registers.
-  const registered = Object.entries(require('../../workflows') as Record<string, unknown>).filter(([, v]) => typeof v === 'function').map(([k]) => k);
+  const registered = Object.entries(require('../../workflows') as Record<string, unknown>)
+    .filter(([, v]) => typeof v === 'function')
+    .map(([k]) => k);
   expect(registered.filter((t) => !types.has(t))).toEqual([]);
-  expect(files).toEqual(expect.arrayContaining([
-    'pipelineRun--succeeded.json', 'pipelineRun--blocked-retry-gate.json', 'pipelineRun--blocked-skip-gate.json',
-    'pipelineRun--blocked-gate-timeout.json', 'pipelineRun--backfill-partition.json', 'pipelineRun--backfill-publish.json',
-  ]));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'pipelineRun--succeeded.json',
+      'pipelineRun--blocked-retry-gate.json',
+      'pipelineRun--blocked-skip-gate.json',
+      'pipelineRun--blocked-gate-timeout.json',
+      'pipelineRun--backfill-partition.json',
+      'pipelineRun--backfill-publish.json',
+    ]),
+  );
   for (const f of files) {
     const started = loadHistory(f).events[0]?.workflowExecutionStartedEventAttributes;
     expect(`${f}: ${started?.workflowType?.name}`).toBe(`${f}: ${f.split('--')[0]}`);
@@ -45,5 +55,7 @@ test('every saved history replays against the current workflow code without nond
   }
   expect(failures).toEqual([]);
   expect(results.sort()).toEqual(histories.map((h) => h.workflowId).sort());
-  console.log(`replay: ${results.length} histories replayed against the current bundle, no nondeterminism: ${results.join(', ')}`);
+  console.log(
+    `replay: ${results.length} histories replayed against the current bundle, no nondeterminism: ${results.join(', ')}`,
+  );
 });

@@ -70,9 +70,11 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 // The same behaviour, asserted on both stores: the pipeline must not care which one it was given.
@@ -83,7 +85,10 @@ describe.each([
   test('putFile moves the file into the store: it exists there and the local copy is gone', async () => {
     const store = makeStore();
     const file = localFile('hello parquet');
-    expect(await store.putFile('src/t/dt=2024-03-05/w/part-00000.parquet', file)).toEqual({ key: 'src/t/dt=2024-03-05/w/part-00000.parquet', bytes: 13 });
+    expect(await store.putFile('src/t/dt=2024-03-05/w/part-00000.parquet', file)).toEqual({
+      key: 'src/t/dt=2024-03-05/w/part-00000.parquet',
+      bytes: 13,
+    });
     expect(existsSync(file)).toBe(false);
     expect(await store.exists('src/t/dt=2024-03-05/w/part-00000.parquet')).toBe(true);
     expect(await store.exists('src/t/dt=2024-03-05/w/part-00001.parquet')).toBe(false);
@@ -95,7 +100,10 @@ describe.each([
     await store.putFile('a/y/z', localFile('zzzzz'));
     await store.putFile('ab/w', localFile('w'));
     await store.putFile('b/q', localFile('q'));
-    const expected = [{ key: 'a/x', bytes: 3 }, { key: 'a/y/z', bytes: 5 }];
+    const expected = [
+      { key: 'a/x', bytes: 3 },
+      { key: 'a/y/z', bytes: 5 },
+    ];
     expect(await store.list('a')).toEqual(expected);
     expect(await store.list('a/')).toEqual(expected);
     expect(await store.list('a/y')).toEqual([{ key: 'a/y/z', bytes: 5 }]);
@@ -123,14 +131,17 @@ describe.each([
     await expect(store.deletePrefix('src/t/dt=2099-01-01')).resolves.toBeUndefined(); // nothing there: no error
   });
 
-  test.each(['', '/abs', 'a//b', 'a/../b', '../escape', 'a/..', 'trailing/'])('rejects the invalid key %p with a clear error', async (key) => {
-    const store = makeStore();
-    const file = localFile('keep me');
-    await expect(store.putFile(key, file)).rejects.toThrow(`invalid object key`);
-    expect(existsSync(file)).toBe(true); // nothing was moved or deleted
-    await expect(store.exists(key)).rejects.toThrow('invalid object key');
-    expect(() => store.uriFor(key)).toThrow('invalid object key');
-  });
+  test.each(['', '/abs', 'a//b', 'a/../b', '../escape', 'a/..', 'trailing/'])(
+    'rejects the invalid key %p with a clear error',
+    async (key) => {
+      const store = makeStore();
+      const file = localFile('keep me');
+      await expect(store.putFile(key, file)).rejects.toThrow(`invalid object key`);
+      expect(existsSync(file)).toBe(true); // nothing was moved or deleted
+      await expect(store.exists(key)).rejects.toThrow('invalid object key');
+      expect(() => store.uriFor(key)).toThrow('invalid object key');
+    },
+  );
 
   test('refuses to list or delete the whole store (an empty prefix)', async () => {
     const store = makeStore();
@@ -163,7 +174,11 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
 
   test('deletePrefix pages through ListObjectsV2 and deletes in batches of at most 1000 keys', async () => {
     const store = s3Store({ listPageSize: 300 });
-    await eachLimit(Array.from({ length: 1050 }, (_, i) => `w/k${String(i).padStart(4, '0')}`), 16, (key) => store.putFile(key, localFile('x')));
+    await eachLimit(
+      Array.from({ length: 1050 }, (_, i) => `w/k${String(i).padStart(4, '0')}`),
+      16,
+      (key) => store.putFile(key, localFile('x')),
+    );
     const seen = observe(store.client);
 
     await store.deletePrefix('w');
@@ -181,7 +196,9 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
     expect(store.uriFor('oltp/shop.orders/dt=2024-03-05/w/part-00000.parquet')).toBe(
       's3://stage-bucket/freshline/stage/oltp/shop.orders/dt=2024-03-05/w/part-00000.parquet',
     );
-    expect(new S3ObjectStore({ bucket: 'stage-bucket', region: 'eu-west-1' }).uriFor('k/x')).toBe('s3://stage-bucket/k/x');
+    expect(new S3ObjectStore({ bucket: 'stage-bucket', region: 'eu-west-1' }).uriFor('k/x')).toBe(
+      's3://stage-bucket/k/x',
+    );
   });
 
   test('rejects a part size below S3 minimum of 5 MiB up front', () => {
@@ -216,7 +233,10 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
   test('a missing bucket gives an error that names it and never contains the secret key', async () => {
     // s3rver checks the access key id, not SigV4 signatures, so any secret with its key id is accepted.
     const secret = 'another-secret-that-must-not-leak-0123';
-    const store = s3Store({ bucket: 'no-such-bucket-here', credentials: { accessKeyId: s3.credentials.accessKeyId, secretAccessKey: secret } });
+    const store = s3Store({
+      bucket: 'no-such-bucket-here',
+      credentials: { accessKeyId: s3.credentials.accessKeyId, secretAccessKey: secret },
+    });
 
     const err = await store.putFile('k/part-00000.parquet', localFile('payload')).catch((e: unknown) => e);
 
@@ -231,7 +251,11 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
     // s3rver never reports per-key errors (it fails whole requests), so the response shape is given here.
     expect(deleteFailure('stage-bucket', [])).toBeNull();
     expect(deleteFailure('stage-bucket', undefined)).toBeNull();
-    const errors = Array.from({ length: 12 }, (_, i) => ({ Key: `p/k${i}`, Code: 'AccessDenied', Message: 'Access Denied' }));
+    const errors = Array.from({ length: 12 }, (_, i) => ({
+      Key: `p/k${i}`,
+      Code: 'AccessDenied',
+      Message: 'Access Denied',
+    }));
     const err = deleteFailure('stage-bucket', errors);
     expect(err?.message).toBe(
       "S3 deletePrefix could not delete 12 object(s) in bucket 'stage-bucket': " +

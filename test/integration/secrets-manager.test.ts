@@ -25,7 +25,13 @@ afterEach(async () => {
 });
 
 function store(opts: Partial<SecretsManagerStoreOptions> = {}): SecretsManagerStore {
-  const s = new SecretsManagerStore({ region: REGION, endpoint: sm.endpoint, credentials: CREDENTIALS, clock: () => now, ...opts });
+  const s = new SecretsManagerStore({
+    region: REGION,
+    endpoint: sm.endpoint,
+    credentials: CREDENTIALS,
+    clock: () => now,
+    ...opts,
+  });
   stores.push(s);
   return s;
 }
@@ -90,9 +96,15 @@ test('a missing secret names the id and region, and no value', async () => {
 
 test('wrong credentials fail clearly, naming the secret and the AWS error code', async () => {
   sm.put('pg-url', PG_URL);
-  const wrongKey = await failure(store({ credentials: { ...CREDENTIALS, accessKeyId: 'AKIDSOMEONEELSE' } }).get('pg-url'));
-  expect(wrongKey.message).toMatch(/^cannot read secret 'pg-url' from AWS Secrets Manager \(eu-west-1\): UnrecognizedClientException: .*check the AWS credentials/);
-  const wrongSecret = await failure(store({ credentials: { ...CREDENTIALS, secretAccessKey: 'not-the-key' } }).get('pg-url'));
+  const wrongKey = await failure(
+    store({ credentials: { ...CREDENTIALS, accessKeyId: 'AKIDSOMEONEELSE' } }).get('pg-url'),
+  );
+  expect(wrongKey.message).toMatch(
+    /^cannot read secret 'pg-url' from AWS Secrets Manager \(eu-west-1\): UnrecognizedClientException: .*check the AWS credentials/,
+  );
+  const wrongSecret = await failure(
+    store({ credentials: { ...CREDENTIALS, secretAccessKey: 'not-the-key' } }).get('pg-url'),
+  );
   expect(wrongSecret.message).toMatch(/^cannot read secret 'pg-url' .*: InvalidSignatureException: /);
   for (const e of [wrongKey, wrongSecret]) expect(e.message).not.toContain('s3cr3t');
   expect(sm.requests.map((r) => r.error)).toEqual(['UnrecognizedClientException', 'InvalidSignatureException']);
@@ -162,7 +174,9 @@ test('failed refreshes serve the stale value (with a warning, no value) within m
   now = fetchedAt + 61_000;
   expect(await s.get('pg-url')).toBe(PG_URL);
   expect(warnings).toHaveLength(1);
-  expect(warnings[0]).toMatch(/^serving cached secret 'pg-url' fetched 61s ago because refreshing it failed \(cannot read secret 'pg-url' .*InternalServiceError/);
+  expect(warnings[0]).toMatch(
+    /^serving cached secret 'pg-url' fetched 61s ago because refreshing it failed \(cannot read secret 'pg-url' .*InternalServiceError/,
+  );
   expect(warnings[0]).not.toContain('s3cr3t');
 
   // Backs off instead of asking again on every get while AWS is failing.
@@ -178,7 +192,9 @@ test('failed refreshes serve the stale value (with a warning, no value) within m
   sm.failNext(1, 'InternalServiceError');
   now = fetchedAt + 600_000;
   const err = await failure(s.get('pg-url'));
-  expect(err.message).toMatch(/^cannot read secret 'pg-url' from AWS Secrets Manager \(eu-west-1\): InternalServiceError/);
+  expect(err.message).toMatch(
+    /^cannot read secret 'pg-url' from AWS Secrets Manager \(eu-west-1\): InternalServiceError/,
+  );
   expect(err.message).not.toContain('s3cr3t');
 
   // Once AWS answers again, the value is fresh again.

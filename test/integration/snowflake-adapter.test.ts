@@ -2,7 +2,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvSecretStore, type SecretStore } from '../../activities/secrets/secret-store';
-import { SnowflakeWarehouse, type SnowflakeWarehouseOptions, SnowflakeWarehouseError } from '../../activities/warehouse/snowflake';
+import {
+  SnowflakeWarehouse,
+  type SnowflakeWarehouseOptions,
+  SnowflakeWarehouseError,
+} from '../../activities/warehouse/snowflake';
 import { type RecordedStatement, type SnowflakeStandIn, startSnowflakeStandIn } from '../stand-ins/snowflake';
 
 /**
@@ -28,7 +32,13 @@ const keyMaterial = (pem: string) => pem.split('\n')[5];
 const loaderKey = rsaKeys();
 const encryptedKey = rsaKeys(PASSPHRASE);
 const strangerKey = rsaKeys();
-const secretTexts = [PASSWORD, PASSPHRASE, keyMaterial(loaderKey.pem), keyMaterial(encryptedKey.pem), keyMaterial(strangerKey.pem)];
+const secretTexts = [
+  PASSWORD,
+  PASSPHRASE,
+  keyMaterial(loaderKey.pem),
+  keyMaterial(encryptedKey.pem),
+  keyMaterial(strangerKey.pem),
+];
 
 const secrets = new EnvSecretStore({
   SF_LOADER_KEY: loaderKey.pem,
@@ -122,7 +132,12 @@ describe('authentication', () => {
     const session = stand.sessions.get(sessionOf(wh));
     const login = stand.logins.at(-1);
     expect(login).toMatchObject({ user: 'LOADER', authenticator: 'SNOWFLAKE_JWT', ok: true });
-    expect(login?.query).toMatchObject({ roleName: 'FRESHLINE_LOADER', warehouse: 'FRESHLINE_WH', databaseName: 'ANALYTICS', schemaName: 'PUBLIC' });
+    expect(login?.query).toMatchObject({
+      roleName: 'FRESHLINE_LOADER',
+      warehouse: 'FRESHLINE_WH',
+      databaseName: 'ANALYTICS',
+      schemaName: 'PUBLIC',
+    });
     expect(session?.parameters.TIMEZONE).toBe('UTC');
     expect(session?.parameters.QUOTED_IDENTIFIERS_IGNORE_CASE).toBe('TRUE');
     stand.on(/^SELECT 1$/, () => ({ columns: [{ name: '1', type: 'NUMBER(1,0)' }], rows: [[1]] }));
@@ -133,7 +148,11 @@ describe('authentication', () => {
 
   test('an encrypted private key is opened with the passphrase secret', async () => {
     const wh = await SnowflakeWarehouse.connect(
-      jwtOptions({ username: 'ENCRYPTED', privateKeySecret: 'SF_ENCRYPTED_KEY', privateKeyPassphraseSecret: 'SF_ENCRYPTED_KEY_PASSPHRASE' }),
+      jwtOptions({
+        username: 'ENCRYPTED',
+        privateKeySecret: 'SF_ENCRYPTED_KEY',
+        privateKeyPassphraseSecret: 'SF_ENCRYPTED_KEY_PASSPHRASE',
+      }),
       secrets,
     );
     expect(stand.logins.at(-1)).toMatchObject({ user: 'ENCRYPTED', ok: true });
@@ -153,7 +172,9 @@ describe('authentication', () => {
     const wh = await SnowflakeWarehouse.connect(passwordOptions(), secrets);
     expect(stand.logins.at(-1)).toMatchObject({ user: 'ANALYST', authenticator: 'SNOWFLAKE', ok: true });
     await wh.close();
-    const err = await failure(SnowflakeWarehouse.connect(passwordOptions({ passwordSecret: 'SF_WRONG_PASSWORD' }), secrets));
+    const err = await failure(
+      SnowflakeWarehouse.connect(passwordOptions({ passwordSecret: 'SF_WRONG_PASSWORD' }), secrets),
+    );
     expect(err.code).toBe('390100');
     expect(err.message).toMatch(/Incorrect username or password/);
     expect(err.message).not.toContain('not-the-password');
@@ -177,8 +198,12 @@ describe('authentication', () => {
 
   test('a missing option or secret is reported by name before anything is sent', async () => {
     const before = stand.requests.length;
-    await expect(SnowflakeWarehouse.connect(jwtOptions({ privateKeySecret: undefined }), secrets)).rejects.toThrow(/privateKeySecret/);
-    await expect(SnowflakeWarehouse.connect(jwtOptions({ privateKeySecret: 'SF_NOT_THERE' }), secrets)).rejects.toThrow(/secret 'SF_NOT_THERE' is not set/);
+    await expect(SnowflakeWarehouse.connect(jwtOptions({ privateKeySecret: undefined }), secrets)).rejects.toThrow(
+      /privateKeySecret/,
+    );
+    await expect(SnowflakeWarehouse.connect(jwtOptions({ privateKeySecret: 'SF_NOT_THERE' }), secrets)).rejects.toThrow(
+      /secret 'SF_NOT_THERE' is not set/,
+    );
     expect(stand.requests.length).toBe(before);
   });
 });
@@ -187,7 +212,10 @@ describe('statements', () => {
   let wh: SnowflakeWarehouse;
   let sessionId: number;
   beforeAll(async () => {
-    wh = await SnowflakeWarehouse.connect(jwtOptions({ queryTag: { app: 'freshline', env: 'test' }, statementTimeoutSeconds: 3600 }), secrets);
+    wh = await SnowflakeWarehouse.connect(
+      jwtOptions({ queryTag: { app: 'freshline', env: 'test' }, statementTimeoutSeconds: 3600 }),
+      secrets,
+    );
     sessionId = sessionOf(wh);
   });
   afterAll(async () => {
@@ -232,7 +260,9 @@ describe('statements', () => {
       'CREATE SCHEMA IF NOT EXISTS "raw"',
     ]);
     for (const s of seen) {
-      const table = /(plain|orders|customers)/.exec(s.sqlText)?.[1] ?? (/TRANSACTION|COMMIT/.test(s.sqlText) ? 'customers' : 'orders');
+      const table =
+        /(plain|orders|customers)/.exec(s.sqlText)?.[1] ??
+        (/TRANSACTION|COMMIT/.test(s.sqlText) ? 'customers' : 'orders');
       expect({ sql: s.sqlText, tag: s.queryTag }).toEqual({ sql: s.sqlText, tag: expected[table] });
     }
     // The tag is switched only when it changes, and never inside the transaction.
@@ -349,7 +379,8 @@ describe('statements', () => {
     expect(await wh.tableExists('raw', 'orders')).toBe(true);
     expect(await wh.tableExists('raw', 'nope')).toBe(false);
     expect(stand.statements.at(-1)).toMatchObject({
-      sqlText: 'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = UPPER(:1) AND TABLE_NAME = UPPER(:2)',
+      sqlText:
+        'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = UPPER(:1) AND TABLE_NAME = UPPER(:2)',
       binds: ['raw', 'nope'],
     });
   });
@@ -357,7 +388,11 @@ describe('statements', () => {
   test('a failing statement inside a transaction is rolled back and surfaces code, SQLSTATE and its first line', async () => {
     const from = stand.statements.length;
     stand.on(/^INSERT INTO missing_table/, () => ({
-      error: { code: '002003', sqlState: '42S02', message: "SQL compilation error:\nObject 'MISSING_TABLE' does not exist or not authorized." },
+      error: {
+        code: '002003',
+        sqlState: '42S02',
+        message: "SQL compilation error:\nObject 'MISSING_TABLE' does not exist or not authorized.",
+      },
     }));
     const err = await failure(
       wh.transaction(async (tx) => {
@@ -386,7 +421,11 @@ describe('statements', () => {
     stand.expireSessionTokens();
     expect(await wh.run('DELETE FROM after_renewal')).toBe(0);
     const paths = stand.requests.slice(from).map((r) => `${r.method} ${r.path}`);
-    expect(paths).toEqual(['POST /queries/v1/query-request', 'POST /session/token-request', 'POST /queries/v1/query-request']);
+    expect(paths).toEqual([
+      'POST /queries/v1/query-request',
+      'POST /session/token-request',
+      'POST /queries/v1/query-request',
+    ]);
     expect(stand.statements.at(-1)?.sqlText).toBe('DELETE FROM after_renewal');
   });
 
@@ -425,7 +464,10 @@ describe('hygiene', () => {
       const passwordLogin = r.path === '/session/v1/login-request' && text.includes('"AUTHENTICATOR":"SNOWFLAKE"');
       for (const s of secretTexts) {
         if (s === PASSWORD && passwordLogin) continue;
-        expect({ request: `${r.method} ${r.path}`, leaked: text.includes(s) }).toEqual({ request: `${r.method} ${r.path}`, leaked: false });
+        expect({ request: `${r.method} ${r.path}`, leaked: text.includes(s) }).toEqual({
+          request: `${r.method} ${r.path}`,
+          leaked: false,
+        });
       }
     }
     // The search does see request bodies: the password login carried the password.

@@ -56,7 +56,10 @@ function config(mutate: (c: Yaml) => void = () => undefined): PipelineConfig {
 }
 
 /** Runs the command; returns its output lines and the statements it sent (the adapter's ALTER SESSIONs left out). */
-async function apply(cfg: PipelineConfig, opts: { role?: string } = {}): Promise<{ lines: string[]; statements: RecordedStatement[] }> {
+async function apply(
+  cfg: PipelineConfig,
+  opts: { role?: string } = {},
+): Promise<{ lines: string[]; statements: RecordedStatement[] }> {
   const from = stand.statements.length;
   const lines: string[] = [];
   await infraSnowflakeApplyCommand(opts, { config: cfg, secrets, out: (l) => lines.push(l) });
@@ -66,7 +69,10 @@ async function apply(cfg: PipelineConfig, opts: { role?: string } = {}): Promise
 const insertOf = (s: RecordedStatement) => (s.sqlText.startsWith(`INSERT INTO ${MIGRATIONS}`) ? s.binds : undefined);
 
 beforeAll(async () => {
-  stand = await startSnowflakeStandIn({ account: 'FRESHLINE_TEST', users: [{ name: 'ADMIN', publicKeyPem: admin.publicKey.export({ type: 'spki', format: 'pem' }).toString() }] });
+  stand = await startSnowflakeStandIn({
+    account: 'FRESHLINE_TEST',
+    users: [{ name: 'ADMIN', publicKeyPem: admin.publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
+  });
   stand.on(new RegExp(`^INSERT INTO ${MIGRATIONS.replace(/[."]/g, '\\$&')}`), (_sql, binds) => {
     recorded.push(binds);
     return { updated: 1 };
@@ -100,17 +106,27 @@ test('first apply: logs in as the administrator with the admin role, runs every 
   const expected = [
     ...bootstrap.statements,
     `SELECT version, checksum FROM ${MIGRATIONS} ORDER BY applied_at, version`,
-    ...rest.flatMap((m) => [...m.statements, `INSERT INTO ${MIGRATIONS} (version, description, checksum, statements, applied_at, applied_by) VALUES (:1, :2, :3, :4, CURRENT_TIMESTAMP(), :5)`]),
+    ...rest.flatMap((m) => [
+      ...m.statements,
+      `INSERT INTO ${MIGRATIONS} (version, description, checksum, statements, applied_at, applied_by) VALUES (:1, :2, :3, :4, CURRENT_TIMESTAMP(), :5)`,
+    ]),
   ];
   expect(statements.map((s) => s.sqlText)).toEqual(expected);
   expect(statements.length).toBeGreaterThan(100);
-  for (const s of statements) expect(JSON.parse(s.queryTag ?? '{}')).toEqual({ app: 'freshline', command: 'infra snowflake apply' });
+  for (const s of statements)
+    expect(JSON.parse(s.queryTag ?? '{}')).toEqual({ app: 'freshline', command: 'infra snowflake apply' });
   // The Tableau user got the public key from the secret, in the form Snowflake takes.
-  expect(statements.find((s) => s.sqlText.startsWith('CREATE USER IF NOT EXISTS "TABLEAU_SVC"'))?.sqlText).toContain(`RSA_PUBLIC_KEY = '${rsaPublicKeyBody(TABLEAU_PUBLIC)}'`);
+  expect(statements.find((s) => s.sqlText.startsWith('CREATE USER IF NOT EXISTS "TABLEAU_SVC"'))?.sqlText).toContain(
+    `RSA_PUBLIC_KEY = '${rsaPublicKeyBody(TABLEAU_PUBLIC)}'`,
+  );
 
-  expect(statements.map(insertOf).filter(Boolean)).toEqual(rest.map((m) => [m.version, m.description, m.checksum, m.statements.length, 'ADMIN']));
+  expect(statements.map(insertOf).filter(Boolean)).toEqual(
+    rest.map((m) => [m.version, m.description, m.checksum, m.statements.length, 'ADMIN']),
+  );
   expect(lines[0]).toBe('applying infra/snowflake to freshline_test as ADMIN with role ACCOUNTADMIN');
-  expect(lines).toContain(`V004__grants.sql: applied ${rest.find((m) => m.version === 'V004')?.statements.length} statement(s) (new)`);
+  expect(lines).toContain(
+    `V004__grants.sql: applied ${rest.find((m) => m.version === 'V004')?.statements.length} statement(s) (new)`,
+  );
   expect(lines.at(-1)).toMatch(/^done: 7 file\(s\) applied, 0 already applied, \d+ statement\(s\)$/);
 });
 
@@ -127,7 +143,14 @@ test('second apply skips every recorded version; only bootstrap and the repeatab
     ...(masking?.statements ?? []),
     expect.stringMatching(/^INSERT INTO /),
   ]);
-  for (const v of ['V001__warehouses', 'V002__database_and_schemas', 'V003__roles', 'V004__grants', 'V005__pii_masking_policy', 'V006__tableau_service_user']) {
+  for (const v of [
+    'V001__warehouses',
+    'V002__database_and_schemas',
+    'V003__roles',
+    'V004__grants',
+    'V005__pii_masking_policy',
+    'V006__tableau_service_user',
+  ]) {
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v}\\.sql: already applied`)));
   }
   expect(lines.at(-1)).toMatch(/^done: 1 file\(s\) applied, 6 already applied/);
@@ -142,14 +165,24 @@ test('a config change re-applies exactly the versions it renders differently (a 
     'V004__grants.sql',
     'R__pii_masking.sql',
   ]);
-  expect(lines).toContainEqual(expect.stringMatching(/^V002__database_and_schemas\.sql: applied \d+ statement\(s\) \(config changed since checksum [0-9a-f]{12}\)$/));
-  expect(statements.map((s) => s.sqlText)).toContain('CREATE SCHEMA IF NOT EXISTS "ANALYTICS"."SHADOW_FINANCE" COMMENT = \'Staging, intermediate and mart models of one dataset before the quality gate\'');
+  expect(lines).toContainEqual(
+    expect.stringMatching(
+      /^V002__database_and_schemas\.sql: applied \d+ statement\(s\) \(config changed since checksum [0-9a-f]{12}\)$/,
+    ),
+  );
+  expect(statements.map((s) => s.sqlText)).toContain(
+    'CREATE SCHEMA IF NOT EXISTS "ANALYTICS"."SHADOW_FINANCE" COMMENT = \'Staging, intermediate and mart models of one dataset before the quality gate\'',
+  );
 });
 
 test('a failing statement stops the apply naming file and statement; that file is not recorded and runs again from its start next time', async () => {
   const cfg = config();
   const failing = stand.on(/^GRANT USAGE ON INTEGRATION/, () => ({
-    error: { code: '003001', sqlState: '42501', message: "SQL access control error: Insufficient privileges to operate on integration 'FRESHLINE_S3'" },
+    error: {
+      code: '003001',
+      sqlState: '42501',
+      message: "SQL access control error: Insufficient privileges to operate on integration 'FRESHLINE_S3'",
+    },
   }));
   await expect(apply(cfg)).rejects.toThrow(
     /V004__grants\.sql: statement 4 of \d+ failed \(GRANT USAGE ON INTEGRATION "FRESHLINE_S3" TO ROLE "ANALYTICS_LOADER"\): .*Insufficient privileges.*\n.*runs it again from the start/,
@@ -163,7 +196,9 @@ test('a failing statement stops the apply naming file and statement; that file i
     'V006__tableau_service_user.sql',
     'R__pii_masking.sql',
   ]);
-  const grants = renderSnowflakeInfra(cfg, { tableauPublicKey: TABLEAU_PUBLIC }).migrations.find((m) => m.version === 'V004');
+  const grants = renderSnowflakeInfra(cfg, { tableauPublicKey: TABLEAU_PUBLIC }).migrations.find(
+    (m) => m.version === 'V004',
+  );
   expect(statements.map((s) => s.sqlText)).toEqual(expect.arrayContaining(grants?.statements ?? ['missing']));
 });
 
@@ -176,11 +211,15 @@ test('--dry-run prints the script and connects to nothing', async () => {
   const logins = stand.logins.length;
   const requests = stand.requests.length;
   const lines: string[] = [];
-  expect(await infraSnowflakeApplyCommand({ dryRun: true }, { config: config(), secrets, out: (l) => lines.push(l) })).toBe(0);
+  expect(
+    await infraSnowflakeApplyCommand({ dryRun: true }, { config: config(), secrets, out: (l) => lines.push(l) }),
+  ).toBe(0);
   expect(stand.logins.length).toBe(logins);
   expect(stand.requests.length).toBe(requests);
   const script = lines.join('\n');
-  expect(script).toMatch(/^-- B__bootstrap\.sql \(bootstrap, checksum [0-9a-f]{12}\)\nCREATE DATABASE IF NOT EXISTS "ANALYTICS"/);
+  expect(script).toMatch(
+    /^-- B__bootstrap\.sql \(bootstrap, checksum [0-9a-f]{12}\)\nCREATE DATABASE IF NOT EXISTS "ANALYTICS"/,
+  );
   expect(script).toContain('GRANT SELECT ON FUTURE VIEWS IN SCHEMA "ANALYTICS"."BI" TO ROLE "BI_READER";');
   expect(script).toContain(rsaPublicKeyBody(TABLEAU_PUBLIC));
 });

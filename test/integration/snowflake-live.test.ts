@@ -26,11 +26,16 @@ if (!env.SNOWFLAKE_ACCOUNT) {
         SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: env.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
         SNOWFLAKE_PASSWORD: env.SNOWFLAKE_PASSWORD,
       });
-      const auth: Pick<SnowflakeWarehouseOptions, 'authenticator' | 'privateKeySecret' | 'privateKeyPassphraseSecret' | 'passwordSecret'> = keyPath
+      const auth: Pick<
+        SnowflakeWarehouseOptions,
+        'authenticator' | 'privateKeySecret' | 'privateKeyPassphraseSecret' | 'passwordSecret'
+      > = keyPath
         ? {
             authenticator: 'SNOWFLAKE_JWT',
             privateKeySecret: 'SNOWFLAKE_PRIVATE_KEY',
-            privateKeyPassphraseSecret: env.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE ? 'SNOWFLAKE_PRIVATE_KEY_PASSPHRASE' : undefined,
+            privateKeyPassphraseSecret: env.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE
+              ? 'SNOWFLAKE_PRIVATE_KEY_PASSPHRASE'
+              : undefined,
           }
         : { authenticator: 'SNOWFLAKE', passwordSecret: 'SNOWFLAKE_PASSWORD' };
       wh = await SnowflakeWarehouse.connect(

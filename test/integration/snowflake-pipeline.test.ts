@@ -12,7 +12,12 @@ import { buildModels } from '../../activities/warehouse/transform';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
-import { type RecordedStatement, type SnowflakeStandIn, type StandInColumn, startSnowflakeStandIn } from '../stand-ins/snowflake';
+import {
+  type RecordedStatement,
+  type SnowflakeStandIn,
+  type StandInColumn,
+  startSnowflakeStandIn,
+} from '../stand-ins/snowflake';
 
 /**
  * The production path at the SQL level: the worker's adapters built from a Snowflake + S3 config, then
@@ -117,19 +122,49 @@ const COPY_COLUMNS: StandInColumn[] = [
   { name: 'first_error_character', type: 'NUMBER(38,0)' },
   { name: 'first_error_column_name', type: 'VARCHAR' },
 ];
-const copied = (key: string, rows: number, status = 'LOADED') => [`${STAGE_URL}${key}`, status, rows, rows, 1, 0, null, null, null, null];
+const copied = (key: string, rows: number, status = 'LOADED') => [
+  `${STAGE_URL}${key}`,
+  status,
+  rows,
+  rows,
+  1,
+  0,
+  null,
+  null,
+  null,
+  null,
+];
 
 /** Catalog answers (schema, table → columns), as the INFORMATION_SCHEMA queries select them: name, type. */
 const CATALOG: Record<string, [string, string][]> = {
   'raw.shop__orders': [
-    ['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['updated_at', 'TIMESTAMP_TZ'], ['_load_id', 'TEXT'],
-    ['_window_start', 'TIMESTAMP_TZ'], ['_window_end', 'TIMESTAMP_TZ'], ['_extracted_at', 'TIMESTAMP_TZ'], ['_source_file', 'TEXT'],
-    ['_deleted', 'BOOLEAN'], ['_lsn', 'TEXT'],
+    ['order_id', 'NUMBER(38,0)'],
+    ['amount', 'NUMBER(12,2)'],
+    ['updated_at', 'TIMESTAMP_TZ'],
+    ['_load_id', 'TEXT'],
+    ['_window_start', 'TIMESTAMP_TZ'],
+    ['_window_end', 'TIMESTAMP_TZ'],
+    ['_extracted_at', 'TIMESTAMP_TZ'],
+    ['_source_file', 'TEXT'],
+    ['_deleted', 'BOOLEAN'],
+    ['_lsn', 'TEXT'],
   ],
-  'shadow_sales.fct_orders__view': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)']],
-  'certified.fct_orders': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['_row_hash', 'TEXT'], ['_run_id', 'TEXT']],
+  'shadow_sales.fct_orders__view': [
+    ['order_id', 'NUMBER(38,0)'],
+    ['amount', 'NUMBER(12,2)'],
+  ],
+  'certified.fct_orders': [
+    ['order_id', 'NUMBER(38,0)'],
+    ['amount', 'NUMBER(12,2)'],
+    ['_row_hash', 'TEXT'],
+    ['_run_id', 'TEXT'],
+  ],
   // Yesterday's bi view still had a column the model no longer produces: it stays, as a typed NULL.
-  'bi.fct_orders': [['order_id', 'NUMBER(38,0)'], ['amount', 'NUMBER(12,2)'], ['legacy_channel', 'TEXT']],
+  'bi.fct_orders': [
+    ['order_id', 'NUMBER(38,0)'],
+    ['amount', 'NUMBER(12,2)'],
+    ['legacy_channel', 'TEXT'],
+  ],
 };
 
 /** Tables' CREATED times (publish compares the shadow build with certified). */
@@ -148,14 +183,25 @@ beforeAll(async () => {
     users: [{ name: 'LOADER', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
   });
   stand.on(/FROM information_schema\.columns/i, (_sql, [schema, table]) => ({
-    columns: [{ name: 'NAME', type: 'VARCHAR' }, { name: 'TYPE', type: 'VARCHAR' }],
+    columns: [
+      { name: 'NAME', type: 'VARCHAR' },
+      { name: 'TYPE', type: 'VARCHAR' },
+    ],
     rows: CATALOG[`${String(schema)}.${String(table)}`] ?? [],
   }));
   stand.on(/FROM information_schema\.tables/i, (_sql, [certified, shadow, table]) => ({
-    columns: [{ name: 'SCHEMA_NAME', type: 'VARCHAR' }, { name: 'CREATED', type: 'TIMESTAMP_LTZ(3)' }],
-    rows: [String(certified), String(shadow)].filter((s) => created[`${s}.${String(table)}`]).map((s) => [s, created[`${s}.${String(table)}`]]),
+    columns: [
+      { name: 'SCHEMA_NAME', type: 'VARCHAR' },
+      { name: 'CREATED', type: 'TIMESTAMP_LTZ(3)' },
+    ],
+    rows: [String(certified), String(shadow)]
+      .filter((s) => created[`${s}.${String(table)}`])
+      .map((s) => [s, created[`${s}.${String(table)}`]]),
   }));
-  stand.on(/^SELECT count\(\*\)/i, (text) => ({ columns: [{ name: (/ AS (\w+)/i.exec(text)?.[1] ?? 'N').toUpperCase(), type: 'NUMBER(18,0)' }], rows: [[7]] }));
+  stand.on(/^SELECT count\(\*\)/i, (text) => ({
+    columns: [{ name: (/ AS (\w+)/i.exec(text)?.[1] ?? 'N').toUpperCase(), type: 'NUMBER(18,0)' }],
+    rows: [[7]],
+  }));
   stand.on(/^COPY INTO/, () => ({ columns: COPY_COLUMNS, rows: [copied(KEYS[0], 4), copied(KEYS[1], 3)] }));
   stand.on(/^INSERT INTO "raw"\."shop__orders"/, () => ({ updated: 7 }));
   stand.on(/^MERGE INTO/, () => ({ updated: 2 }));
@@ -176,7 +222,8 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const tagged = () => (deps.warehouse as SnowflakeWarehouse).withQueryTag({ dataset: 'sales', runId: 'sales/window/2024-03-01T00:00:00Z' });
+const tagged = () =>
+  (deps.warehouse as SnowflakeWarehouse).withQueryTag({ dataset: 'sales', runId: 'sales/window/2024-03-01T00:00:00Z' });
 
 test('the worker connects with key-pair auth, tags its session and creates the audit tables in Snowflake types', () => {
   expect(deps.warehouse).toBeInstanceOf(SnowflakeWarehouse);
@@ -188,24 +235,46 @@ test('the worker connects with key-pair auth, tags its session and creates the a
     STATEMENT_TIMEOUT_IN_SECONDS: '3600',
   });
   const ddl = sql(stand.statements).filter((s) => s.startsWith('CREATE TABLE IF NOT EXISTS audit.'));
-  expect(ddl.map((s) => /audit\.(\w+)/.exec(s)?.[1])).toEqual(['pipeline_runs', 'dq_results', 'bi_refreshes', 'source_state', 'window_counts', 'dataset_health']);
+  expect(ddl.map((s) => /audit\.(\w+)/.exec(s)?.[1])).toEqual([
+    'pipeline_runs',
+    'dq_results',
+    'bi_refreshes',
+    'source_state',
+    'window_counts',
+    'dataset_health',
+  ]);
   for (const s of ddl) expect(s).not.toMatch(/\bJSON\b/);
 });
 
 test('load → transform → publish issue exactly these statements, each under the run’s QUERY_TAG', async () => {
   const wh = tagged();
-  created = { 'certified.fct_orders': '2024-02-29T00:20:00.000Z', 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  created = {
+    'certified.fct_orders': '2024-02-29T00:20:00.000Z',
+    'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z',
+  };
   const from = stand.statements.length;
 
   const load = await loadManifest(wh, deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders');
   expect(load).toMatchObject({ rawTable: 'raw.shop__orders', rowsLoaded: 7, evolved: [], skipped: null });
-  const models = await buildModels(wh, { dataset: 'sales', targets: ['fct_orders'], runId: 'sales/window/2024-03-01T00:00:00Z', modelsDir, dialect: SNOWFLAKE });
-  expect(models.map((m) => [m.model, m.how])).toEqual([['stg_orders', 'rebuilt'], ['fct_orders', 'merged']]);
+  const models = await buildModels(wh, {
+    dataset: 'sales',
+    targets: ['fct_orders'],
+    runId: 'sales/window/2024-03-01T00:00:00Z',
+    modelsDir,
+    dialect: SNOWFLAKE,
+  });
+  expect(models.map((m) => [m.model, m.how])).toEqual([
+    ['stg_orders', 'rebuilt'],
+    ['fct_orders', 'merged'],
+  ]);
   const published = await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' });
   expect(published).toEqual({ tables: [{ table: 'certified.fct_orders', rows: 7 }], held: [] });
 
   const statements = since(from);
-  const temp = '"raw"."_staged__shop__orders__' + /_staged__shop__orders__([0-9a-f]{12})/.exec(sql(statements).join('\n'))?.[1] + '"';
+  const temp =
+    '"raw"."_staged__shop__orders__' +
+    /_staged__shop__orders__([0-9a-f]{12})/.exec(sql(statements).join('\n'))?.[1] +
+    '"';
   const files = KEYS.map((k) => `'${k.slice(DIR.length + 1)}'`).join(', ');
   const rowHash = `md5(concat_ws('|', coalesce(cast("order_id" as varchar), ''), coalesce(cast("amount" as varchar), '')))`;
   expect(sql(statements)).toEqual([
@@ -270,7 +339,12 @@ test('load → transform → publish issue exactly these statements, each under 
 
   // Values are binds, never SQL text: the window, the load id, the schema baseline.
   const insert = statements.find((s) => s.sqlText.startsWith('INSERT INTO "raw"'));
-  expect(insert?.binds).toEqual(['sales/window/2024-03-01T00:00:00Z/orders', '2024-03-01T00:00:00.000Z', '2024-03-01T00:15:00.000Z', '2024-03-01T00:15:30.000Z']);
+  expect(insert?.binds).toEqual([
+    'sales/window/2024-03-01T00:00:00Z/orders',
+    '2024-03-01T00:00:00.000Z',
+    '2024-03-01T00:15:00.000Z',
+    '2024-03-01T00:15:30.000Z',
+  ]);
   expect(statements.find((s) => s.sqlText.startsWith('MERGE'))?.binds).toEqual(['sales/window/2024-03-01T00:00:00Z']);
   // Every statement ran under the run's tag (the session's {app} merged with dataset and run id).
   const tag = '{"app":"freshline","dataset":"sales","runId":"sales/window/2024-03-01T00:00:00Z"}';
@@ -278,14 +352,24 @@ test('load → transform → publish issue exactly these statements, each under 
 });
 
 test.each([
-  ['a staged file missing from the COPY result', [copied(KEYS[0], 4)], /files missing from the COPY result: shop\/shop\.orders\/dt=2024-03-01\/[^;]*part-00000-001\.parquet; rows loaded 4, staged 7/],
+  [
+    'a staged file missing from the COPY result',
+    [copied(KEYS[0], 4)],
+    /files missing from the COPY result: shop\/shop\.orders\/dt=2024-03-01\/[^;]*part-00000-001\.parquet; rows loaded 4, staged 7/,
+  ],
   ['fewer rows than staged', [copied(KEYS[0], 4), copied(KEYS[1], 2)], /raw was not changed: rows loaded 6, staged 7$/],
-  ['a file not LOADED', [copied(KEYS[0], 4), copied(KEYS[1], 0, 'LOAD_SKIPPED')], /files not loaded: .*part-00000-001\.parquet \(LOAD_SKIPPED\); rows loaded 4, staged 7/],
+  [
+    'a file not LOADED',
+    [copied(KEYS[0], 4), copied(KEYS[1], 0, 'LOAD_SKIPPED')],
+    /files not loaded: .*part-00000-001\.parquet \(LOAD_SKIPPED\); rows loaded 4, staged 7/,
+  ],
 ])('COPY with %s fails the load, naming what is missing, before raw is touched', async (_what, rows, message) => {
   const off = stand.on(/^COPY INTO/, () => ({ columns: COPY_COLUMNS, rows }));
   const from = stand.statements.length;
   try {
-    await expect(loadManifest(tagged(), deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders')).rejects.toThrow(message);
+    await expect(
+      loadManifest(tagged(), deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders'),
+    ).rejects.toThrow(message);
   } finally {
     off();
   }
@@ -317,12 +401,19 @@ test('publish clones a table certified does not have yet, and a retried publish 
     return sql(since(from)).filter((s) => /^(ALTER TABLE|CREATE TABLE)/.test(s));
   };
   created = { 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
-  expect(await publishStatements()).toEqual(['CREATE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"']);
+  expect(await publishStatements()).toEqual([
+    'CREATE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"',
+  ]);
   // The clone is newer than the shadow table it came from; after a SWAP, shadow holds the older table.
-  created = { 'certified.fct_orders': '2024-03-01T00:17:00.000Z', 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  created = {
+    'certified.fct_orders': '2024-03-01T00:17:00.000Z',
+    'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z',
+  };
   expect(await publishStatements()).toEqual([]);
   created = {};
-  await expect(publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' })).rejects.toThrow(/shadow_sales\.fct_orders does not exist/);
+  await expect(publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' })).rejects.toThrow(
+    /shadow_sales\.fct_orders does not exist/,
+  );
   await expect(publishTables(wh, 'sales', ['fct_orders'])).rejects.toThrow(/needs the BI role/);
 });
 
@@ -334,7 +425,9 @@ select order_id, sum(amount) filter (where amount > 0) as paid from {{ ref('stg_
 `,
   });
   const logins = stand.logins.length;
-  await expect(openDeps({ dataDir: join(tmp, 'bad'), config: configFor(['fct_paid']), secrets, modelsDir: bad })).rejects.toThrow(
+  await expect(
+    openDeps({ dataDir: join(tmp, 'bad'), config: configFor(['fct_paid']), secrets, modelsDir: bad }),
+  ).rejects.toThrow(
     /dataset sales: models cannot run on snowflake:\n {2}marts\/fct_paid\.sql uses aggregate FILTER \(WHERE …\)/,
   );
   expect(stand.logins.length).toBe(logins);

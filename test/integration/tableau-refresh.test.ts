@@ -40,9 +40,14 @@ beforeAll(async () => {
   customers = tab.addItem('datasource', 'Customers');
   regional = tab.addItem('workbook', 'Regional Sales');
   tab.addItem('workbook', 'Sales (certified)'); // same name, other kind: not confused with the data source
-  h = await createHarness('tableau', { customers: 80, orders: 300 }, (config) => {
-    config.datasets[0].bi.tableau = target();
-  }, { TABLEAU_PAT_NAME: tab.patName, TABLEAU_PAT_SECRET: tab.patSecret });
+  h = await createHarness(
+    'tableau',
+    { customers: 80, orders: 300 },
+    (config) => {
+      config.datasets[0].bi.tableau = target();
+    },
+    { TABLEAU_PAT_NAME: tab.patName, TABLEAU_PAT_SECRET: tab.patSecret },
+  );
 });
 afterAll(async () => {
   await h?.close();
@@ -57,7 +62,10 @@ beforeEach(() => setTarget(target()));
 function nextWindow() {
   shift += 1;
   const by = shift * 60_000 + 23_000;
-  return { start: new Date(Date.parse(h.window.start) - by).toISOString(), end: new Date(Date.parse(h.window.end) - by).toISOString() };
+  return {
+    start: new Date(Date.parse(h.window.start) - by).toISOString(),
+    end: new Date(Date.parse(h.window.end) - by).toISOString(),
+  };
 }
 
 async function start(input: Parameters<Harness['start']>[0] = {}) {
@@ -66,7 +74,10 @@ async function start(input: Parameters<Harness['start']>[0] = {}) {
   return handle;
 }
 
-async function waitForState(handle: Awaited<ReturnType<Harness['start']>>, state: RunStatus['state']): Promise<RunStatus> {
+async function waitForState(
+  handle: Awaited<ReturnType<Harness['start']>>,
+  state: RunStatus['state'],
+): Promise<RunStatus> {
   for (let i = 0; i < 600; i++) {
     const s = await handle.query(statusQuery);
     if (s.state === state) return s;
@@ -76,12 +87,18 @@ async function waitForState(handle: Awaited<ReturnType<Harness['start']>>, state
 }
 
 const audit = (workflowId: string) =>
-  h.sql(`SELECT object_type, object_ref, object_name, object_id, job_id, joined, status, finish_code::INTEGER AS finish_code, jobs::INTEGER AS jobs,
+  h.sql(
+    `SELECT object_type, object_ref, object_name, object_id, job_id, joined, status, finish_code::INTEGER AS finish_code, jobs::INTEGER AS jobs,
                 reruns::INTEGER AS reruns, refresh_round::INTEGER AS round, duration_ms::INTEGER AS ms, notes
-           FROM audit.bi_refreshes WHERE workflow_id = $1 ORDER BY object_type, object_ref`, [workflowId]);
+           FROM audit.bi_refreshes WHERE workflow_id = $1 ORDER BY object_type, object_ref`,
+    [workflowId],
+  );
 
 /** Requests and jobs from `mark` on. */
-const since = (mark: { requests: number; jobs: number }) => ({ requests: tab.requests.slice(mark.requests), jobs: tab.jobs.slice(mark.jobs) });
+const since = (mark: { requests: number; jobs: number }) => ({
+  requests: tab.requests.slice(mark.requests),
+  jobs: tab.jobs.slice(mark.jobs),
+});
 const mark = () => ({ requests: tab.requests.length, jobs: tab.jobs.length });
 
 test('after publish, each mapped data source and workbook is refreshed once, two at a time, and recorded in audit.bi_refreshes', async () => {
@@ -97,16 +114,46 @@ test('after publish, each mapped data source and workbook is refreshed once, two
   expect(jobs.map((j) => j.item.name).sort()).toEqual(['Customers', 'Orders', 'Regional Sales', 'Sales (certified)']);
   expect(jobs.every((j) => j.viaApi && j.finishCode === 0)).toBe(true);
   expect(tab.peakRunning()).toBe(2); // bi.tableau.maxConcurrentRefreshes
-  expect(requests.filter((r) => r.path.endsWith('/auth/signin'))).toEqual([expect.objectContaining({ status: 200, patName: tab.patName })]);
+  expect(requests.filter((r) => r.path.endsWith('/auth/signin'))).toEqual([
+    expect.objectContaining({ status: 200, patName: tab.patName }),
+  ]);
   expect(requests.filter((r) => r.path.endsWith('/auth/signout'))).toHaveLength(1);
   expect(requests.filter((r) => r.path.endsWith('/refresh')).map((r) => r.status)).toEqual([202, 202, 202, 202]);
 
   const rows = await audit(handle.workflowId);
   expect(rows).toEqual([
-    expect.objectContaining({ object_type: 'datasource', object_ref: 'Orders', object_id: orders.id, status: 'succeeded', finish_code: 0, jobs: 1, joined: false, round: 1 }),
-    expect.objectContaining({ object_type: 'datasource', object_ref: 'Sales (certified)', object_id: sales.id, status: 'succeeded', finish_code: 0, jobs: 1 }),
-    expect.objectContaining({ object_type: 'datasource', object_ref: `luid:${customers.id}`, object_name: 'Customers', status: 'succeeded', finish_code: 0 }),
-    expect.objectContaining({ object_type: 'workbook', object_ref: 'Regional Sales', object_id: regional.id, status: 'succeeded', finish_code: 0 }),
+    expect.objectContaining({
+      object_type: 'datasource',
+      object_ref: 'Orders',
+      object_id: orders.id,
+      status: 'succeeded',
+      finish_code: 0,
+      jobs: 1,
+      joined: false,
+      round: 1,
+    }),
+    expect.objectContaining({
+      object_type: 'datasource',
+      object_ref: 'Sales (certified)',
+      object_id: sales.id,
+      status: 'succeeded',
+      finish_code: 0,
+      jobs: 1,
+    }),
+    expect.objectContaining({
+      object_type: 'datasource',
+      object_ref: `luid:${customers.id}`,
+      object_name: 'Customers',
+      status: 'succeeded',
+      finish_code: 0,
+    }),
+    expect.objectContaining({
+      object_type: 'workbook',
+      object_ref: 'Regional Sales',
+      object_id: regional.id,
+      status: 'succeeded',
+      finish_code: 0,
+    }),
   ]);
   for (const row of rows) expect(row.job_id).toBe(jobs.find((j) => j.item.id === row.object_id)?.id);
   expect(rows.every((r) => Number(r.ms) > 0)).toBe(true);
@@ -140,7 +187,10 @@ test('429: the refresh waits as Tableau says, then succeeds', async () => {
   const handle = await start();
   expect((await handle.result()).status).toBe('succeeded');
   const posts = since(m).requests.filter((r) => r.path.endsWith('/refresh'));
-  expect(posts.map((r) => [r.status, r.code])).toEqual([[429, '429000'], [202, undefined]]);
+  expect(posts.map((r) => [r.status, r.code])).toEqual([
+    [429, '429000'],
+    [202, undefined],
+  ]);
   expect(posts[1].at - posts[0].at).toBeGreaterThanOrEqual(2900);
   const [row] = await audit(handle.workflowId);
   expect(row).toMatchObject({ status: 'succeeded', jobs: 1 });
@@ -174,8 +224,13 @@ test('a retried attempt polls the jobs the failed attempt started instead of sta
   expect(jobs.map((j) => j.item.name).sort()).toEqual(['Orders', 'Sales (certified)']); // one job each, across both attempts
   expect(requests.filter((r) => r.path.endsWith('/refresh'))).toHaveLength(2);
   const rows = await audit(handle.workflowId);
-  expect(rows.map((r) => [r.object_ref, r.status, r.jobs])).toEqual([['Orders', 'succeeded', 1], ['Sales (certified)', 'succeeded', 1]]);
-  const polls = requests.filter((r) => r.path.endsWith(`/jobs/${jobs.find((j) => j.item === sales)?.id}`)).map((r) => r.status);
+  expect(rows.map((r) => [r.object_ref, r.status, r.jobs])).toEqual([
+    ['Orders', 'succeeded', 1],
+    ['Sales (certified)', 'succeeded', 1],
+  ]);
+  const polls = requests
+    .filter((r) => r.path.endsWith(`/jobs/${jobs.find((j) => j.item === sales)?.id}`))
+    .map((r) => r.status);
   expect(polls.slice(0, 2)).toEqual([401, 401]); // attempt 1: refused, signed in again, refused again → retryable failure
   expect(new Set(polls.slice(2))).toEqual(new Set([200])); // attempt 2: the same job, polled to its end
   for (const row of rows) expect(row.job_id).toBe(jobs.find((j) => j.item.id === row.object_id)?.id);
@@ -186,7 +241,10 @@ test('a data source that does not exist fails fast, naming it, before any refres
   setTarget(target({ datasources: ['Sales (certified)', { luid: missing }, 'Sales (draft)'] }));
   const m = mark();
   const handle = await start({ failedRefreshTimeout: '2s' });
-  const failure = await handle.result().then(() => null, (err: unknown) => failureText(err));
+  const failure = await handle.result().then(
+    () => null,
+    (err: unknown) => failureText(err),
+  );
   expect(failure).toMatch(new RegExp(`datasource \\{ luid: ${missing} \\} not found on .* \\(HTTP 404\\)`));
   expect(failure).toMatch(/datasource 'Sales \(draft\)' not found .*: no datasource has that name/);
   expect(failure).toMatch(/no retryRefresh within 2s/);
@@ -196,7 +254,9 @@ test('a data source that does not exist fails fast, naming it, before any refres
   expect(attempts.refresh).toEqual([1]); // not retried
   const status = await handle.query(statusQuery);
   expect(status).toMatchObject({ state: 'failed', steps: { refresh: { status: 'failed' } } });
-  expect(status.refresh?.attempts).toEqual([expect.objectContaining({ round: 1, outcome: 'failed', detail: expect.stringContaining(missing) })]);
+  expect(status.refresh?.attempts).toEqual([
+    expect.objectContaining({ round: 1, outcome: 'failed', detail: expect.stringContaining(missing) }),
+  ]);
   const rows = await audit(handle.workflowId);
   expect(rows.find((r) => r.object_ref === `luid:${missing}`)).toMatchObject({ status: 'error', job_id: null });
   const [run] = await h.sql('SELECT status FROM audit.pipeline_runs WHERE workflow_id = $1', [handle.workflowId]);
@@ -209,16 +269,25 @@ test('no extract (409090) and no permission (403) fail without retrying, naming 
   setTarget(target({ datasources: ['Sales (certified)', 'Live Inventory'], workbooks: ['Board Pack'] }));
   const m = mark();
   const handle = await start({ failedRefreshTimeout: '1s' });
-  const failure = await handle.result().then(() => null, (err: unknown) => failureText(err));
+  const failure = await handle.result().then(
+    () => null,
+    (err: unknown) => failureText(err),
+  );
   expect(failure).toMatch(/datasource 'Live Inventory' has no extract to refresh \(409090\)/);
-  expect(failure).toMatch(/workbook 'Board Pack' may not be refreshed by the personal access token's user \(HTTP 403\)/);
+  expect(failure).toMatch(
+    /workbook 'Board Pack' may not be refreshed by the personal access token's user \(HTTP 403\)/,
+  );
   expect((await activityHistory(h.client, handle.workflowId)).attempts.refresh).toEqual([1]);
   const refreshPosts = since(m).requests.filter((r) => r.path.endsWith('/refresh'));
   expect(refreshPosts.filter((r) => r.path.includes(live.id))).toHaveLength(1);
   expect(refreshPosts.filter((r) => r.path.includes(locked.id))).toHaveLength(1);
   // The one that could be refreshed was, and is recorded as such.
   const rows = await audit(handle.workflowId);
-  expect(rows.map((r) => [r.object_ref, r.status])).toEqual([['Live Inventory', 'error'], ['Sales (certified)', 'succeeded'], ['Board Pack', 'error']]);
+  expect(rows.map((r) => [r.object_ref, r.status])).toEqual([
+    ['Live Inventory', 'error'],
+    ['Sales (certified)', 'succeeded'],
+    ['Board Pack', 'error'],
+  ]);
 });
 
 test('a failed or cancelled job is re-run, and the run succeeds', async () => {
@@ -233,7 +302,13 @@ test('a failed or cancelled job is re-run, and the run succeeds', async () => {
   expect(jobs.filter((j) => j.item === orders)).toHaveLength(1);
   const rows = await audit(handle.workflowId);
   const row = (ref: string) => rows.find((r) => r.object_ref === ref);
-  expect(row('Sales (certified)')).toMatchObject({ status: 'succeeded', finish_code: 0, jobs: 2, reruns: 1, job_id: jobs.filter((j) => j.item === sales)[1].id });
+  expect(row('Sales (certified)')).toMatchObject({
+    status: 'succeeded',
+    finish_code: 0,
+    jobs: 2,
+    reruns: 1,
+    job_id: jobs.filter((j) => j.item === sales)[1].id,
+  });
   expect(row('Sales (certified)')?.notes).toMatch(/failed \(finishCode 1\)[\s\S]*re-running the refresh \(1 of 2\)/);
   expect(row('Regional Sales')?.notes).toMatch(/cancelled \(finishCode 2\)/);
   expect((await handle.query(statusQuery)).steps.refresh.counts).toMatchObject({ items: 4, jobs: 6 });
@@ -246,7 +321,9 @@ test('retries exhausted: the run waits in refresh_failed; retryRefresh re-runs o
   const handle = await start();
   const blocked = await waitForState(handle, 'refresh_failed');
   expect(blocked.steps.refresh.status).toBe('failed');
-  expect(blocked.steps.refresh.detail).toMatch(/datasource 'Sales \(certified\)': refresh job \S+ cancelled \(finishCode 2\) after 1 re-run/);
+  expect(blocked.steps.refresh.detail).toMatch(
+    /datasource 'Sales \(certified\)': refresh job \S+ cancelled \(finishCode 2\) after 1 re-run/,
+  );
   expect(blocked.refresh?.attempts).toEqual([expect.objectContaining({ round: 1, outcome: 'failed' })]);
   expect(blocked.steps.publish.status).toBe('completed'); // the certified tables are out; only dashboards lag
   expect((await activityHistory(h.client, handle.workflowId)).attempts.refresh).toEqual([1]); // exhausted re-runs are final
@@ -255,25 +332,50 @@ test('retries exhausted: the run waits in refresh_failed; retryRefresh re-runs o
 
   // A payload without who/why is ignored and said so; then the operator asks for a retry (the stand-in now succeeds).
   await handle.signal(retryRefreshSignal, { by: '', reason: 'x' });
-  await handle.signal(retryRefreshSignal, { by: 'ops@retail.example', reason: 'extract connection password updated on Tableau' });
+  await handle.signal(retryRefreshSignal, {
+    by: 'ops@retail.example',
+    reason: 'extract connection password updated on Tableau',
+  });
   const result = await handle.result();
   expect(result.status).toBe('succeeded');
   const status = await handle.query(statusQuery);
-  expect(status.ignoredSignals).toEqual([expect.stringMatching(/^retryRefresh: invalid payload \(by: must name who asked\)/)]);
+  expect(status.ignoredSignals).toEqual([
+    expect.stringMatching(/^retryRefresh: invalid payload \(by: must name who asked\)/),
+  ]);
   expect(status.refresh?.attempts).toEqual([
     expect.objectContaining({ round: 1, outcome: 'failed' }),
-    expect.objectContaining({ round: 2, outcome: 'succeeded', requested: expect.objectContaining({ by: 'ops@retail.example' }) }),
+    expect.objectContaining({
+      round: 2,
+      outcome: 'succeeded',
+      requested: expect.objectContaining({ by: 'ops@retail.example' }),
+    }),
   ]);
 
   const { scheduled, attempts } = await activityHistory(h.client, handle.workflowId);
   const tables = h.deps.config.datasets[0].tables.length;
-  expect(scheduled).toMatchObject({ extract: tables, load: tables, transform: 1, gate: 1, publish: 1, refresh: 2, audit: 1 });
+  expect(scheduled).toMatchObject({
+    extract: tables,
+    load: tables,
+    transform: 1,
+    gate: 1,
+    publish: 1,
+    refresh: 2,
+    audit: 1,
+  });
   expect(attempts.refresh).toEqual([1, 1]);
   // Round 2 replaced round 1's row for the same object; one row per object.
   const rows = await audit(handle.workflowId);
   expect(rows).toHaveLength(4);
-  expect(rows.find((r) => r.object_ref === 'Sales (certified)')).toMatchObject({ status: 'succeeded', round: 2, jobs: 1 });
-  expect(since(m).jobs.filter((j) => j.item === sales).map((j) => j.finishCode)).toEqual([1, 2, 0]);
+  expect(rows.find((r) => r.object_ref === 'Sales (certified)')).toMatchObject({
+    status: 'succeeded',
+    round: 2,
+    jobs: 1,
+  });
+  expect(
+    since(m)
+      .jobs.filter((j) => j.item === sales)
+      .map((j) => j.finishCode),
+  ).toEqual([1, 2, 0]);
 });
 
 test('no PAT secret or session token reaches the workflow history, the audit or the stand-in log', async () => {

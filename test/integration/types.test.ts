@@ -38,18 +38,41 @@ test('exact numerics, time zones, json, arrays, uuid, enums, NULL vs empty strin
   const stage = new LocalObjectStore(mkdtempSync(join(tmpdir(), 'freshline-types-')));
   const table = SourceTableSchema.parse({ name: 'kinds', schema: 'public', primaryKey: ['id'] });
   const manifest = await extractTable({
-    sourceName: 'src', source: PostgresSourceSchema.parse({ type: 'postgres', urlSecret: 'X' }), url, table,
-    window: { start: '2000-01-01T00:00:00.000Z', end: '2100-01-01T00:00:00.000Z' }, lookbackMs: 0, piiKey: '',
-    stage, converter: db, scratchDir: join(stage.root, 'tmp'),
+    sourceName: 'src',
+    source: PostgresSourceSchema.parse({ type: 'postgres', urlSecret: 'X' }),
+    url,
+    table,
+    window: { start: '2000-01-01T00:00:00.000Z', end: '2100-01-01T00:00:00.000Z' },
+    lookbackMs: 0,
+    piiKey: '',
+    stage,
+    converter: db,
+    scratchDir: join(stage.root, 'tmp'),
   });
   expect(manifest.rows).toBe(2);
   expect(Object.fromEntries(manifest.columns.map((c) => [c.name, c.type]))).toEqual({
-    id: 'INTEGER', money: 'DECIMAL(38,10)', big: 'DECIMAL(38,10)', f8: 'DOUBLE', flag: 'BOOLEAN', ts: 'TIMESTAMPTZ', local_ts: 'TIMESTAMP',
-    d: 'DATE', doc: 'JSON', raw_json: 'JSON', tags: 'VARCHAR', nums: 'VARCHAR', guid: 'UUID', feeling: 'VARCHAR', blob: 'VARCHAR',
-    note: 'VARCHAR', updated_at: 'TIMESTAMPTZ',
+    id: 'INTEGER',
+    money: 'DECIMAL(38,10)',
+    big: 'DECIMAL(38,10)',
+    f8: 'DOUBLE',
+    flag: 'BOOLEAN',
+    ts: 'TIMESTAMPTZ',
+    local_ts: 'TIMESTAMP',
+    d: 'DATE',
+    doc: 'JSON',
+    raw_json: 'JSON',
+    tags: 'VARCHAR',
+    nums: 'VARCHAR',
+    guid: 'UUID',
+    feeling: 'VARCHAR',
+    blob: 'VARCHAR',
+    note: 'VARCHAR',
+    updated_at: 'TIMESTAMPTZ',
   });
   const file = stage.uriFor(manifest.keys[0]);
-  const [parquetTypes] = await db.query(`SELECT typeof(money) AS money, typeof(ts) AS ts, typeof(doc) AS doc, typeof(guid) AS guid FROM read_parquet('${file}') LIMIT 1`);
+  const [parquetTypes] = await db.query(
+    `SELECT typeof(money) AS money, typeof(ts) AS ts, typeof(doc) AS doc, typeof(guid) AS guid FROM read_parquet('${file}') LIMIT 1`,
+  );
   expect(parquetTypes).toEqual({ money: 'DECIMAL(38,10)', ts: 'TIMESTAMP WITH TIME ZONE', doc: 'JSON', guid: 'UUID' });
   const rows = await db.query(
     `SELECT id, money::VARCHAR AS money, big::VARCHAR AS big, f8, flag, epoch_us(ts) AS ts_us, local_ts::VARCHAR AS local_ts, d::VARCHAR AS d,
@@ -57,10 +80,31 @@ test('exact numerics, time zones, json, arrays, uuid, enums, NULL vs empty strin
             feeling, blob, note FROM read_parquet('${file}') ORDER BY id`,
   );
   expect(rows[0]).toEqual({
-    id: 1, money: '1234567890123456789012345678.0123456789', big: '98765432109876543210.1234567890', f8: 0.1, flag: true,
-    ts_us: String(Date.parse('2026-03-28T23:30:00.123Z') * 1000 + 456), local_ts: '2026-03-29 01:30:00', d: '2026-02-28',
-    doc_b: 'x,y', doc_a: '[1,2]', raw_json: '{"k": null}', tags: '{"a b","c,\\"d\\""}', nums: '{1,2,3}',
-    guid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', feeling: 'sad', blob: '\\x00ff', note: 'line one\nline "two", ok',
+    id: 1,
+    money: '1234567890123456789012345678.0123456789',
+    big: '98765432109876543210.1234567890',
+    f8: 0.1,
+    flag: true,
+    ts_us: String(Date.parse('2026-03-28T23:30:00.123Z') * 1000 + 456),
+    local_ts: '2026-03-29 01:30:00',
+    d: '2026-02-28',
+    doc_b: 'x,y',
+    doc_a: '[1,2]',
+    raw_json: '{"k": null}',
+    tags: '{"a b","c,\\"d\\""}',
+    nums: '{1,2,3}',
+    guid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    feeling: 'sad',
+    blob: '\\x00ff',
+    note: 'line one\nline "two", ok',
   });
-  expect(rows[1]).toMatchObject({ money: null, ts_us: null, doc_b: null, tags: null, guid: null, feeling: null, note: '' });
+  expect(rows[1]).toMatchObject({
+    money: null,
+    ts_us: null,
+    doc_b: null,
+    tags: null,
+    guid: null,
+    feeling: null,
+    note: '',
+  });
 });

@@ -46,7 +46,11 @@ async function save(h: Harness, name: string, workflowId: string, runId?: string
  * (Not historyToJSON: with the protobufjs copies this install has, it throws "type must be a Type".)
  */
 export function historyToObject(history: temporal.api.history.v1.IHistory): Record<string, unknown> {
-  return temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { enums: String, longs: String, bytes: String });
+  return temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
+    enums: String,
+    longs: String,
+    bytes: String,
+  });
 }
 
 async function waitForState(handle: WorkflowHandle, state: string): Promise<void> {
@@ -58,7 +62,10 @@ async function waitForState(handle: WorkflowHandle, state: string): Promise<void
 }
 
 /** Scenarios in order (later ones rely on the data earlier ones left); each saves one or more histories. */
-const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) => { start: string; end: string }) => Promise<void> }[] = [
+const scenarios: {
+  name: string;
+  run: (h: Harness, at: (minutesBefore: number) => { start: string; end: string }) => Promise<void>;
+}[] = [
   {
     name: 'pipelineRun--succeeded',
     run: async (h, at) => {
@@ -71,7 +78,10 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
     name: 'pipelineRun--unknown-dataset',
     run: async (h, at) => {
       const handle = await h.start({ dataset: 'no_such_dataset', window: at(1) });
-      await handle.result().then(() => Promise.reject(new Error('expected a failure')), () => undefined);
+      await handle.result().then(
+        () => Promise.reject(new Error('expected a failure')),
+        () => undefined,
+      );
       await save(h, 'pipelineRun--unknown-dataset', handle.workflowId, handle.firstExecutionRunId);
     },
   },
@@ -88,7 +98,10 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
       const duplicate = Number(rows[0].order_id);
 
       const timeout = await h.start({ window: at(2), gateTimeout: '2s' });
-      await timeout.result().then(() => Promise.reject(new Error('expected a gate timeout')), () => undefined);
+      await timeout.result().then(
+        () => Promise.reject(new Error('expected a gate timeout')),
+        () => undefined,
+      );
       await save(h, 'pipelineRun--blocked-gate-timeout', timeout.workflowId, timeout.firstExecutionRunId);
 
       const skip = await h.start({ window: at(3) });
@@ -114,7 +127,13 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
       const schedule = await h.client.schedule.create({
         scheduleId,
         spec: { intervals: [{ every: '15m' }] },
-        action: { type: 'startWorkflow', workflowType: 'scheduledWindow', workflowId: `record/scheduled`, taskQueue: h.taskQueue, args: [{ dataset: 'sales_core', cadence: '15m' }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'scheduledWindow',
+          workflowId: `record/scheduled`,
+          taskQueue: h.taskQueue,
+          args: [{ dataset: 'sales_core', cadence: '15m' }],
+        },
         state: { paused: true },
       });
       try {
@@ -136,7 +155,9 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
     name: 'dqReport--since',
     run: async (h) => {
       const handle = await h.client.workflow.start(dqReport, {
-        taskQueue: h.taskQueue, workflowId: `record/dq-report/${Date.now()}`, args: [{ dataset: 'sales_core', since: new Date(Date.now() - 3_600_000).toISOString() }],
+        taskQueue: h.taskQueue,
+        workflowId: `record/dq-report/${Date.now()}`,
+        args: [{ dataset: 'sales_core', since: new Date(Date.now() - 3_600_000).toISOString() }],
       });
       await handle.result();
       await save(h, 'dqReport--since', handle.workflowId);
@@ -146,10 +167,13 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
     // An order total above the range check's limit: the row is quarantined (error severity), the rest published.
     name: 'pipelineRun--quarantined',
     run: async (h, at) => {
-      await h.pool.query(`UPDATE shop.orders SET total = 250000 WHERE order_id = (SELECT min(order_id) FROM shop.orders WHERE status = 'delivered')`);
+      await h.pool.query(
+        `UPDATE shop.orders SET total = 250000 WHERE order_id = (SELECT min(order_id) FROM shop.orders WHERE status = 'delivered')`,
+      );
       const handle = await h.start({ window: at(5) });
       const result = await handle.result();
-      if (result.status !== 'published_with_errors') throw new Error(`expected published_with_errors, got ${result.status}`);
+      if (result.status !== 'published_with_errors')
+        throw new Error(`expected published_with_errors, got ${result.status}`);
       await save(h, 'pipelineRun--quarantined', handle.workflowId, handle.firstExecutionRunId);
     },
   },
@@ -159,7 +183,15 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
       const handle = await h.client.workflow.start(releaseQuarantine, {
         taskQueue: h.taskQueue,
         workflowId: `record/release/${Date.now()}`,
-        args: [{ dataset: 'sales_core', model: 'fct_orders', check: 'order_total_in_range', by: 'recorder', reason: 'replay history' }],
+        args: [
+          {
+            dataset: 'sales_core',
+            model: 'fct_orders',
+            check: 'order_total_in_range',
+            by: 'recorder',
+            reason: 'replay history',
+          },
+        ],
       });
       await handle.result();
       await save(h, 'releaseQuarantine--check', handle.workflowId);
@@ -174,12 +206,28 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
       const from = new Date(to - 3 * day).toISOString();
       const workflowId = `record/backfill/${Date.now()}`;
       const handle = await h.client.workflow.start('backfill', {
-        taskQueue: h.taskQueue, workflowId, args: [{ dataset: 'sales_core', from, to: new Date(to).toISOString(), partition: 'day', maxConcurrent: 2, mode: 'reload', rerunCompleted: true }],
+        taskQueue: h.taskQueue,
+        workflowId,
+        args: [
+          {
+            dataset: 'sales_core',
+            from,
+            to: new Date(to).toISOString(),
+            partition: 'day',
+            maxConcurrent: 2,
+            mode: 'reload',
+            rerunCompleted: true,
+          },
+        ],
       });
       await handle.result();
       await save(h, 'backfill--days', workflowId);
       await save(h, 'pipelineRun--backfill-partition', partitionWorkflowId('sales_core', from));
-      await save(h, 'pipelineRun--backfill-publish', `sales_core/backfill/${from}--${new Date(to).toISOString()}/publish`);
+      await save(
+        h,
+        'pipelineRun--backfill-publish',
+        `sales_core/backfill/${from}--${new Date(to).toISOString()}/publish`,
+      );
     },
   },
   {
@@ -190,8 +238,20 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
       const to = Math.floor(Date.parse(h.window.start) / hour) * hour;
       const workflowId = `record/backfill-can/${Date.now()}`;
       const handle = await h.client.workflow.start('backfill', {
-        taskQueue: h.taskQueue, workflowId,
-        args: [{ dataset: 'sales_core', from: new Date(to - 8 * hour).toISOString(), to: new Date(to).toISOString(), partition: 'hour', maxConcurrent: 2, mode: 'incremental', rerunCompleted: true, historyLimit: 50 }],
+        taskQueue: h.taskQueue,
+        workflowId,
+        args: [
+          {
+            dataset: 'sales_core',
+            from: new Date(to - 8 * hour).toISOString(),
+            to: new Date(to).toISOString(),
+            partition: 'hour',
+            maxConcurrent: 2,
+            mode: 'incremental',
+            rerunCompleted: true,
+            historyLimit: 50,
+          },
+        ],
       });
       await handle.result();
       await save(h, 'backfill--continued-as-new', workflowId, handle.firstExecutionRunId);
@@ -202,7 +262,11 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
     name: 'reconcileRecent--days',
     run: async (h) => {
       const workflowId = `record/reconcile/${Date.now()}`;
-      const handle = await h.client.workflow.start('reconcileRecent', { taskQueue: h.taskQueue, workflowId, args: [{ dataset: 'sales_core', days: 2 }] });
+      const handle = await h.client.workflow.start('reconcileRecent', {
+        taskQueue: h.taskQueue,
+        workflowId,
+        args: [{ dataset: 'sales_core', days: 2 }],
+      });
       await handle.result();
       await save(h, 'reconcileRecent--days', workflowId);
     },
@@ -211,7 +275,11 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
     name: 'freshnessMonitor--check',
     run: async (h) => {
       const workflowId = `record/freshness/${Date.now()}`;
-      const handle = await h.client.workflow.start('freshnessMonitor', { taskQueue: h.taskQueue, workflowId, args: [] });
+      const handle = await h.client.workflow.start('freshnessMonitor', {
+        taskQueue: h.taskQueue,
+        workflowId,
+        args: [],
+      });
       await handle.result();
       await save(h, 'freshnessMonitor--check', workflowId);
     },
@@ -221,12 +289,16 @@ const scenarios: { name: string; run: (h: Harness, at: (minutesBefore: number) =
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const chosen = scenarios.filter((s) => !only.length || only.some((w) => s.name.includes(w)));
-  if (!chosen.length) throw new Error(`no scenario matches ${only.join(' ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
+  if (!chosen.length)
+    throw new Error(`no scenario matches ${only.join(' ')} (have: ${scenarios.map((s) => s.name).join(', ')})`);
   await globalSetup();
   let h: Harness | undefined;
   try {
     h = await createHarness('record', { customers: 60, orders: 200 });
-    const at = (minutesBefore: number) => ({ start: new Date(Date.parse(h!.window.start) - minutesBefore * 60_000).toISOString(), end: h!.window.end });
+    const at = (minutesBefore: number) => ({
+      start: new Date(Date.parse(h!.window.start) - minutesBefore * 60_000).toISOString(),
+      end: h!.window.end,
+    });
     // Scenarios after the first need the data (and certified tables) the earlier ones leave.
     const needed = scenarios.slice(0, Math.max(...chosen.map((c) => scenarios.indexOf(c))) + 1);
     for (const s of needed) {

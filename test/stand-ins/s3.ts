@@ -44,9 +44,13 @@ process.stdin.resume();
  */
 export async function startS3(bucket = 'freshline-stage'): Promise<S3StandIn> {
   const directory = mkdtempSync(join(tmpdir(), 'freshline-s3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SERVER, require.resolve('s3rver'), directory, bucket], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', '-e', SERVER, require.resolve('s3rver'), directory, bucket],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.stdin.on('error', () => undefined); // EPIPE when the child is already gone: stopping is the goal anyway
   let stderr = '';

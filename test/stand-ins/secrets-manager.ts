@@ -83,12 +83,20 @@ export async function start(options: SecretsManagerStandInOptions): Promise<Secr
   const failures: { operation: string; errorType: string }[] = [];
 
   const find = (secretId: unknown): Secret => {
-    const secret = typeof secretId === 'string' ? (secrets.get(secretId) ?? [...secrets.values()].find((s) => s.arn === secretId)) : undefined;
+    const secret =
+      typeof secretId === 'string'
+        ? (secrets.get(secretId) ?? [...secrets.values()].find((s) => s.arn === secretId))
+        : undefined;
     if (!secret) throw new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
     return secret;
   };
 
-  const addVersion = (secret: Secret, value: { string?: string; binary?: Buffer }, stages: string[], id: string = randomUUID()): Version => {
+  const addVersion = (
+    secret: Secret,
+    value: { string?: string; binary?: Buffer },
+    stages: string[],
+    id: string = randomUUID(),
+  ): Version => {
     for (const stage of stages) {
       for (const v of secret.versions) {
         if (!v.stages.delete(stage) || stage !== 'AWSCURRENT') continue;
@@ -117,7 +125,9 @@ export async function start(options: SecretsManagerStandInOptions): Promise<Secr
       const secret = find(body.SecretId);
       const stage = typeof body.VersionStage === 'string' ? body.VersionStage : undefined;
       const versionId = typeof body.VersionId === 'string' ? body.VersionId : undefined;
-      const version = secret.versions.find((v) => (versionId ? v.id === versionId : v.stages.has(stage ?? 'AWSCURRENT')));
+      const version = secret.versions.find((v) =>
+        versionId ? v.id === versionId : v.stages.has(stage ?? 'AWSCURRENT'),
+      );
       if (!version || (stage && !version.stages.has(stage))) {
         throw new AwsError(
           'ResourceNotFoundException',
@@ -142,7 +152,8 @@ export async function start(options: SecretsManagerStandInOptions): Promise<Secr
           : typeof body.SecretBinary === 'string'
             ? { binary: Buffer.from(body.SecretBinary, 'base64') }
             : undefined;
-      if (!value) throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary.');
+      if (!value)
+        throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary.');
       const stages = Array.isArray(body.VersionStages) ? body.VersionStages.map(String) : ['AWSCURRENT'];
       const token = typeof body.ClientRequestToken === 'string' ? body.ClientRequestToken : undefined;
       const version = addVersion(secret, value, stages, token);
@@ -162,12 +173,14 @@ export async function start(options: SecretsManagerStandInOptions): Promise<Secr
     };
     try {
       entry.accessKeyId = authenticate(req, raw, options, region);
-      if (req.method !== 'POST' || req.url !== '/') throw new AwsError('UnknownOperationException', 'Only POST / is served.');
+      if (req.method !== 'POST' || req.url !== '/')
+        throw new AwsError('UnknownOperationException', 'Only POST / is served.');
       if (!String(req.headers['content-type'] ?? '').startsWith(JSON_11)) {
         throw new AwsError('SerializationException', `Content-Type must be ${JSON_11}.`);
       }
       const operation = target.startsWith('secretsmanager.') ? operations[entry.operation] : undefined;
-      if (!operation) throw new AwsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}.`);
+      if (!operation)
+        throw new AwsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}.`);
       const body = parseJsonObject(raw);
       entry.secretId = typeof body.SecretId === 'string' ? body.SecretId : undefined;
       entry.versionStage = typeof body.VersionStage === 'string' ? body.VersionStage : undefined;
@@ -211,28 +224,53 @@ export async function start(options: SecretsManagerStandInOptions): Promise<Secr
 }
 
 /** Checks the SigV4 Authorization header; returns the access key id or throws the error AWS would. */
-function authenticate(req: IncomingMessage, body: Buffer, options: SecretsManagerStandInOptions, region: string): string {
+function authenticate(
+  req: IncomingMessage,
+  body: Buffer,
+  options: SecretsManagerStandInOptions,
+  region: string,
+): string {
   const header = req.headers.authorization;
   if (!header) throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(header);
-  if (!m) throw new AwsError('IncompleteSignatureException', 'Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+      header,
+    );
+  if (!m)
+    throw new AwsError(
+      'IncompleteSignatureException',
+      'Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.',
+    );
   const [, accessKeyId, date, scopeRegion, service, signedHeaders, signature] = m;
   if (accessKeyId !== options.accessKeyId) {
     throw new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   }
   if (scopeRegion !== region || service !== 'secretsmanager') {
-    throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region and service ('${region}', 'secretsmanager').`);
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Credential should be scoped to a valid region and service ('${region}', 'secretsmanager').`,
+    );
   }
   if (options.secretAccessKey === undefined) return accessKeyId;
 
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const names = signedHeaders.split(';');
   if (!names.includes('host') || !amzDate.startsWith(date)) {
-    throw new AwsError('IncompleteSignatureException', 'The request must sign the host header and carry a matching X-Amz-Date.');
+    throw new AwsError(
+      'IncompleteSignatureException',
+      'The request must sign the host header and carry a matching X-Amz-Date.',
+    );
   }
   const canonicalHeaders = names.map((n) => `${n}:${headerValue(req, n)}\n`).join('');
   const payloadHash = String(req.headers['x-amz-content-sha256'] ?? sha256(body));
-  const canonicalRequest = [req.method, req.url?.split('?')[0] ?? '/', req.url?.split('?')[1] ?? '', canonicalHeaders, signedHeaders, payloadHash].join('\n');
+  const canonicalRequest = [
+    req.method,
+    req.url?.split('?')[0] ?? '/',
+    req.url?.split('?')[1] ?? '',
+    canonicalHeaders,
+    signedHeaders,
+    payloadHash,
+  ].join('\n');
   const scope = `${date}/${region}/secretsmanager/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
   let key = hmac(`AWS4${options.secretAccessKey}`, date);

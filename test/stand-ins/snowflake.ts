@@ -50,7 +50,10 @@ export type StandInResult = (
 ) & { inProgress?: number };
 
 /** Decides the result of statements whose text matches; returning undefined defers to older handlers / the default. */
-export type StandInHandler = (sql: string, binds: unknown[]) => StandInResult | undefined | Promise<StandInResult | undefined>;
+export type StandInHandler = (
+  sql: string,
+  binds: unknown[],
+) => StandInResult | undefined | Promise<StandInResult | undefined>;
 
 /** One statement as the server received it. */
 export interface RecordedStatement {
@@ -139,8 +142,19 @@ const DEFAULT_PARAMETERS: Record<string, string> = {
 
 type Envelope = { success: boolean; code: string | null; message: string | null; data: unknown; headers?: null };
 
-const ok = (data: unknown, code: string | null = null, message: string | null = null): Envelope => ({ success: true, code, message, data });
-const fail = (code: string, message: string, data: unknown = null): Envelope => ({ success: false, code, message, data, headers: null });
+const ok = (data: unknown, code: string | null = null, message: string | null = null): Envelope => ({
+  success: true,
+  code,
+  message,
+  data,
+});
+const fail = (code: string, message: string, data: unknown = null): Envelope => ({
+  success: false,
+  code,
+  message,
+  data,
+  headers: null,
+});
 
 /** Starts the stand-in on 127.0.0.1 and a port the OS picks. */
 export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): Promise<SnowflakeStandIn> {
@@ -180,12 +194,17 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
   };
 
   /** The session a request's Authorization header names, or the error envelope to answer with. */
-  const authenticate = (req: IncomingMessage, tokens: Map<string, number>): StandInSession | { status: number; envelope: Envelope } => {
+  const authenticate = (
+    req: IncomingMessage,
+    tokens: Map<string, number>,
+  ): StandInSession | { status: number; envelope: Envelope } => {
     const m = /^Snowflake Token="([^"]+)"$/.exec(req.headers.authorization ?? '');
     if (!m) return { status: 401, envelope: fail('390101', 'Authorization header not found in the request data.') };
-    if (tokens === sessionTokens && expiredTokens.has(m[1])) return { status: 200, envelope: fail('390112', 'Your session has expired. Please login again.') };
+    if (tokens === sessionTokens && expiredTokens.has(m[1]))
+      return { status: 200, envelope: fail('390112', 'Your session has expired. Please login again.') };
     const session = stand.sessions.get(tokens.get(m[1]) ?? -1);
-    if (!session || session.closed) return { status: 200, envelope: fail('390104', 'User must login again to access the service.') };
+    if (!session || session.closed)
+      return { status: 200, envelope: fail('390104', 'User must login again to access the service.') };
     return session;
   };
 
@@ -197,11 +216,24 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     const accountOk = String(data.ACCOUNT_NAME ?? '').toUpperCase() === options.account.toUpperCase();
     let failure: Envelope | undefined;
     if (authenticator === 'SNOWFLAKE_JWT') {
-      const good = accountOk && user?.publicKeyPem && verifyJwt(String(data.TOKEN ?? ''), options.account, user.name, user.publicKeyPem);
-      if (!good) failure = fail('390144', 'JWT token is invalid.', { nextAction: 'RETRY_LOGIN', authnMethod: 'KEY_PAIR', loginName: userName });
+      const good =
+        accountOk &&
+        user?.publicKeyPem &&
+        verifyJwt(String(data.TOKEN ?? ''), options.account, user.name, user.publicKeyPem);
+      if (!good)
+        failure = fail('390144', 'JWT token is invalid.', {
+          nextAction: 'RETRY_LOGIN',
+          authnMethod: 'KEY_PAIR',
+          loginName: userName,
+        });
     } else if (authenticator === 'SNOWFLAKE') {
       const good = accountOk && user?.password !== undefined && sameText(String(data.PASSWORD ?? ''), user.password);
-      if (!good) failure = fail('390100', 'Incorrect username or password was specified.', { nextAction: 'RETRY_LOGIN', authnMethod: 'PASSWORD', loginName: userName });
+      if (!good)
+        failure = fail('390100', 'Incorrect username or password was specified.', {
+          nextAction: 'RETRY_LOGIN',
+          authnMethod: 'PASSWORD',
+          loginName: userName,
+        });
     } else {
       failure = fail('390190', `The authenticator ${authenticator} is not supported by this stand-in.`);
     }
@@ -219,7 +251,8 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       parameters: { ...DEFAULT_PARAMETERS },
       closed: false,
     };
-    for (const [name, value] of Object.entries(data.SESSION_PARAMETERS ?? {})) session.parameters[name.toUpperCase()] = String(value);
+    for (const [name, value] of Object.entries(data.SESSION_PARAMETERS ?? {}))
+      session.parameters[name.toUpperCase()] = String(value);
     stand.sessions.set(session.id, session);
     stand.logins.push({ user: user.name, authenticator, ok: true, query, sessionId: session.id });
     const { token, master } = issueTokens(session.id);
@@ -253,7 +286,9 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
 
   const runStatement = async (session: StandInSession, body: QueryBody): Promise<Envelope> => {
     const sqlText = String(body.sqlText ?? '');
-    const positions = Object.keys(body.bindings ?? {}).map(Number).sort((a, b) => a - b);
+    const positions = Object.keys(body.bindings ?? {})
+      .map(Number)
+      .sort((a, b) => a - b);
     const bindings = positions.map((p) => (body.bindings ?? {})[String(p)]);
     const binds = bindings.map(decodeBind);
     const queryId = randomUUID();
@@ -276,7 +311,16 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     }
     if (result && 'error' in result) {
       const { code, sqlState, message } = result.error;
-      return fail(code, message, { internalError: false, errorCode: code, age: 0, sqlState, queryId, line: -1, pos: -1, type: 'COMPILATION' });
+      return fail(code, message, {
+        internalError: false,
+        errorCode: code,
+        age: 0,
+        sqlState,
+        queryId,
+        line: -1,
+        pos: -1,
+        type: 'COMPILATION',
+      });
     }
     const alter = parseAlterSession(sqlText);
     if (alter) {
@@ -294,7 +338,11 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     return envelope;
   };
 
-  const route = async (req: IncomingMessage, url: URL, body: unknown): Promise<{ status: number; envelope: Envelope; authorized: boolean }> => {
+  const route = async (
+    req: IncomingMessage,
+    url: URL,
+    body: unknown,
+  ): Promise<{ status: number; envelope: Envelope; authorized: boolean }> => {
     const path = url.pathname;
     const query = Object.fromEntries(url.searchParams);
     if (req.method === 'POST' && path === '/session/v1/login-request') {
@@ -310,7 +358,13 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       const { token, master } = issueTokens(auth.id);
       return {
         status: 200,
-        envelope: ok({ sessionToken: token, validityInSecondsST: SESSION_VALIDITY, masterToken: master, validityInSecondsMT: MASTER_VALIDITY, sessionId: auth.id }),
+        envelope: ok({
+          sessionToken: token,
+          validityInSecondsST: SESSION_VALIDITY,
+          masterToken: master,
+          validityInSecondsMT: MASTER_VALIDITY,
+          sessionId: auth.id,
+        }),
         authorized: true,
       };
     }
@@ -318,7 +372,8 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     if (!('id' in auth)) return { ...auth, authorized: false };
     const session = auth;
     const done = (envelope: Envelope) => ({ status: 200, envelope, authorized: true });
-    if (req.method === 'POST' && path === '/queries/v1/query-request') return done(await runStatement(session, (body ?? {}) as QueryBody));
+    if (req.method === 'POST' && path === '/queries/v1/query-request')
+      return done(await runStatement(session, (body ?? {}) as QueryBody));
     const resultPath = /^\/queries\/([0-9a-f-]+)\/result$/.exec(path);
     if (req.method === 'GET' && resultPath) {
       const entry = pending.get(resultPath[1]);
@@ -353,13 +408,25 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       void (async () => {
         const url = new URL(req.url ?? '/', 'http://stand-in');
         const text = decodeBody(Buffer.concat(chunks));
-        const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), body: text, status: 0, code: null, authorized: false };
+        const record: RecordedRequest = {
+          method: req.method ?? '',
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          body: text,
+          status: 0,
+          code: null,
+          authorized: false,
+        };
         stand.requests.push(record);
         let answer: { status: number; envelope: Envelope; authorized: boolean };
         try {
           answer = await route(req, url, text ? JSON.parse(text) : undefined);
         } catch (err) {
-          answer = { status: 500, envelope: fail('000001', `stand-in failure: ${(err as Error).message}`), authorized: record.authorized };
+          answer = {
+            status: 500,
+            envelope: fail('000001', `stand-in failure: ${(err as Error).message}`),
+            authorized: record.authorized,
+          };
         }
         record.status = answer.status;
         record.code = answer.envelope.code;
@@ -418,10 +485,16 @@ function verifyJwt(token: string, account: string, user: string, publicKeyPem: s
   if (parts.length !== 3) return false;
   try {
     const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as { alg?: string };
-    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as { iss?: string; sub?: string; exp?: number };
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as {
+      iss?: string;
+      sub?: string;
+      exp?: number;
+    };
     if (header.alg !== 'RS256') return false;
     const key = createPublicKey(publicKeyPem);
-    const fingerprint = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('base64');
+    const fingerprint = createHash('sha256')
+      .update(key.export({ type: 'spki', format: 'der' }))
+      .digest('base64');
     const subject = `${account.toUpperCase()}.${user.toUpperCase()}`;
     if (claims.iss !== `${subject}.SHA256:${fingerprint}` || claims.sub !== subject) return false;
     const expMs = typeof claims.exp === 'number' ? (claims.exp > 1e11 ? claims.exp : claims.exp * 1000) : 0;
@@ -488,9 +561,13 @@ const STATEMENT_TYPE: Record<Kind, number> = {
 };
 
 function statementKind(sql: string): Kind {
-  const text = sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*|\/\/[^\n]*/g, ' ').trim().replace(/^\(+\s*/, '');
+  const text = sql
+    .replace(/\/\*[\s\S]*?\*\/|--[^\n]*|\/\/[^\n]*/g, ' ')
+    .trim()
+    .replace(/^\(+\s*/, '');
   const word = (/^[A-Za-z]+/.exec(text)?.[0] ?? '').toUpperCase();
-  if (['SELECT', 'WITH', 'SHOW', 'DESC', 'DESCRIBE', 'VALUES', 'LIST', 'LS', 'EXPLAIN', 'CALL'].includes(word)) return 'select';
+  if (['SELECT', 'WITH', 'SHOW', 'DESC', 'DESCRIBE', 'VALUES', 'LIST', 'LS', 'EXPLAIN', 'CALL'].includes(word))
+    return 'select';
   if (word === 'INSERT') return 'insert';
   if (word === 'UPDATE') return 'update';
   if (word === 'DELETE') return 'delete';
@@ -514,14 +591,18 @@ const DML_COLUMNS: Partial<Record<Kind, string[]>> = {
 function defaultResult(kind: Kind): Table | { updated: number } {
   if (DML_COLUMNS[kind]) return { updated: 0 };
   if (kind === 'select') return { columns: [], rows: [] };
-  if (kind === 'copy') return { columns: [{ name: 'status', type: 'VARCHAR' }], rows: [['Copy executed with 0 files processed.']] };
+  if (kind === 'copy')
+    return { columns: [{ name: 'status', type: 'VARCHAR' }], rows: [['Copy executed with 0 files processed.']] };
   return { columns: [{ name: 'status', type: 'VARCHAR' }], rows: [['Statement executed successfully.']] };
 }
 
 /** The one-row count result Snowflake gives DML; `updated` goes in the first count column. */
 function dmlResult(kind: Kind, updated: number): Table {
   const names = DML_COLUMNS[kind] ?? DML_COLUMNS.insert ?? [];
-  return { columns: names.map((name) => ({ name, type: 'NUMBER(38,0)' })), rows: [names.map((_, i) => (i === 0 ? updated : 0))] };
+  return {
+    columns: names.map((name) => ({ name, type: 'NUMBER(38,0)' })),
+    rows: [names.map((_, i) => (i === 0 ? updated : 0))],
+  };
 }
 
 function resultData(session: StandInSession, queryId: string, kind: Kind, table: Table, numberOfBinds: number) {
@@ -574,13 +655,17 @@ function parseType(column: StandInColumn): WireType {
   const a = m[2] === undefined ? undefined : Number(m[2]);
   const b = m[3] === undefined ? undefined : Number(m[3]);
   if (['NUMBER', 'DECIMAL', 'NUMERIC'].includes(base)) return { type: 'fixed', precision: a ?? 38, scale: b ?? 0 };
-  if (['INT', 'INTEGER', 'BIGINT', 'SMALLINT', 'TINYINT', 'BYTEINT'].includes(base)) return { type: 'fixed', precision: 38, scale: 0 };
-  if (['FLOAT', 'FLOAT4', 'FLOAT8', 'DOUBLE', 'REAL'].includes(base)) return { type: 'real', precision: null, scale: null };
-  if (['VARCHAR', 'STRING', 'TEXT', 'CHAR', 'CHARACTER'].includes(base)) return { type: 'text', precision: null, scale: null };
+  if (['INT', 'INTEGER', 'BIGINT', 'SMALLINT', 'TINYINT', 'BYTEINT'].includes(base))
+    return { type: 'fixed', precision: 38, scale: 0 };
+  if (['FLOAT', 'FLOAT4', 'FLOAT8', 'DOUBLE', 'REAL'].includes(base))
+    return { type: 'real', precision: null, scale: null };
+  if (['VARCHAR', 'STRING', 'TEXT', 'CHAR', 'CHARACTER'].includes(base))
+    return { type: 'text', precision: null, scale: null };
   if (base === 'BOOLEAN') return { type: 'boolean', precision: null, scale: null };
   if (base === 'DATE') return { type: 'date', precision: null, scale: null };
   if (base === 'TIME') return { type: 'time', precision: 0, scale: a ?? 9 };
-  if (['TIMESTAMP_NTZ', 'TIMESTAMP', 'DATETIME'].includes(base)) return { type: 'timestamp_ntz', precision: 0, scale: a ?? 9 };
+  if (['TIMESTAMP_NTZ', 'TIMESTAMP', 'DATETIME'].includes(base))
+    return { type: 'timestamp_ntz', precision: 0, scale: a ?? 9 };
   if (base === 'TIMESTAMP_LTZ') return { type: 'timestamp_ltz', precision: 0, scale: a ?? 9 };
   if (base === 'TIMESTAMP_TZ') return { type: 'timestamp_tz', precision: 0, scale: a ?? 9 };
   if (['VARIANT', 'OBJECT', 'ARRAY'].includes(base)) return { type: base.toLowerCase(), precision: null, scale: null };
@@ -599,7 +684,9 @@ function encodeValue(value: unknown, t: WireType): string | null {
     case 'boolean':
       return value === true || value === 'true' || value === 1 ? '1' : '0';
     case 'date': {
-      const { seconds } = parseDateTime(value instanceof Date ? value.toISOString() : `${String(value).slice(0, 10)}T00:00:00`);
+      const { seconds } = parseDateTime(
+        value instanceof Date ? value.toISOString() : `${String(value).slice(0, 10)}T00:00:00`,
+      );
       return String(Number(seconds / 86400n));
     }
     case 'time': {
@@ -627,7 +714,9 @@ function encodeValue(value: unknown, t: WireType): string | null {
 
 /** Epoch seconds of an ISO-ish date-time (zone honoured when `zoned`, else read as wall-clock UTC), its fraction digits and zone. */
 function parseDateTime(text: string, zoned = false): { seconds: bigint; fraction: string; offsetMinutes: number } {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(
+    text.trim(),
+  );
   if (!m) throw new Error(`stand-in: '${text}' is not an ISO date-time`);
   const wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) / 1000;
   let offsetMinutes = 0;

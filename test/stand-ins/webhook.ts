@@ -22,7 +22,8 @@ export async function startWebhookStandIn(): Promise<WebhookStandIn> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (req.method !== 'POST' || req.url !== path) return void res.writeHead(404).end('no_service');
-    if (!String(req.headers['content-type']).startsWith('application/json')) return void res.writeHead(400).end('invalid_payload');
+    if (!String(req.headers['content-type']).startsWith('application/json'))
+      return void res.writeHead(400).end('invalid_payload');
     if (failures > 0) {
       failures--;
       return void res.writeHead(failStatus).end('internal_error');

@@ -9,6 +9,7 @@ export const TEST_ENV = {
 /** Reads one of them, failing with a clear message when the suite was started without global setup. */
 export function testEnv(name: keyof typeof TEST_ENV): string {
   const value = process.env[TEST_ENV[name]];
-  if (!value) throw new Error(`${TEST_ENV[name]} is not set: run the suite with 'npm test' (jest global setup starts the stack)`);
+  if (!value)
+    throw new Error(`${TEST_ENV[name]} is not set: run the suite with 'npm test' (jest global setup starts the stack)`);
   return value;
 }

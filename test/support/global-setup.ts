@@ -22,12 +22,20 @@ export default async function globalSetup(): Promise<void> {
   ensurePostgresInstalled(log);
   const [pg, port] = await Promise.all([startPostgres({ baseDir: root, log }), freePort()]);
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: cli.path }, ip: '127.0.0.1', port, ui: false, extraArgs: ['--log-level', 'error'] },
+    server: {
+      executable: { type: 'existing-path', path: cli.path },
+      ip: '127.0.0.1',
+      port,
+      ui: false,
+      extraArgs: ['--log-level', 'error'],
+    },
   });
   const bundle = await bundleWorkflows();
   const bundlePath = join(root, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
-  log(`Temporal (${cli.source}: ${cli.path}) on 127.0.0.1:${port}, PostgreSQL on ${pg.port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  log(
+    `Temporal (${cli.source}: ${cli.path}) on 127.0.0.1:${port}, PostgreSQL on ${pg.port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+  );
 
   process.env[TEST_ENV.temporalAddress] = `127.0.0.1:${port}`;
   process.env[TEST_ENV.pgAdminUrl] = pg.url;

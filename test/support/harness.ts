@@ -69,7 +69,12 @@ export async function createHarness(
   const config: PipelineConfig = loadConfig();
   configure?.(config);
   // Payload encryption key: one per harness, like the PII key (extraSecrets may set its own).
-  const secrets = new EnvSecretStore({ SHOP_DB_URL: dbUrl, FRESHLINE_PII_HMAC_KEY: piiKey, [PAYLOAD_KEYS_SECRET]: newPayloadKeys('test'), ...extraSecrets });
+  const secrets = new EnvSecretStore({
+    SHOP_DB_URL: dbUrl,
+    FRESHLINE_PII_HMAC_KEY: piiKey,
+    [PAYLOAD_KEYS_SECRET]: newPayloadKeys('test'),
+    ...extraSecrets,
+  });
   const dataDir = join(testEnv('dataRoot'), name);
   const address = testEnv('temporalAddress');
   const connection = await Connection.connect({ address });
@@ -90,7 +95,12 @@ export async function createHarness(
     window,
     async startWorker(beforeStep) {
       deps.beforeStep = beforeStep;
-      const started = await createFreshlineWorkers({ connection: nativeConnection, deps, taskQueue, workflowBundle: { codePath: testEnv('bundlePath') } });
+      const started = await createFreshlineWorkers({
+        connection: nativeConnection,
+        deps,
+        taskQueue,
+        workflowBundle: { codePath: testEnv('bundlePath') },
+      });
       worker = started;
       running = started.run();
       return started;
@@ -104,7 +114,11 @@ export async function createHarness(
     start(input = {}) {
       // A short gate timeout: a run that blocks unexpectedly fails with its reason instead of hanging the suite.
       const args: PipelineRunInput = { dataset: 'sales_core', window, gateTimeout: '30s', ...input };
-      return client.workflow.start(pipelineRun, { taskQueue, workflowId: windowWorkflowId(args.dataset, args.window.start), args: [args] });
+      return client.workflow.start(pipelineRun, {
+        taskQueue,
+        workflowId: windowWorkflowId(args.dataset, args.window.start),
+        args: [args],
+      });
     },
     async run(input = {}) {
       return (await harness.start(input)).result();

@@ -104,7 +104,9 @@ export class WorkerChild {
       if (line.startsWith('@@standby')) return standing();
       if (line.startsWith('@@ready')) return ready();
       const m = /^@@step (\S+) (\d+) (\S+)$/.exec(line);
-      if (m) for (const fn of this.listeners) fn({ step: m[1], attempt: Number(m[2]), activityId: m[3], generation: p.generation });
+      if (m)
+        for (const fn of this.listeners)
+          fn({ step: m[1], attempt: Number(m[2]), activityId: m[3], generation: p.generation });
     });
     return p;
   }

@@ -20,7 +20,10 @@ test.each([
   [(c: Yaml) => (c.datasets[0].cadence = 'every 15 minutes'), /datasets\[0\]\.cadence: must be a duration/],
   [(c: Yaml) => (c.datasets[0].source = 'crm'), /datasets\[0\]\.source: unknown source 'crm' \(defined: shop\)/],
   [(c: Yaml) => (c.datasets[0].tables[1].primaryKey = []), /datasets\[0\]\.tables\[1\]\.primaryKey/],
-  [(c: Yaml) => (c.datasets[0].tables[0].name = 'orders; drop table x'), /datasets\[0\]\.tables\[0\]\.name: must be a lower-case SQL identifier/],
+  [
+    (c: Yaml) => (c.datasets[0].tables[0].name = 'orders; drop table x'),
+    /datasets\[0\]\.tables\[0\]\.name: must be a lower-case SQL identifier/,
+  ],
   [(c: Yaml) => (c.datasets[0].checks[0].severity = 'fatal'), /datasets\[0\]\.checks\[0\]\.severity/],
   [(c: Yaml) => (c.datasets[0].checks[6].tolerance = 2), /datasets\[0\]\.checks\[6\]\.tolerance/],
 ])('an invalid config fails with the field named (%#)', (mutate, message) => {
@@ -71,14 +74,32 @@ test('a production config parses; key-pair authentication is the default', () =>
 });
 
 test.each([
-  [(c: Yaml) => delete c.warehouse.privateKeySecret, /warehouse\.privateKeySecret: required when authenticator is SNOWFLAKE_JWT/],
-  [(c: Yaml) => (c.warehouse.authenticator = 'SNOWFLAKE'), /warehouse\.passwordSecret: required when authenticator is SNOWFLAKE /],
+  [
+    (c: Yaml) => delete c.warehouse.privateKeySecret,
+    /warehouse\.privateKeySecret: required when authenticator is SNOWFLAKE_JWT/,
+  ],
+  [
+    (c: Yaml) => (c.warehouse.authenticator = 'SNOWFLAKE'),
+    /warehouse\.passwordSecret: required when authenticator is SNOWFLAKE /,
+  ],
   [(c: Yaml) => (c.warehouse.authenticator = 'OAUTH'), /warehouse\.authenticator/],
-  [(c: Yaml) => (c.warehouse.type = 'bigquery'), /warehouse\.type: Invalid discriminator value\. Expected 'duckdb' \| 'snowflake'/],
+  [
+    (c: Yaml) => (c.warehouse.type = 'bigquery'),
+    /warehouse\.type: Invalid discriminator value\. Expected 'duckdb' \| 'snowflake'/,
+  ],
   [(c: Yaml) => delete c.warehouse.biRole, /warehouse\.biRole/],
-  [(c: Yaml) => (c.warehouse.externalStage.name = 'stage; drop schema raw'), /warehouse\.externalStage\.name: must be a lower-case SQL identifier/],
-  [(c: Yaml) => (c.warehouse.externalStage.url = 'https://acme-freshline.s3.amazonaws.com/stage/'), /warehouse\.externalStage\.url: must be an S3 URL/],
-  [(c: Yaml) => (c.warehouse.externalStage.url = 's3://acme-freshline/other/'), /warehouse\.externalStage\.url: must be the S3 stage's bucket and prefix, s3:\/\/acme-freshline\/stage\//],
+  [
+    (c: Yaml) => (c.warehouse.externalStage.name = 'stage; drop schema raw'),
+    /warehouse\.externalStage\.name: must be a lower-case SQL identifier/,
+  ],
+  [
+    (c: Yaml) => (c.warehouse.externalStage.url = 'https://acme-freshline.s3.amazonaws.com/stage/'),
+    /warehouse\.externalStage\.url: must be an S3 URL/,
+  ],
+  [
+    (c: Yaml) => (c.warehouse.externalStage.url = 's3://acme-freshline/other/'),
+    /warehouse\.externalStage\.url: must be the S3 stage's bucket and prefix, s3:\/\/acme-freshline\/stage\//,
+  ],
   [(c: Yaml) => (c.warehouse.statementTimeout = 'an hour'), /warehouse\.statementTimeout: must be a duration/],
   [(c: Yaml) => (c.stage = { type: 'local' }), /stage\.type: must be s3 when the warehouse is snowflake/],
   [(c: Yaml) => (c.stage.bucket = 'Acme_Freshline'), /stage\.bucket: must be an S3 bucket name/],
@@ -116,23 +137,40 @@ test('the shipped config has no Tableau target (refresh is skipped) and a 24h wa
 
 test('a Tableau target gets its defaults: API 3.25, 2 refreshes at once, polled every 15s, 2h per job, 2 re-runs', () => {
   expect(parseConfig(withTableau({})).datasets[0].bi.tableau).toEqual({
-    server: 'https://prod-uk-a.online.tableau.com', site: 'acme', apiVersion: '3.25', patNameSecret: 'TABLEAU_PAT_NAME', patSecretSecret: 'TABLEAU_PAT_SECRET',
-    datasources: ['Sales (certified)', { luid: '9f1c2d3e-0000-4000-8000-00000000abcd' }], workbooks: ['Regional Sales'],
-    maxConcurrentRefreshes: 2, pollInterval: '15s', jobTimeout: '2h', retries: 2,
+    server: 'https://prod-uk-a.online.tableau.com',
+    site: 'acme',
+    apiVersion: '3.25',
+    patNameSecret: 'TABLEAU_PAT_NAME',
+    patSecretSecret: 'TABLEAU_PAT_SECRET',
+    datasources: ['Sales (certified)', { luid: '9f1c2d3e-0000-4000-8000-00000000abcd' }],
+    workbooks: ['Regional Sales'],
+    maxConcurrentRefreshes: 2,
+    pollInterval: '15s',
+    jobTimeout: '2h',
+    retries: 2,
   });
   expect(parseConfig(withTableau({ site: '', server: 'http://localhost:8080' })).datasets[0].bi.tableau?.site).toBe('');
 });
 
 test.each([
-  [{ server: 'http://tableau.example.com' }, /datasets\[0\]\.bi\.tableau\.server: must be an https URL \(plain http only for localhost\)/],
+  [
+    { server: 'http://tableau.example.com' },
+    /datasets\[0\]\.bi\.tableau\.server: must be an https URL \(plain http only for localhost\)/,
+  ],
   [{ server: 'tableau.example.com' }, /datasets\[0\]\.bi\.tableau\.server: must be a URL/],
   [{ site: 'acme/site' }, /datasets\[0\]\.bi\.tableau\.site: must be a site content URL/],
   [{ apiVersion: 3.1 }, /datasets\[0\]\.bi\.tableau\.apiVersion: must be a quoted REST API version such as '3\.25'/],
   [{ apiVersion: 'v3' }, /datasets\[0\]\.bi\.tableau\.apiVersion: must be a REST API version/],
-  [{ patNameSecret: undefined }, /datasets\[0\]\.bi\.tableau\.patNameSecret: required: the name of the secret holding the personal access token name/],
+  [
+    { patNameSecret: undefined },
+    /datasets\[0\]\.bi\.tableau\.patNameSecret: required: the name of the secret holding the personal access token name/,
+  ],
   [{ patSecretSecret: '' }, /datasets\[0\]\.bi\.tableau\.patSecretSecret: must name a secret/],
   [{ datasources: [{ id: 'x' }] }, /datasets\[0\]\.bi\.tableau\.datasources\[0\]: must be a name or \{ luid: <id> \}/],
-  [{ workbooks: ['Regional Sales', 'Regional Sales'] }, /datasets\[0\]\.bi\.tableau\.workbooks\[1\]: duplicate name Regional Sales/],
+  [
+    { workbooks: ['Regional Sales', 'Regional Sales'] },
+    /datasets\[0\]\.bi\.tableau\.workbooks\[1\]: duplicate name Regional Sales/,
+  ],
   [{ maxConcurrentRefreshes: 0 }, /datasets\[0\]\.bi\.tableau\.maxConcurrentRefreshes/],
   [{ pollInterval: 'often' }, /datasets\[0\]\.bi\.tableau\.pollInterval: must be a duration/],
   [{ jobTimeout: '2 hours' }, /datasets\[0\]\.bi\.tableau\.jobTimeout: must be a duration/],
@@ -159,18 +197,40 @@ test('schedules, monitors and reconciliation default when omitted (the shipped v
   expect(parsed.monitors).toEqual({ freshness: { every: '5m' } });
   expect(parsed.reconciliation).toEqual({ cron: '0 2 * * *', days: 7 });
   const shipped = loadConfig();
-  expect([shipped.datasets[0].schedule, shipped.monitors, shipped.reconciliation]).toEqual([parsed.datasets[0].schedule, parsed.monitors, parsed.reconciliation]);
-  expect(parseConfig({ ...valid(), reconciliation: { every: '12h' } }).reconciliation).toEqual({ every: '12h', days: 7 });
+  expect([shipped.datasets[0].schedule, shipped.monitors, shipped.reconciliation]).toEqual([
+    parsed.datasets[0].schedule,
+    parsed.monitors,
+    parsed.reconciliation,
+  ]);
+  expect(parseConfig({ ...valid(), reconciliation: { every: '12h' } }).reconciliation).toEqual({
+    every: '12h',
+    days: 7,
+  });
 });
 
 test.each([
-  [(c: Yaml) => (c.datasets[0].schedule = { catchupWindow: 'a while' }), /datasets\[0\]\.schedule\.catchupWindow: must be a duration/],
-  [(c: Yaml) => (c.datasets[0].schedule = { catchupWindow: '5s' }), /datasets\[0\]\.schedule\.catchupWindow: must be at least 10s/],
+  [
+    (c: Yaml) => (c.datasets[0].schedule = { catchupWindow: 'a while' }),
+    /datasets\[0\]\.schedule\.catchupWindow: must be a duration/,
+  ],
+  [
+    (c: Yaml) => (c.datasets[0].schedule = { catchupWindow: '5s' }),
+    /datasets\[0\]\.schedule\.catchupWindow: must be at least 10s/,
+  ],
   [(c: Yaml) => (c.datasets[0].schedule = { paused: 'yes' }), /datasets\[0\]\.schedule\.paused/],
   [(c: Yaml) => (c.monitors = { freshness: { every: 'often' } }), /monitors\.freshness\.every: must be a duration/],
-  [(c: Yaml) => (c.reconciliation = { cron: '0 2 * *' }), /reconciliation\.cron: must be a 5-field cron expression in UTC/],
-  [(c: Yaml) => (c.reconciliation = { cron: 'CRON_TZ=Europe/Paris 0 2 * * *' }), /reconciliation\.cron: must be a 5-field cron expression/],
-  [(c: Yaml) => (c.reconciliation = { cron: '0 2 * * *', every: '1d' }), /reconciliation\.every: give cron or every, not both/],
+  [
+    (c: Yaml) => (c.reconciliation = { cron: '0 2 * *' }),
+    /reconciliation\.cron: must be a 5-field cron expression in UTC/,
+  ],
+  [
+    (c: Yaml) => (c.reconciliation = { cron: 'CRON_TZ=Europe/Paris 0 2 * * *' }),
+    /reconciliation\.cron: must be a 5-field cron expression/,
+  ],
+  [
+    (c: Yaml) => (c.reconciliation = { cron: '0 2 * * *', every: '1d' }),
+    /reconciliation\.every: give cron or every, not both/,
+  ],
   [(c: Yaml) => (c.reconciliation = { days: 0 }), /reconciliation\.days: must be at least 1/],
 ])('an invalid schedule setting fails with the field named (%#)', (mutate, message) => {
   const cfg = valid();
@@ -181,6 +241,8 @@ test.each([
 test('a dependency on an unknown dataset or on itself fails, naming the field', () => {
   const cfg = valid();
   cfg.datasets[1].dependsOn = [{ dataset: 'sales' }, { dataset: 'finance' }];
-  expect(() => parseConfig(cfg)).toThrow(/datasets\[1\]\.dependsOn\[0\]\.dataset: unknown dataset 'sales' \(defined: sales_core, finance, operations\)/);
+  expect(() => parseConfig(cfg)).toThrow(
+    /datasets\[1\]\.dependsOn\[0\]\.dataset: unknown dataset 'sales' \(defined: sales_core, finance, operations\)/,
+  );
   expect(() => parseConfig(cfg)).toThrow(/datasets\[1\]\.dependsOn\[1\]\.dataset: a dataset cannot depend on itself/);
 });

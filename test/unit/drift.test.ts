@@ -2,28 +2,67 @@ import { compareSchemas, isWidening } from '../../activities/sources/postgres/dr
 import type { StagedColumn } from '../../activities/sources/postgres/manifest';
 
 const col = (name: string, sourceType: string): StagedColumn => ({ name, sourceType, type: 'X' });
-const base = [col('order_id', 'bigint'), col('status', 'text'), col('total', 'numeric(12,2)'), col('note', 'character varying(20)')];
+const base = [
+  col('order_id', 'bigint'),
+  col('status', 'text'),
+  col('total', 'numeric(12,2)'),
+  col('note', 'character varying(20)'),
+];
 
 test('an unchanged schema is no drift', () => {
   expect(compareSchemas(base, [...base])).toBeNull();
 });
 
 test('an added column flows through (not breaking)', () => {
-  expect(compareSchemas(base, [...base, col('gift_wrap', 'boolean')])).toMatchObject({ added: ['gift_wrap'], breaking: false, summary: 'added gift_wrap boolean' });
+  expect(compareSchemas(base, [...base, col('gift_wrap', 'boolean')])).toMatchObject({
+    added: ['gift_wrap'],
+    breaking: false,
+    summary: 'added gift_wrap boolean',
+  });
 });
 
 test('dropped, renamed and narrowed columns are breaking and named', () => {
-  expect(compareSchemas(base, base.filter((c) => c.name !== 'status'))).toMatchObject({ dropped: ['status'], breaking: true, summary: 'dropped status' });
-  expect(compareSchemas(base, base.map((c) => (c.name === 'status' ? col('order_status', 'text') : c)))).toMatchObject({
-    renamed: [{ from: 'status', to: 'order_status' }], breaking: true, summary: 'renamed status → order_status' });
-  expect(compareSchemas(base, base.map((c) => (c.name === 'total' ? col('total', 'numeric(10,2)') : c)))).toMatchObject({
-    breaking: true, summary: 'retyped total numeric(12,2) → numeric(10,2)' });
-  expect(compareSchemas(base, base.map((c) => (c.name === 'status' ? col('status', 'integer') : c)))?.breaking).toBe(true);
+  expect(
+    compareSchemas(
+      base,
+      base.filter((c) => c.name !== 'status'),
+    ),
+  ).toMatchObject({ dropped: ['status'], breaking: true, summary: 'dropped status' });
+  expect(
+    compareSchemas(
+      base,
+      base.map((c) => (c.name === 'status' ? col('order_status', 'text') : c)),
+    ),
+  ).toMatchObject({
+    renamed: [{ from: 'status', to: 'order_status' }],
+    breaking: true,
+    summary: 'renamed status → order_status',
+  });
+  expect(
+    compareSchemas(
+      base,
+      base.map((c) => (c.name === 'total' ? col('total', 'numeric(10,2)') : c)),
+    ),
+  ).toMatchObject({
+    breaking: true,
+    summary: 'retyped total numeric(12,2) → numeric(10,2)',
+  });
+  expect(
+    compareSchemas(
+      base,
+      base.map((c) => (c.name === 'status' ? col('status', 'integer') : c)),
+    )?.breaking,
+  ).toBe(true);
 });
 
 test('widening a type is not breaking', () => {
-  const widened = base.map((c) => (c.name === 'total' ? col('total', 'numeric(14,2)') : c.name === 'note' ? col('note', 'text') : c));
-  expect(compareSchemas(base, widened)).toMatchObject({ breaking: false, summary: 'widened total numeric(12,2) → numeric(14,2), widened note character varying(20) → text' });
+  const widened = base.map((c) =>
+    c.name === 'total' ? col('total', 'numeric(14,2)') : c.name === 'note' ? col('note', 'text') : c,
+  );
+  expect(compareSchemas(base, widened)).toMatchObject({
+    breaking: false,
+    summary: 'widened total numeric(12,2) → numeric(14,2), widened note character varying(20) → text',
+  });
   expect(isWidening('integer', 'bigint')).toBe(true);
   expect(isWidening('bigint', 'integer')).toBe(false);
   expect(isWidening('numeric(12,2)', 'numeric(12,4)')).toBe(false); // fewer integer digits

@@ -27,19 +27,36 @@ test('refs render into the shadow schema and sources into raw', () => {
 
 test('an unknown ref or a cycle is reported by name', () => {
   const models = readModels();
-  expect(() => buildOrder(models, ['fct_nothing'])).toThrow("model 'fct_nothing' referenced by the dataset config does not exist");
+  expect(() => buildOrder(models, ['fct_nothing'])).toThrow(
+    "model 'fct_nothing' referenced by the dataset config does not exist",
+  );
   const a = { ...models.get('stg_orders')!, name: 'a', refs: ['b'] };
   const b = { ...models.get('stg_orders')!, name: 'b', refs: ['a'] };
-  expect(() => buildOrder(new Map([['a', a], ['b', b]]), ['a'])).toThrow('cycle');
+  expect(() =>
+    buildOrder(
+      new Map([
+        ['a', a],
+        ['b', b],
+      ]),
+      ['a'],
+    ),
+  ).toThrow('cycle');
 });
 
 test('every shipped model runs on both dialects; a DuckDB-only construct is refused for Snowflake, naming the model', () => {
   const models = [...readModels().values()];
   expect(() => checkModelsForDialect(models, DUCKDB)).not.toThrow();
   expect(() => checkModelsForDialect(models, SNOWFLAKE)).not.toThrow();
-  const bad = { ...models.find((m) => m.name === 'agg_sales_daily')!, sql: 'select count(*) filter (where is_cancelled) from x -- grain: x' };
-  expect(() => checkModelsForDialect([bad], SNOWFLAKE)).toThrow(/models cannot run on snowflake:\n\s+marts\/agg_sales_daily\.sql uses aggregate FILTER/);
-  expect(() => checkModelsForDialect([{ ...bad, sql: 'select 1', dialects: ['duckdb'] }], SNOWFLAKE)).toThrow('declares dialects: duckdb');
+  const bad = {
+    ...models.find((m) => m.name === 'agg_sales_daily')!,
+    sql: 'select count(*) filter (where is_cancelled) from x -- grain: x',
+  };
+  expect(() => checkModelsForDialect([bad], SNOWFLAKE)).toThrow(
+    /models cannot run on snowflake:\n\s+marts\/agg_sales_daily\.sql uses aggregate FILTER/,
+  );
+  expect(() => checkModelsForDialect([{ ...bad, sql: 'select 1', dialects: ['duckdb'] }], SNOWFLAKE)).toThrow(
+    'declares dialects: duckdb',
+  );
 });
 
 test('template functions render per dialect; surrogate keys are the same md5 on both and match the business key', async () => {
@@ -47,7 +64,9 @@ test('template functions render per dialect; surrogate keys are the same md5 on 
   expect(renderModel(dim, 's', DUCKDB)).toContain('isodow(date_day)');
   expect(renderModel(dim, 's', SNOWFLAKE)).toContain('dayofweekiso(date_day)');
   expect(renderModel(dim, 's', SNOWFLAKE)).toContain('generator(rowcount => 7670)');
-  expect(DUCKDB.surrogateKey(['customer_id', 'version_no'])).toBe(SNOWFLAKE.surrogateKey(['customer_id', 'version_no']));
+  expect(DUCKDB.surrogateKey(['customer_id', 'version_no'])).toBe(
+    SNOWFLAKE.surrogateKey(['customer_id', 'version_no']),
+  );
   const db = await DuckDbWarehouse.open(':memory:');
   try {
     const [row] = await db.query(`SELECT ${DUCKDB.surrogateKey(['a', 'b'])} AS sk FROM (SELECT 42 AS a, 3 AS b)`);
@@ -60,8 +79,13 @@ test('template functions render per dialect; surrogate keys are the same md5 on 
 test('a malformed model is refused when models are read, naming the file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'freshline-models-'));
   for (const layer of ['staging', 'intermediate', 'marts']) mkdirSync(join(dir, layer));
-  writeFileSync(join(dir, 'marts', 'fct_x.sql'), "-- grain: one row per x\n-- materialized: incremental\nselect * from {{ ref('y') }}");
-  expect(() => readModels(dir)).toThrow('model marts/fct_x.sql: an incremental model needs exactly one of unique_key or partition_by');
+  writeFileSync(
+    join(dir, 'marts', 'fct_x.sql'),
+    "-- grain: one row per x\n-- materialized: incremental\nselect * from {{ ref('y') }}",
+  );
+  expect(() => readModels(dir)).toThrow(
+    'model marts/fct_x.sql: an incremental model needs exactly one of unique_key or partition_by',
+  );
   writeFileSync(join(dir, 'marts', 'fct_x.sql'), "-- grain: one row per x\nselect {{ hash('a') }}");
   expect(() => readModels(dir)).toThrow("model marts/fct_x.sql: unknown template function 'hash'");
 });

@@ -21,14 +21,24 @@ test('staged Parquet is split into files of about the configured size, every row
   function* csv() {
     for (let i = 0; i < rows; i += 10_000) {
       let chunk = '';
-      for (let j = i; j < i + 10_000; j++) chunk += `${j},${(j * 7919) % 1_000_003}.${j % 100},note ${(j * 31) % 9973}\n`;
+      for (let j = i; j < i + 10_000; j++)
+        chunk += `${j},${(j * 7919) % 1_000_003}.${j % 100},note ${(j * 31) % 9973}\n`;
       yield chunk;
     }
   }
   const out = join(dir, 'out.d');
   const n = await encodeCsvToParquet({
-    db, source: Readable.from(csv()), fifo: join(dir, 'in.csv'), parquet: out, pii: null, fileSizeBytes: 1024 * 1024,
-    csvColumns: [{ name: 'id', type: 'BIGINT' }, { name: 'amount', type: 'DECIMAL(12,2)' }, { name: 'note', type: 'VARCHAR' }],
+    db,
+    source: Readable.from(csv()),
+    fifo: join(dir, 'in.csv'),
+    parquet: out,
+    pii: null,
+    fileSizeBytes: 1024 * 1024,
+    csvColumns: [
+      { name: 'id', type: 'BIGINT' },
+      { name: 'amount', type: 'DECIMAL(12,2)' },
+      { name: 'note', type: 'VARCHAR' },
+    ],
   });
   expect(n).toBe(rows);
   const files = readdirSync(out).sort((a, b) => Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0]));

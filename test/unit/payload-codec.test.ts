@@ -1,18 +1,27 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { EnvSecretStore, type SecretStore } from '../../activities/secrets/secret-store';
 import { newPayloadKeys, parseKeyRing, PAYLOAD_KEYS_SECRET } from '../../codec/keys';
-import { ENCODING_ENCRYPTED, METADATA_KEY_ID, PayloadDecryptionError, PayloadEncryptionCodec } from '../../codec/payload-codec';
+import {
+  ENCODING_ENCRYPTED,
+  METADATA_KEY_ID,
+  PayloadDecryptionError,
+  PayloadEncryptionCodec,
+} from '../../codec/payload-codec';
 
 const value = { dataset: 'sales_core', table: 'customers', email: 'ana@example.com', rows: 42 };
 const k1 = newPayloadKeys('k1');
 const k2 = newPayloadKeys('k2');
 const keyMaterial = (keys: string) => keys.split(',').map((e) => e.slice(e.indexOf(':') + 1));
-const codecOf = (keys: string) => PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({ [PAYLOAD_KEYS_SECRET]: keys }));
+const codecOf = (keys: string) =>
+  PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({ [PAYLOAD_KEYS_SECRET]: keys }));
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('utf8');
 const meta = (p: Payload, key: string) => text(p.metadata?.[key]);
 
 async function errorOf(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof Error)) throw new Error('expected a rejection');
   return err;
 }
@@ -33,9 +42,17 @@ test('roundtrip: encrypted on the wire (only encoding and key id in clear), the 
   const [again] = await codec.encode([plain]);
   expect(Buffer.from(again.data ?? []).equals(Buffer.from(wire.data ?? []))).toBe(false);
   // Every payload kind, including null and raw bytes, and an empty batch.
-  const mixed = [defaultPayloadConverter.toPayload(undefined), defaultPayloadConverter.toPayload(new Uint8Array([0, 1, 2])), defaultPayloadConverter.toPayload('')];
+  const mixed = [
+    defaultPayloadConverter.toPayload(undefined),
+    defaultPayloadConverter.toPayload(new Uint8Array([0, 1, 2])),
+    defaultPayloadConverter.toPayload(''),
+  ];
   const decoded = await codec.decode(await codec.encode(mixed));
-  expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([undefined, new Uint8Array([0, 1, 2]), '']);
+  expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+    undefined,
+    new Uint8Array([0, 1, 2]),
+    '',
+  ]);
   expect(await codec.encode([])).toEqual([]);
 });
 
@@ -55,7 +72,9 @@ test('an unknown key id fails naming the id and the secret, never a key', async 
   const [old] = await (await codecOf(k1)).encode([defaultPayloadConverter.toPayload(value)]);
   const err = await errorOf((await codecOf(k2)).decode([old]));
   expect(err).toBeInstanceOf(PayloadDecryptionError);
-  expect(err.message).toMatch(/encrypted with key 'k1', which secret 'FRESHLINE_PAYLOAD_KEYS' does not hold \(it holds: k2\)/);
+  expect(err.message).toMatch(
+    /encrypted with key 'k1', which secret 'FRESHLINE_PAYLOAD_KEYS' does not hold \(it holds: k2\)/,
+  );
   for (const m of [...keyMaterial(k1), ...keyMaterial(k2)]) expect(err.message).not.toContain(m);
 });
 
@@ -83,7 +102,9 @@ test('tampering fails GCM authentication, naming the key id', async () => {
   const relabelled = { ...wire, metadata: { ...wire.metadata, [METADATA_KEY_ID]: Buffer.from('k1') } };
   expect((await errorOf(codec.decode([relabelled]))).message).toMatch(/key 'k1' failed AES-256-GCM authentication/);
   // Truncated data.
-  expect((await errorOf(codec.decode([{ ...wire, data: flipped.subarray(0, 10) }]))).message).toMatch(/key 'k2' is truncated/);
+  expect((await errorOf(codec.decode([{ ...wire, data: flipped.subarray(0, 10) }]))).message).toMatch(
+    /key 'k2' is truncated/,
+  );
   // A key with the right id but other bytes (secret edited by mistake).
   const wrong = await codecOf(`${newPayloadKeys('k2')}`);
   expect((await errorOf(wrong.decode([wire]))).message).toMatch(/key 'k2' failed AES-256-GCM authentication/);
@@ -95,10 +116,13 @@ test('payloads that are not encrypted pass through decode (histories from before
 });
 
 test('a missing or malformed secret fails naming FRESHLINE_PAYLOAD_KEYS and the key id, never the value', async () => {
-  expect((await errorOf(PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({})))).message)
-    .toMatch(/payload encryption needs secret 'FRESHLINE_PAYLOAD_KEYS'.*is not set/);
+  expect((await errorOf(PayloadEncryptionCodec.fromSecrets(new EnvSecretStore({})))).message).toMatch(
+    /payload encryption needs secret 'FRESHLINE_PAYLOAD_KEYS'.*is not set/,
+  );
   const short = `k3:${Buffer.alloc(16, 7).toString('base64')}`;
-  expect(() => parseKeyRing(`${k1},${short}`)).toThrow(/secret 'FRESHLINE_PAYLOAD_KEYS' key 'k3' is not base64 of 32 bytes/);
+  expect(() => parseKeyRing(`${k1},${short}`)).toThrow(
+    /secret 'FRESHLINE_PAYLOAD_KEYS' key 'k3' is not base64 of 32 bytes/,
+  );
   expect(() => parseKeyRing(`${k1},${k1}`)).toThrow(/names key 'k1' twice/);
   const bare = keyMaterial(k1)[0];
   let err: Error | undefined;

@@ -49,7 +49,9 @@ function production(mutate: (c: Yaml) => void = () => undefined): PipelineConfig
     privateKeySecret: 'freshline/snowflake-key',
     externalStage: { name: 'freshline_stage', url: 's3://acme-freshline/stage/', storageIntegration: 'freshline_s3' },
     biRole: 'bi_reader',
-    infra: { tableau: { publicKeySecret: 'freshline/tableau-public-key', allowedIps: ['203.0.113.0/24', '198.51.100.7'] } },
+    infra: {
+      tableau: { publicKeySecret: 'freshline/tableau-public-key', allowedIps: ['203.0.113.0/24', '198.51.100.7'] },
+    },
   };
   c.stage = { type: 's3', bucket: 'acme-freshline', prefix: 'stage', region: 'eu-west-1' };
   mutate(c);
@@ -57,7 +59,8 @@ function production(mutate: (c: Yaml) => void = () => undefined): PipelineConfig
 }
 
 const render = (config = production()) => renderSnowflakeInfra(config, { tableauPublicKey: PUBLIC_PEM });
-const all = (plan: InfraPlan) => plan.migrations.flatMap((m) => m.statements.map((sql) => ({ file: m.file, sql: sql.replace(/\s+/g, ' ') })));
+const all = (plan: InfraPlan) =>
+  plan.migrations.flatMap((m) => m.statements.map((sql) => ({ file: m.file, sql: sql.replace(/\s+/g, ' ') })));
 
 interface Grant {
   privileges: string[];
@@ -87,7 +90,9 @@ describe('BI_READER (Tableau) can read the bi views and nothing else', () => {
   const bi = '"BI_READER"';
 
   test('its grants are exactly: USAGE on the database and on schema bi, SELECT on all and future bi views, USAGE on its warehouse', () => {
-    const grants = privilegeGrants(plan).filter((g) => g.to === bi).map((g) => `${g.privileges.join(', ')} ON ${g.on}`);
+    const grants = privilegeGrants(plan)
+      .filter((g) => g.to === bi)
+      .map((g) => `${g.privileges.join(', ')} ON ${g.on}`);
     expect(grants.sort()).toEqual(
       [
         'USAGE ON DATABASE "ANALYTICS"',
@@ -105,7 +110,8 @@ describe('BI_READER (Tableau) can read the bi views and nothing else', () => {
     expect(toBi.length).toBeGreaterThan(0);
     for (const { sql } of toBi) expect(sql).not.toMatch(forbidden);
     // Views only, never tables: certified is reached through the bi views' owner rights.
-    for (const g of privilegeGrants(plan).filter((x) => x.to === bi)) expect(g.on).not.toMatch(/TABLES|STAGE|INTEGRATION|MASKING/);
+    for (const g of privilegeGrants(plan).filter((x) => x.to === bi))
+      expect(g.on).not.toMatch(/TABLES|STAGE|INTEGRATION|MASKING/);
     // What earlier publishes granted on certified is revoked.
     expect(all(plan).map((s) => s.sql)).toEqual(
       expect.arrayContaining([
@@ -115,11 +121,16 @@ describe('BI_READER (Tableau) can read the bi views and nothing else', () => {
     );
   });
 
-  test('it inherits no other role, and Tableau\'s user holds it alone', () => {
+  test("it inherits no other role, and Tableau's user holds it alone", () => {
     const grants = roleGrants(plan);
     expect(grants.filter((g) => g.to === `ROLE ${bi}`)).toEqual([]);
     expect(grants.filter((g) => g.to === 'USER "TABLEAU_SVC"')).toEqual([{ role: bi, to: 'USER "TABLEAU_SVC"' }]);
-    expect(grants.filter((g) => g.role === bi).map((g) => g.to).sort()).toEqual(['ROLE SYSADMIN', 'USER "TABLEAU_SVC"']);
+    expect(
+      grants
+        .filter((g) => g.role === bi)
+        .map((g) => g.to)
+        .sort(),
+    ).toEqual(['ROLE SYSADMIN', 'USER "TABLEAU_SVC"']);
   });
 
   test("Tableau's user: service type (no password), key pair from the secret, network policy, BI_READER by default, no secondary roles", () => {
@@ -146,30 +157,50 @@ describe('functional roles', () => {
 
   test('LOADER writes raw and reads the stage; it cannot read shadow, certified, bi or quarantine', () => {
     const loader = grantsTo('"ANALYTICS_LOADER"');
-    expect(loader.map((g) => g.on)).toEqual(expect.arrayContaining(['SCHEMA "ANALYTICS"."RAW"', 'STAGE "ANALYTICS"."RAW"."FRESHLINE_STAGE"', 'INTEGRATION "FRESHLINE_S3"']));
-    expect(loader.find((g) => g.on === 'FUTURE TABLES IN SCHEMA "ANALYTICS"."RAW"')?.privileges).toEqual(expect.arrayContaining(['INSERT', 'DELETE']));
+    expect(loader.map((g) => g.on)).toEqual(
+      expect.arrayContaining([
+        'SCHEMA "ANALYTICS"."RAW"',
+        'STAGE "ANALYTICS"."RAW"."FRESHLINE_STAGE"',
+        'INTEGRATION "FRESHLINE_S3"',
+      ]),
+    );
+    expect(loader.find((g) => g.on === 'FUTURE TABLES IN SCHEMA "ANALYTICS"."RAW"')?.privileges).toEqual(
+      expect.arrayContaining(['INSERT', 'DELETE']),
+    );
     for (const g of loader) expect(g.on).not.toMatch(/"(SHADOW_[A-Z_]+|CERTIFIED|BI|QUARANTINE|GOVERNANCE)"/);
   });
 
   test('TRANSFORMER reads raw (SELECT only) and writes every shadow schema, certified, bi, audit and quarantine', () => {
     const t = grantsTo('"ANALYTICS_TRANSFORMER"');
-    for (const g of t.filter((x) => x.on.includes('"RAW"'))) expect(g.privileges.every((p) => ['USAGE', 'SELECT'].includes(p))).toBe(true);
+    for (const g of t.filter((x) => x.on.includes('"RAW"')))
+      expect(g.privileges.every((p) => ['USAGE', 'SELECT'].includes(p))).toBe(true);
     for (const schema of ['SHADOW_SALES_CORE', 'SHADOW_SUPPORT', 'CERTIFIED', 'AUDIT', 'QUARANTINE']) {
-      expect(t.find((g) => g.on === `FUTURE TABLES IN SCHEMA "ANALYTICS"."${schema}"`)?.privileges).toEqual(expect.arrayContaining(['INSERT', 'DELETE']));
+      expect(t.find((g) => g.on === `FUTURE TABLES IN SCHEMA "ANALYTICS"."${schema}"`)?.privileges).toEqual(
+        expect.arrayContaining(['INSERT', 'DELETE']),
+      );
     }
     expect(t.find((g) => g.on === 'SCHEMA "ANALYTICS"."BI"')?.privileges).toEqual(['USAGE', 'CREATE VIEW']);
   });
 
   test("the worker's role holds LOADER and TRANSFORMER; PII_ADMIN is granted to no role", () => {
     const grants = roleGrants(plan);
-    expect(grants.filter((g) => g.to === 'ROLE "FRESHLINE"').map((g) => g.role).sort()).toEqual(['"ANALYTICS_LOADER"', '"ANALYTICS_TRANSFORMER"']);
+    expect(
+      grants
+        .filter((g) => g.to === 'ROLE "FRESHLINE"')
+        .map((g) => g.role)
+        .sort(),
+    ).toEqual(['"ANALYTICS_LOADER"', '"ANALYTICS_TRANSFORMER"']);
     expect(grants.filter((g) => g.role === '"ANALYTICS_PII_ADMIN"')).toEqual([]);
   });
 
   test('role names that would collapse two roles into one are refused', () => {
-    expect(() => render(production((c) => (c.warehouse.role = 'ANALYTICS_LOADER')))).toThrow(/roles worker and loader are both ANALYTICS_LOADER/);
+    expect(() => render(production((c) => (c.warehouse.role = 'ANALYTICS_LOADER')))).toThrow(
+      /roles worker and loader are both ANALYTICS_LOADER/,
+    );
     expect(() => render(production((c) => (c.warehouse.biRole = 'freshline')))).toThrow(/must be different roles/);
-    expect(() => render(production((c) => (c.warehouse.infra.tableau.warehouse = 'FRESHLINE_WH')))).toThrow(/own warehouse/);
+    expect(() => render(production((c) => (c.warehouse.infra.tableau.warehouse = 'FRESHLINE_WH')))).toThrow(
+      /own warehouse/,
+    );
   });
 });
 
@@ -198,16 +229,27 @@ describe('PII masking', () => {
   });
 
   test('the policy shows tokens to PII_ADMIN, TRANSFORMER and the worker only (exact primary role), masks them for everyone else', () => {
-    const policy = all(plan).filter(({ sql }) => /MASKING POLICY (IF NOT EXISTS )?"ANALYTICS"\."GOVERNANCE"\."PII_TOKEN_MASK"/.test(sql) && !/^ALTER TABLE/.test(sql));
-    expect(policy.map((p) => p.sql.split(' ').slice(0, 3).join(' '))).toEqual(['CREATE MASKING POLICY', 'ALTER MASKING POLICY']);
+    const policy = all(plan).filter(
+      ({ sql }) =>
+        /MASKING POLICY (IF NOT EXISTS )?"ANALYTICS"\."GOVERNANCE"\."PII_TOKEN_MASK"/.test(sql) &&
+        !/^ALTER TABLE/.test(sql),
+    );
+    expect(policy.map((p) => p.sql.split(' ').slice(0, 3).join(' '))).toEqual([
+      'CREATE MASKING POLICY',
+      'ALTER MASKING POLICY',
+    ]);
     for (const { sql } of policy) {
-      expect(sql).toContain(`CASE WHEN CURRENT_ROLE() IN ('ANALYTICS_PII_ADMIN', 'ANALYTICS_TRANSFORMER', 'FRESHLINE') THEN val ELSE '***MASKED***' END`);
+      expect(sql).toContain(
+        `CASE WHEN CURRENT_ROLE() IN ('ANALYTICS_PII_ADMIN', 'ANALYTICS_TRANSFORMER', 'FRESHLINE') THEN val ELSE '***MASKED***' END`,
+      );
       expect(sql).not.toMatch(/BI_READER|ANALYTICS_LOADER|SYSADMIN/);
     }
   });
 
   test('without PII columns there is nothing to attach', () => {
-    const none = render(production((c) => c.datasets.forEach((d: Yaml) => d.tables.forEach((t: Yaml) => delete t.pii))));
+    const none = render(
+      production((c) => c.datasets.forEach((d: Yaml) => d.tables.forEach((t: Yaml) => delete t.pii))),
+    );
     expect(none.migrations.find((m) => m.file === 'R__pii_masking.sql')?.statements).toEqual([]);
   });
 });
@@ -232,7 +274,11 @@ describe('idempotent', () => {
 
   test('a config change changes only the files that render it', () => {
     const before = render();
-    const after = render(production((c) => (c.datasets[0].tables.find((t: Yaml) => t.name === 'orders').pii ??= []).push('shipping_address')));
+    const after = render(
+      production((c) =>
+        (c.datasets[0].tables.find((t: Yaml) => t.name === 'orders').pii ??= []).push('shipping_address'),
+      ),
+    );
     const changed = after.migrations.filter((m, i) => m.checksum !== before.migrations[i].checksum).map((m) => m.file);
     expect(changed).toEqual(['R__pii_masking.sql']);
     const added = render(production((c) => c.datasets.push({ ...c.datasets[1], name: 'marketing' })));
@@ -251,17 +297,30 @@ describe('files and rendering', () => {
       ...sql.filter((f) => f.startsWith('V')).sort(),
       ...sql.filter((f) => f.startsWith('R')).sort(),
     ]);
-    expect(render().migrations.map((m) => m.version)).toEqual(['B__bootstrap', 'V001', 'V002', 'V003', 'V004', 'V005', 'V006', 'R__pii_masking']);
+    expect(render().migrations.map((m) => m.version)).toEqual([
+      'B__bootstrap',
+      'V001',
+      'V002',
+      'V003',
+      'V004',
+      'V005',
+      'V006',
+      'R__pii_masking',
+    ]);
   });
 
   test('an unknown placeholder fails the render; lists need #each', () => {
-    expect(() => renderTemplate('GRANT USAGE ON {{nope}}', {}, 'V9__x.sql')).toThrow('V9__x.sql: unknown placeholder {{nope}}');
+    expect(() => renderTemplate('GRANT USAGE ON {{nope}}', {}, 'V9__x.sql')).toThrow(
+      'V9__x.sql: unknown placeholder {{nope}}',
+    );
     expect(() => renderTemplate('{{xs}}', { xs: [] }, 'f')).toThrow(/a list: use \{\{#each\}\}/);
-    expect(renderTemplate('{{#each xs}}[{{a}}{{b}}]{{/each}}', { b: '!', xs: [{ a: '1' }, { a: '2' }] })).toBe('[1!][2!]');
+    expect(renderTemplate('{{#each xs}}[{{a}}{{b}}]{{/each}}', { b: '!', xs: [{ a: '1' }, { a: '2' }] })).toBe(
+      '[1!][2!]',
+    );
   });
 
   test('statements split on ; outside literals, quoted names, $$ blocks and comments', () => {
-    expect(splitStatements("-- a; comment\nSELECT 'x;y' AS \"a;b\";\n/* ; */ SELECT $$ ; $$;;\n  \n")).toEqual([
+    expect(splitStatements('-- a; comment\nSELECT \'x;y\' AS "a;b";\n/* ; */ SELECT $$ ; $$;;\n  \n')).toEqual([
       'SELECT \'x;y\' AS "a;b"',
       'SELECT $$ ; $$',
     ]);
@@ -269,14 +328,22 @@ describe('files and rendering', () => {
 
   test("without Tableau's key (a dry run that cannot read the secret) the statements say so instead", () => {
     const plan = renderSnowflakeInfra(production());
-    expect(all(plan).filter(({ sql }) => sql.includes("RSA_PUBLIC_KEY = '<RSA public key from secret freshline/tableau-public-key>'"))).toHaveLength(2);
+    expect(
+      all(plan).filter(({ sql }) =>
+        sql.includes("RSA_PUBLIC_KEY = '<RSA public key from secret freshline/tableau-public-key>'"),
+      ),
+    ).toHaveLength(2);
   });
 
   test("Tableau's key must be an RSA public key", () => {
     expect(rsaPublicKeyBody(PUBLIC_PEM)).toBe(rsaPublicKeyBody(rsaPublicKeyBody(PUBLIC_PEM)));
-    expect(() => rsaPublicKeyBody(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())).toThrow(/PRIVATE key/);
+    expect(() => rsaPublicKeyBody(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())).toThrow(
+      /PRIVATE key/,
+    );
     expect(() => rsaPublicKeyBody('not a key')).toThrow(/not a PEM or base64 public key/);
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
     expect(() => rsaPublicKeyBody(ec)).toThrow(/must be RSA/);
   });
 });
@@ -288,14 +355,22 @@ describe('configuration', () => {
   });
 
   test('Snowflake without an infra section names the fields to add', () => {
-    expect(() => render(production((c) => delete c.warehouse.infra))).toThrow(/warehouse\.infra\.tableau\.publicKeySecret.*allowedIps/);
+    expect(() => render(production((c) => delete c.warehouse.infra))).toThrow(
+      /warehouse\.infra\.tableau\.publicKeySecret.*allowedIps/,
+    );
   });
 
   test('invalid infra fields fail config validation with their path', () => {
     expect(() => production((c) => (c.warehouse.infra.tableau.allowedIps = ['0.0.0.0/33']))).toThrow(ConfigError);
-    expect(() => production((c) => (c.warehouse.infra.tableau.allowedIps = ['10.0.0.300']))).toThrow(/warehouse\.infra\.tableau\.allowedIps\[0\]: must be an IPv4/);
-    expect(() => production((c) => (c.warehouse.infra.tableau.allowedIps = []))).toThrow(/warehouse\.infra\.tableau\.allowedIps/);
-    expect(() => production((c) => (c.warehouse.infra.autoSuspendSeconds = 5))).toThrow(/warehouse\.infra\.autoSuspendSeconds/);
+    expect(() => production((c) => (c.warehouse.infra.tableau.allowedIps = ['10.0.0.300']))).toThrow(
+      /warehouse\.infra\.tableau\.allowedIps\[0\]: must be an IPv4/,
+    );
+    expect(() => production((c) => (c.warehouse.infra.tableau.allowedIps = []))).toThrow(
+      /warehouse\.infra\.tableau\.allowedIps/,
+    );
+    expect(() => production((c) => (c.warehouse.infra.autoSuspendSeconds = 5))).toThrow(
+      /warehouse\.infra\.autoSuspendSeconds/,
+    );
   });
 
   test('defaults: ACCOUNTADMIN applies, XSMALL warehouses suspending after 60 s, 100 / 50 monthly credits', () => {

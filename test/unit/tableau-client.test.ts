@@ -1,4 +1,9 @@
-import { retryAfterMs, TableauApiError, TableauClient, type TableauClientOptions } from '../../activities/tableau/client';
+import {
+  retryAfterMs,
+  TableauApiError,
+  TableauClient,
+  type TableauClientOptions,
+} from '../../activities/tableau/client';
 import { startTableauStandIn, type TableauStandIn } from '../stand-ins/tableau';
 
 // The REST client alone against the stand-in: pagination, waits, backoff, re-sign-in, and errors that
@@ -78,10 +83,15 @@ test('an expired session is signed in again once per request; a refused PAT is f
   expect(c.signIns).toBe(2);
 
   let rejected = 0;
-  const bad = client({ credentials: async () => ({ patName: tab.patName, patSecret: 'wrong-secret-value' }), credentialsRejected: async () => void rejected++ }).c;
+  const bad = client({
+    credentials: async () => ({ patName: tab.patName, patSecret: 'wrong-secret-value' }),
+    credentialsRejected: async () => void rejected++,
+  }).c;
   const err = (await bad.findByName('datasource', 'Other').catch((e: unknown) => e)) as TableauApiError;
   expect(err).toMatchObject({ status: 401, code: '401001', retryable: false });
-  expect(err.message).toMatch(/sign-in to .* refused the personal access token \(secrets TABLEAU_PAT_NAME, TABLEAU_PAT_SECRET\)/);
+  expect(err.message).toMatch(
+    /sign-in to .* refused the personal access token \(secrets TABLEAU_PAT_NAME, TABLEAU_PAT_SECRET\)/,
+  );
   expect(err.message).not.toContain('wrong-secret-value');
   expect(rejected).toBe(1); // secrets re-read once before giving up
 });

@@ -97,7 +97,10 @@ const PG_OBJECT_IN_USE = '55006';
 const PG_DUPLICATE_OBJECT = '42710';
 
 /** Creates the publication (FOR TABLE …) and the logical slot (pgoutput) if missing; idempotent; adds missing tables to an existing publication. */
-export async function ensureCdcStream(url: string, stream: CdcStream): Promise<{ slotCreated: boolean; publicationCreated: boolean }> {
+export async function ensureCdcStream(
+  url: string,
+  stream: CdcStream,
+): Promise<{ slotCreated: boolean; publicationCreated: boolean }> {
   validateStream(stream);
   try {
     return await withClient(url, async (client) => {
@@ -117,11 +120,22 @@ export async function ensureCdcStream(url: string, stream: CdcStream): Promise<{
 export async function slotHealth(
   url: string,
   slot: string,
-): Promise<{ exists: boolean; active: boolean; confirmedFlushLsn: string | null; retainedWalBytes: number; lagBytes: number }> {
+): Promise<{
+  exists: boolean;
+  active: boolean;
+  confirmedFlushLsn: string | null;
+  retainedWalBytes: number;
+  lagBytes: number;
+}> {
   validateSlot(slot);
   try {
     return await withClient(url, async (client) => {
-      const res = await client.query<{ active: boolean; confirmed: string | null; retained: number | null; lag: number | null }>(
+      const res = await client.query<{
+        active: boolean;
+        confirmed: string | null;
+        retained: number | null;
+        lag: number | null;
+      }>(
         `SELECT s.active, s.confirmed_flush_lsn::text AS confirmed,
                 pg_wal_lsn_diff(w.lsn, s.restart_lsn)::float8 AS retained,
                 pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::float8 AS lag
@@ -298,11 +312,13 @@ class CaptureRun {
       [opts.stream.slot],
     );
     const row = slot.rows[0];
-    if (!row) throw new Error(`logical replication slot '${opts.stream.slot}' does not exist: run ensureCdcStream first`);
+    if (!row)
+      throw new Error(`logical replication slot '${opts.stream.slot}' does not exist: run ensureCdcStream first`);
     if (row.plugin !== 'pgoutput' || !row.same_db) {
       throw new Error(`replication slot '${opts.stream.slot}' is not a pgoutput slot of this database`);
     }
-    if (!row.confirmed) throw new Error(`replication slot '${opts.stream.slot}' has no confirmed position (invalidated?)`);
+    if (!row.confirmed)
+      throw new Error(`replication slot '${opts.stream.slot}' has no confirmed position (invalidated?)`);
     const startLsn = row.confirmed;
     this.start = lsnToBig(startLsn);
     this.safe = this.start;
@@ -313,7 +329,8 @@ class CaptureRun {
     }
 
     mkdirSync(this.dir, { recursive: true });
-    if (opts.stream.tables.some((t) => t.pii.length > 0)) this.piiKeyId = await registerPiiKey(opts.converter, opts.piiKey);
+    if (opts.stream.tables.some((t) => t.pii.length > 0))
+      this.piiKeyId = await registerPiiKey(opts.converter, opts.piiKey);
     this.deadline = Date.now() + (opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
     await this.streamWithRetry();
     const manifests: CdcTableManifest[] = [];
@@ -340,7 +357,17 @@ class CaptureRun {
 
   private manifest(t: TableState, keys: string[]): CdcTableManifest {
     const { rows, inserts, updates, deletes, truncates } = t;
-    return { schema: t.cfg.schema, table: t.cfg.name, keys, rows, inserts, updates, deletes, truncates, columns: t.columns };
+    return {
+      schema: t.cfg.schema,
+      table: t.cfg.name,
+      keys,
+      rows,
+      inserts,
+      updates,
+      deletes,
+      truncates,
+      columns: t.columns,
+    };
   }
 
   private async streamWithRetry(): Promise<void> {
@@ -353,7 +380,9 @@ class CaptureRun {
         // Only retry before any data arrived: a busy slot means a previous reader is still exiting.
         if (pgCode(err) !== PG_OBJECT_IN_USE || this.received > 0 || Date.now() > busyUntil) {
           if (pgCode(err) === PG_OBJECT_IN_USE) {
-            throw new Error(`replication slot '${this.opts.stream.slot}' is in use by another reader; captures of one slot must not overlap`);
+            throw new Error(
+              `replication slot '${this.opts.stream.slot}' is in use by another reader; captures of one slot must not overlap`,
+            );
           }
           throw err;
         }
@@ -382,10 +411,17 @@ class CaptureRun {
       this.lastActivity = Date.now();
     });
     service.on('data', (lsn: string, msg: Pgoutput.Message) => this.onData(lsn, msg));
-    service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => this.onKeepalive(service, lsn, shouldRespond));
+    service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) =>
+      this.onKeepalive(service, lsn, shouldRespond),
+    );
     const timer = setInterval(() => this.onTick(service), PING_AFTER_MS);
     const subscribed = service.subscribe(plugin, opts.stream.slot).then(
-      () => this.fail(new Error(`replication stream of slot '${opts.stream.slot}' ended before the capture reached ${bigToLsn(this.target)}`)),
+      () =>
+        this.fail(
+          new Error(
+            `replication stream of slot '${opts.stream.slot}' ended before the capture reached ${bigToLsn(this.target)}`,
+          ),
+        ),
       (err: Error) => this.fail(err),
     );
     try {
@@ -394,7 +430,10 @@ class CaptureRun {
       clearInterval(timer);
       this.finished = true;
       // A stuck close must not hang the activity; the server ends the walsender when the socket goes.
-      await within(service.destroy().catch(() => undefined), 5_000);
+      await within(
+        service.destroy().catch(() => undefined),
+        5_000,
+      );
       await within(subscribed, 1_000);
       await this.handling; // a handler may still be flushing when a timer ended the capture
       if (this.started) await this.waitSlotReleased();
@@ -527,7 +566,8 @@ class CaptureRun {
     let changed = false;
     msg.columns.forEach((column, i) => {
       if (table.cfg.exclude.includes(column.name)) return;
-      if (RESERVED.has(column.name)) throw new Error(`column ${table.slug}.${column.name} collides with a CDC metadata column`);
+      if (RESERVED.has(column.name))
+        throw new Error(`column ${table.slug}.${column.name} collides with a CDC metadata column`);
       const sourceType = types[i];
       const type = table.cfg.pii.includes(column.name) ? 'VARCHAR' : warehouseType(sourceType);
       const at = next.findIndex((c) => c.name === column.name);
@@ -558,7 +598,13 @@ class CaptureRun {
     return columns.map((c) => this.typeNames.get(keyOf(c))!);
   }
 
-  private addRow(relation: Pgoutput.MessageRelation, op: 'I' | 'U' | 'D' | 'T', lsn: string, tuple: Tuple, mayOmitToast: boolean): void {
+  private addRow(
+    relation: Pgoutput.MessageRelation,
+    op: 'I' | 'U' | 'D' | 'T',
+    lsn: string,
+    tuple: Tuple,
+    mayOmitToast: boolean,
+  ): void {
     const table = this.relations.get(relation.relationOid);
     if (!table) return;
     let unchanged: string[] | null = null;
@@ -619,7 +665,9 @@ class CaptureRun {
            TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
       );
     }
-    const [{ n }] = await db.query<{ n: string }>(`SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file)})`);
+    const [{ n }] = await db.query<{ n: string }>(
+      `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file)})`,
+    );
     if (Number(n) !== table.rows) {
       throw new Error(`encoded ${n} rows for ${table.slug} but captured ${table.rows}: not staging an incomplete file`);
     }
@@ -630,9 +678,10 @@ class CaptureRun {
   private async waitSlotReleased(): Promise<void> {
     const until = Date.now() + 5_000;
     while (Date.now() < until) {
-      const res = await this.meta!.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
-        this.opts.stream.slot,
-      ]);
+      const res = await this.meta!.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [this.opts.stream.slot],
+      );
       if (!res.rows[0]?.active) return;
       await sleep(20);
     }
@@ -654,14 +703,16 @@ async function captureTarget(client: Client): Promise<bigint> {
   const { lsn, recovery, block, segment } = res.rows[0];
   let target = lsnToBig(lsn);
   if (!recovery) {
-    if (target % BigInt(segment) === 40n) target -= 40n; // long page header opens each segment
+    if (target % BigInt(segment) === 40n)
+      target -= 40n; // long page header opens each segment
     else if (target % BigInt(block) === 24n) target -= 24n; // short page header
   }
   return target;
 }
 
 // Logical decoding on a standby (PostgreSQL 16+) decodes up to what it has replayed.
-const CURRENT_LSN_SQL = 'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END';
+const CURRENT_LSN_SQL =
+  'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END';
 
 /** Encodes one batch of change rows (CSV text, metadata columns first) as Parquet, PII masked. */
 async function encodeParquet(
@@ -679,7 +730,14 @@ async function encodeParquet(
     parquet,
     csvColumns: [...META, ...columns],
     pii,
-    select: [...maskedSelect(columns, pii), '_op', `_op IN ('D', 'T') AS _deleted`, '_lsn', '_commit_ts', '_unchanged_toast'],
+    select: [
+      ...maskedSelect(columns, pii),
+      '_op',
+      `_op IN ('D', 'T') AS _deleted`,
+      '_lsn',
+      '_commit_ts',
+      '_unchanged_toast',
+    ],
   });
 }
 
@@ -688,7 +746,6 @@ function* chunks(lines: string[]): Generator<string> {
   const per = 4096;
   for (let i = 0; i < lines.length; i += per) yield `${lines.slice(i, i + per).join('\n')}\n`;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Setup helpers
@@ -743,7 +800,9 @@ async function ensurePublication(client: Client, stream: CdcStream): Promise<boo
   }
   const p = pub.rows[0];
   if (!p.ins || !p.upd || !p.del) {
-    throw new Error(`publication '${stream.publication}' does not publish inserts, updates and deletes; changes would be lost`);
+    throw new Error(
+      `publication '${stream.publication}' does not publish inserts, updates and deletes; changes would be lost`,
+    );
   }
   if (created || p.all) return created;
   const members = await client.query<{ schemaname: string; tablename: string }>(
@@ -755,7 +814,9 @@ async function ensurePublication(client: Client, stream: CdcStream): Promise<boo
     if (have.has(`${t.schema}.${t.name}`)) continue;
     try {
       // Changes to a newly added table are published from here on; its earlier rows need a snapshot.
-      await client.query(`ALTER PUBLICATION ${quoteIdent(stream.publication)} ADD TABLE ${qualified(t.schema, t.name)}`);
+      await client.query(
+        `ALTER PUBLICATION ${quoteIdent(stream.publication)} ADD TABLE ${qualified(t.schema, t.name)}`,
+      );
     } catch (err) {
       if (pgCode(err) !== PG_DUPLICATE_OBJECT) throw err;
     }

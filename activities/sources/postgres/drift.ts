@@ -44,8 +44,12 @@ export function compareSchemas(previous: StagedColumn[], live: StagedColumn[]): 
   let added = live.filter((c) => !before.has(c.name));
   let dropped = previous.filter((c) => !after.has(c.name));
   const renamed: SchemaDrift['renamed'] = [];
-  if (added.length === 1 && dropped.length === 1 && added[0].sourceType === dropped[0].sourceType &&
-      live.indexOf(added[0]) === previous.indexOf(dropped[0])) {
+  if (
+    added.length === 1 &&
+    dropped.length === 1 &&
+    added[0].sourceType === dropped[0].sourceType &&
+    live.indexOf(added[0]) === previous.indexOf(dropped[0])
+  ) {
     renamed.push({ from: dropped[0].name, to: added[0].name });
     added = [];
     dropped = [];
@@ -64,5 +68,12 @@ export function compareSchemas(previous: StagedColumn[], live: StagedColumn[]): 
     ...renamed.map((r) => `renamed ${r.from} → ${r.to}`),
     ...retyped.map((r) => `${r.widening ? 'widened' : 'retyped'} ${r.column} ${r.from} → ${r.to}`),
   ];
-  return { added: added.map((c) => c.name), dropped: dropped.map((c) => c.name), renamed, retyped, breaking, summary: parts.join(', ') };
+  return {
+    added: added.map((c) => c.name),
+    dropped: dropped.map((c) => c.name),
+    renamed,
+    retyped,
+    breaking,
+    summary: parts.join(', '),
+  };
 }

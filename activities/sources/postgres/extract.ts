@@ -86,7 +86,8 @@ type Tx = Pick<Client, 'query'>;
  */
 export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}): Promise<Manifest> {
   const { table, window } = req;
-  if (table.mode === 'cdc') throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
+  if (table.mode === 'cdc')
+    throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
   // A reload reads exactly its business-date partition: no lookback overlap needed.
   const byBusinessDate = req.reload && table.businessDate ? table.businessDate : null;
   const readFrom = byBusinessDate ? window.start : new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
@@ -109,23 +110,46 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
       const columns = await readColumns(client, table);
       const drift = req.baseline ? compareSchemas(req.baseline.columns, columns) : null;
       const manifest: Manifest = {
-        mode: table.mode as Manifest['mode'], source: req.sourceName, schema: table.schema, table: table.name, window, readFrom, keys: [],
-        rows: 0, sourceRows: 0, bytes: 0, schemaHash: schemaHash(columns), columns, primaryKey: table.primaryKey, cursor: table.cursor,
-        maxCursor: null, extractedAt, drift, blocked: false, unchanged: false, checksum: null,
+        mode: table.mode as Manifest['mode'],
+        source: req.sourceName,
+        schema: table.schema,
+        table: table.name,
+        window,
+        readFrom,
+        keys: [],
+        rows: 0,
+        sourceRows: 0,
+        bytes: 0,
+        schemaHash: schemaHash(columns),
+        columns,
+        primaryKey: table.primaryKey,
+        cursor: table.cursor,
+        maxCursor: null,
+        extractedAt,
+        drift,
+        blocked: false,
+        unchanged: false,
+        checksum: null,
       };
       // Breaking drift: read nothing; raw keeps the last good schema and data until someone accepts it.
       if (drift?.breaking && !req.acceptDrift) return { manifest: { ...manifest, blocked: true }, ranges: [] };
       if (table.mode === 'full') {
         const pk = table.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ');
-        const { rows: [sum] } = await client.query<{ checksum: string }>(
+        const {
+          rows: [sum],
+        } = await client.query<{ checksum: string }>(
           `SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY ${pk}), '')) AS checksum FROM ${from} AS t`,
         );
-        if (req.baseline?.checksum === sum.checksum && !drift) return { manifest: { ...manifest, checksum: sum.checksum, unchanged: true }, ranges: [] };
+        if (req.baseline?.checksum === sum.checksum && !drift)
+          return { manifest: { ...manifest, checksum: sum.checksum, unchanged: true }, ranges: [] };
         // Small reference tables: one chunk, read in this same snapshot as the checksum.
         const chunk = await copyChunk(client, req, columns, 0, '');
         return { manifest: { ...manifest, checksum: sum.checksum }, ranges: [], chunk };
       }
-      return { manifest, ranges: await planRanges(client, table, windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)) };
+      return {
+        manifest,
+        ranges: await planRanges(client, table, windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)),
+      };
     });
     const chunks = plan.chunk ? [plan.chunk] : [];
     const resumed = hooks.resume?.schemaHash === plan.manifest.schemaHash ? hooks.resume.chunks : [];
@@ -137,10 +161,17 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
       }
       await hooks.beforeChunk?.(index);
       const where = `${windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)}${range}`;
-      chunks.push(await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, index, where)));
+      chunks.push(
+        await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, index, where)),
+      );
       hooks.onProgress?.({ schemaHash: plan.manifest.schemaHash, chunks });
     }
-    const maxCursor = chunks.map((c) => c.maxCursor).filter((c): c is string => c !== null).sort().pop() ?? null;
+    const maxCursor =
+      chunks
+        .map((c) => c.maxCursor)
+        .filter((c): c is string => c !== null)
+        .sort()
+        .pop() ?? null;
     return {
       ...plan.manifest,
       keys: chunks.flatMap((c) => c.keys),
@@ -154,7 +185,13 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
   }
 
   /** Reads one chunk (count, max cursor, rows) inside the caller's snapshot and stages it as Parquet. */
-  async function copyChunk(tx: Tx, r: ExtractRequest, columns: StagedColumn[], index: number, where: string): Promise<ChunkResult> {
+  async function copyChunk(
+    tx: Tx,
+    r: ExtractRequest,
+    columns: StagedColumn[],
+    index: number,
+    where: string,
+  ): Promise<ChunkResult> {
     const hasCursor = columns.some((c) => c.name === table.cursor);
     const stats = await tx.query<{ n: string; max_cursor: Date | null }>(
       `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
@@ -164,14 +201,23 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
     try {
       const keys: string[] = [];
       let bytes = 0;
-      const files = readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort((a, b) => fileNumber(a) - fileNumber(b));
+      const files = readdirSync(dir)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort((a, b) => fileNumber(a) - fileNumber(b));
       for (const [part, name] of files.entries()) {
         const key = `${stagePrefix(r.sourceName, table, r.window)}/part-${String(index).padStart(5, '0')}-${String(part).padStart(3, '0')}.parquet`;
         bytes += (await r.stage.putFile(key, join(dir, name))).bytes;
         keys.push(key);
       }
       const max = stats.rows[0].max_cursor;
-      return { index, keys, rows, sourceRows: Number(stats.rows[0].n), bytes, maxCursor: max ? max.toISOString() : null };
+      return {
+        index,
+        keys,
+        rows,
+        sourceRows: Number(stats.rows[0].n),
+        bytes,
+        maxCursor: max ? max.toISOString() : null,
+      };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -227,7 +273,9 @@ function windowWhere(column: string, from: string, to: string): string {
 async function planRanges(client: Client, table: SourceTableConfig, where: string): Promise<string[]> {
   if (table.primaryKey.length !== 1) return [''];
   const pk = quoteIdent(table.primaryKey[0]);
-  const { rows: [r] } = await client.query<{ n: string; lo: string | null; hi: string | null; is_int: boolean }>(
+  const {
+    rows: [r],
+  } = await client.query<{ n: string; lo: string | null; hi: string | null; is_int: boolean }>(
     `SELECT count(*) AS n, min(${pk})::text AS lo, max(${pk})::text AS hi,
             pg_typeof(min(${pk}))::text IN ('smallint', 'integer', 'bigint') AS is_int
        FROM ${qualified(table.schema, table.name)} ${where}`,
@@ -257,11 +305,22 @@ async function copyToParquet(
   const fifo = join(req.scratchDir, `${label}.${process.pid}.${Date.now()}.csv`);
   const dir = `${fifo}.parquet.d`;
   try {
-    const pii = req.table.pii.length ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) } : null;
+    const pii = req.table.pii.length
+      ? { columns: req.table.pii, keyId: await registerPiiKey(req.converter, req.piiKey) }
+      : null;
     const source = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     const maxBytesPerSecond = req.source.maxReadMBPerSecond ? req.source.maxReadMBPerSecond * 1024 * 1024 : undefined;
     const fileSizeBytes = req.table.fileSizeMB * 1024 * 1024;
-    const rows = await encodeCsvToParquet({ db: req.converter, source, fifo, parquet: dir, csvColumns: columns, pii, maxBytesPerSecond, fileSizeBytes });
+    const rows = await encodeCsvToParquet({
+      db: req.converter,
+      source,
+      fifo,
+      parquet: dir,
+      csvColumns: columns,
+      pii,
+      maxBytesPerSecond,
+      fileSizeBytes,
+    });
     return { rows, dir };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
@@ -277,17 +336,26 @@ async function readColumns(client: Client, table: SourceTableConfig): Promise<St
       ORDER BY a.attnum`,
     [`${quoteIdent(table.schema)}.${quoteIdent(table.name)}`],
   );
-  if (res.rows.length === 0) throw new Error(`source table ${table.schema}.${table.name} does not exist or has no columns`);
+  if (res.rows.length === 0)
+    throw new Error(`source table ${table.schema}.${table.name} does not exist or has no columns`);
   const names = new Set(res.rows.map((r) => r.name));
   for (const col of [...table.primaryKey, ...(table.mode === 'incremental' ? [table.cursor] : []), ...table.pii]) {
-    if (!names.has(col)) throw new Error(`column '${col}' declared in config is missing from ${table.schema}.${table.name}`);
+    if (!names.has(col))
+      throw new Error(`column '${col}' declared in config is missing from ${table.schema}.${table.name}`);
   }
   return res.rows
     .filter((r) => !table.exclude.includes(r.name))
-    .map((r) => ({ name: r.name, sourceType: r.type, type: table.pii.includes(r.name) ? 'VARCHAR' : warehouseType(r.type) }));
+    .map((r) => ({
+      name: r.name,
+      sourceType: r.type,
+      type: table.pii.includes(r.name) ? 'VARCHAR' : warehouseType(r.type),
+    }));
 }
 
 /** Stable hash of the staged column list: a different hash means the source schema changed. */
 export function schemaHash(columns: StagedColumn[]): string {
-  return createHash('sha256').update(columns.map((c) => `${c.name}:${c.sourceType}`).join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(columns.map((c) => `${c.name}:${c.sourceType}`).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -30,7 +30,9 @@ export type PiiMask = { columns: string[]; keyId: string } | null;
 
 /** Output expressions for `columns`, with PII columns replaced by their HMAC tokens. */
 export function maskedSelect(columns: { name: string }[], pii: PiiMask): string[] {
-  return columns.map((c) => (pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name)));
+  return columns.map((c) =>
+    pii?.columns.includes(c.name) ? `${hmacExpression(c.name)} AS ${quoteIdent(c.name)}` : quoteIdent(c.name),
+  );
 }
 
 /**
@@ -72,13 +74,17 @@ export async function encodeCsvToParquet(opts: {
       source.destroy(err);
     });
     const writer = await openFifoWriter(fifo, () => failure);
-    const streamed = opts.maxBytesPerSecond ? pipeline(source, throttle(opts.maxBytesPerSecond), writer) : pipeline(source, writer);
+    const streamed = opts.maxBytesPerSecond
+      ? pipeline(source, throttle(opts.maxBytesPerSecond), writer)
+      : pipeline(source, writer);
     await Promise.all([encoding, streamed]);
   } finally {
     rmSync(fifo, { force: true });
   }
   const written = opts.fileSizeBytes ? `${parquet}/*.parquet` : parquet;
-  const [{ n }] = await db.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(written)})`);
+  const [{ n }] = await db.query<{ n: number }>(
+    `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(written)})`,
+  );
   return Number(n);
 }
 
@@ -91,7 +97,11 @@ export async function encodeCsvToParquet(opts: {
 async function openFifoWriter(path: string, failed: () => Error | null): Promise<Socket> {
   for (;;) {
     try {
-      return new Socket({ fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK), readable: false, writable: true });
+      return new Socket({
+        fd: openSync(path, constants.O_WRONLY | constants.O_NONBLOCK),
+        readable: false,
+        writable: true,
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
     }

@@ -17,8 +17,14 @@ export async function registerPiiKey(db: Warehouse, key: string): Promise<string
   const ipad = Buffer.from(block.map((b) => b ^ 0x36));
   const opad = Buffer.from(block.map((b) => b ^ 0x5c));
   const id = createHash('sha256').update('freshline-pii-key-id').update(k).digest('hex').slice(0, 16);
-  await db.run('CREATE TEMP TABLE IF NOT EXISTS _pii_keys (id VARCHAR PRIMARY KEY, ipad BLOB NOT NULL, opad BLOB NOT NULL)');
-  await db.run('INSERT OR REPLACE INTO _pii_keys VALUES ($1, unhex($2), unhex($3))', [id, ipad.toString('hex'), opad.toString('hex')]);
+  await db.run(
+    'CREATE TEMP TABLE IF NOT EXISTS _pii_keys (id VARCHAR PRIMARY KEY, ipad BLOB NOT NULL, opad BLOB NOT NULL)',
+  );
+  await db.run('INSERT OR REPLACE INTO _pii_keys VALUES ($1, unhex($2), unhex($3))', [
+    id,
+    ipad.toString('hex'),
+    opad.toString('hex'),
+  ]);
   return id;
 }
 
