@@ -2,8 +2,8 @@ import { Context } from '@temporalio/activity';
 import { runIdentity, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { getDataset } from '../config/load';
-import { recordRun } from './warehouse/audit';
-import { purgeAudit, refreshDatasetHealth } from './warehouse/health';
+import { recordRun } from './warehouse/audit/runs';
+import { purgeAudit, refreshDatasetHealth } from './warehouse/audit/health';
 
 /** Creates the audit activity. */
 export function createAuditActivities(deps: ActivityDeps) {

@@ -6,7 +6,7 @@ import { PII_KEY_SECRET, type ActivityDeps } from './deps';
 import { captureChanges, confirmCdc, ensureCdcStream, slotHealth, type CdcStream } from './sources/postgres/cdc';
 import { extractTable, schemaHash } from './sources/postgres/extract';
 import type { Manifest } from './sources/postgres/manifest';
-import { readSourceState } from './warehouse/source-state';
+import { readSourceState } from './warehouse/audit/source-state';
 
 /** The slot/publication of a dataset's cdc tables. */
 function streamOf(config: PipelineConfig, ds: DatasetConfig): CdcStream {

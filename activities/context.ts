@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { RunIdentity } from './warehouse/audit';
+import type { RunIdentity } from './warehouse/audit/runs';
 import type { Warehouse } from './warehouse/warehouse';
 import type { ActivityDeps } from './deps';
 

@@ -1,8 +1,8 @@
 import { getDataset } from '../config/load';
 import type { ActivityDeps } from './deps';
-import { PUBLISHED_STATES, refreshDatasetHealth } from './warehouse/health';
+import { PUBLISHED_STATES, refreshDatasetHealth } from './warehouse/audit/health';
 import { isoFromTimestamp } from './warehouse/sql';
-import { openQuarantine, releaseQuarantine, type ReleaseRequest } from './warehouse/quarantine';
+import { openQuarantine, releaseQuarantine, type ReleaseRequest } from './warehouse/quality/quarantine';
 import type { Row } from './warehouse/warehouse';
 
 /** What `freshline dq report` prints. */

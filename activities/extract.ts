@@ -6,7 +6,7 @@ import { PII_KEY_SECRET, type ActivityDeps } from './deps';
 import { Context } from '@temporalio/activity';
 import { extractTable, type ExtractHooks, type ExtractProgress } from './sources/postgres/extract';
 import type { Manifest } from './sources/postgres/manifest';
-import { readSourceState } from './warehouse/source-state';
+import { readSourceState } from './warehouse/audit/source-state';
 
 /** Creates the extract activity. */
 export function createExtractActivities(deps: ActivityDeps) {

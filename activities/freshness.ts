@@ -13,7 +13,7 @@ import {
   recordBreach,
   summariseMissed,
   type MissedSummary,
-} from './warehouse/freshness';
+} from './warehouse/audit/freshness';
 
 /** One dataset as the freshness monitor saw it. */
 export interface DatasetFreshness {

@@ -2,8 +2,8 @@ import { getDataset } from '../config/load';
 import { runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { exportBiDatabase, piiColumnNames } from './warehouse/bi-export';
-import { DuckDbWarehouse } from './warehouse/duckdb';
-import { readModels, upstreamSources } from './warehouse/models';
+import { DuckDbWarehouse } from './warehouse/engines/duckdb';
+import { readModels, upstreamSources } from './warehouse/models/catalog';
 import { publishTables, type PublishResult } from './warehouse/publish';
 
 /** Creates the publish activity. */

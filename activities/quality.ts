@@ -1,12 +1,12 @@
 import { getDataset, modelsToBuild } from '../config/load';
 import { runIdentity, runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
-import { recordCheckResults } from './warehouse/audit';
+import { recordCheckResults } from './warehouse/audit/runs';
 import { dialectOf } from './warehouse/dialect';
-import { downstreamOf, readModels } from './warehouse/models';
-import { buildModels } from './warehouse/transform';
-import { recordWindowCounts, refreshDatasetHealth } from './warehouse/health';
-import { runChecks, type CheckResult, type TableCounts } from './warehouse/quality';
+import { downstreamOf, readModels } from './warehouse/models/catalog';
+import { buildModels } from './warehouse/models/build';
+import { recordWindowCounts, refreshDatasetHealth } from './warehouse/audit/health';
+import { runChecks, type CheckResult, type TableCounts } from './warehouse/quality/checks';
 
 /** What the gate step returns to the workflow. */
 export interface GateOutcome {

@@ -5,7 +5,7 @@ import type { ActivityDeps } from './deps';
 import { TableauApiError, TableauClient } from './tableau/client';
 import { SiteLimiter } from './tableau/limiter';
 import { isRefreshProgress, refreshTableauItems, TableauRefreshError, type ItemProgress } from './tableau/refresh';
-import { recordBiRefresh } from './warehouse/audit';
+import { recordBiRefresh } from './warehouse/audit/runs';
 
 /** Input of the refresh activity: the run's window and which refresh round this is (1, then 2… after retryRefresh). */
 export interface RefreshInput extends RunWindow {

@@ -2,7 +2,7 @@ import { getDataset, modelsToBuild } from '../config/load';
 import { currentRun, runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
 import { dialectOf } from './warehouse/dialect';
-import { buildModels, type ModelResult } from './warehouse/transform';
+import { buildModels, type ModelResult } from './warehouse/models/build';
 
 /** Creates the transform activity. */
 export function createTransformActivities(deps: ActivityDeps) {

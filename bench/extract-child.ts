@@ -19,7 +19,7 @@ import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { extractTable, beginReadSnapshot } from '../activities/sources/postgres/extract';
 import { LocalObjectStore } from '../activities/storage/local';
-import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../activities/warehouse/engines/duckdb';
 import { openParquetConverter } from '../activities/sources/postgres/parquet-encoder';
 import { quoteLiteral } from '../activities/warehouse/sql';
 import { getDataset, loadConfig } from '../config/load';

@@ -28,7 +28,7 @@ import { Command } from 'commander';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Window } from '../activities/sources/postgres/manifest';
-import { DuckDbWarehouse } from '../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../activities/warehouse/engines/duckdb';
 import { qualified, quoteIdent, quoteLiteral } from '../activities/warehouse/sql';
 import {
   BENCH_DIR,

@@ -185,7 +185,7 @@ export async function measureOltpImpact(
     }
     started = true;
   };
-  let workerPeakMB = 0;
+  let workerPeakMB: number;
   try {
     await child.ready;
     // Let the extract's snapshot, count and COPY start before pgbench does.

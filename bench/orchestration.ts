@@ -36,6 +36,7 @@ import { createFreshlineWorkers } from '../workers/worker';
 import { windowWorkflowId } from '../workflows/ids';
 import { pipelineRun } from '../workflows/pipeline-run';
 import { log, printSummary, waitForQuiet } from './common';
+import * as workflowModule from '../workflows';
 
 const DIR = resolve(__dirname, '..', '.dev', 'bench-orchestration');
 const TASK_QUEUE = 'bench-orchestration';
@@ -293,7 +294,7 @@ async function main(): Promise<void> {
     );
 
     // Backfill throughput.
-    const registered = typeof (require('../workflows') as Record<string, unknown>).backfill === 'function';
+    const registered = typeof (workflowModule as Record<string, unknown>).backfill === 'function';
     if (opts.skipBackfill) lines.push('backfill: skipped (--skip-backfill)');
     else if (!registered) {
       lines.push(

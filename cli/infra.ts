@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { SecretStore } from '../activities/secrets/secret-store';
-import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../activities/warehouse/snowflake';
+import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../activities/warehouse/engines/snowflake';
 import { loadConfig } from '../config/load';
 import type { PipelineConfig } from '../config/schema';
 import { applySnowflakeInfra } from '../infra/snowflake/apply';

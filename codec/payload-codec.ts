@@ -55,6 +55,7 @@ export class PayloadEncryptionCodec implements PayloadCodec {
       } catch (err) {
         throw new Error(
           `payload encryption needs secret '${secretName}' ('<id>:<base64 of 32 bytes>', comma-separated, the first encrypts): ${(err as Error).message}`,
+          { cause: err },
         );
       }
       return parseKeyRing(text, secretName);

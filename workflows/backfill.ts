@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
-import { formatIssues } from '../config/schema';
+import { formatIssues } from '../config/format-issues';
 import {
   notifyOnFinishSignal,
   partitionDoneSignal,

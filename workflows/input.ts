@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isDuration } from '../config/duration';
-import { formatIssues } from '../config/schema';
+import { formatIssues } from '../config/format-issues';
 
 const isoInstant = z
   .string()

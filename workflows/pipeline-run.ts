@@ -12,7 +12,7 @@ import type { Activities } from '../activities';
 import type { GateOutcome } from '../activities/quality';
 import type { Manifest } from '../activities/sources/postgres/manifest';
 import type { LoadResult } from '../activities/warehouse/load';
-import type { TableCounts } from '../activities/warehouse/quality';
+import type { TableCounts } from '../activities/warehouse/quality/checks';
 import { parseDuration } from '../config/duration';
 import { notifyOnFinishSignal, partitionDoneSignal, partitionStateSignal } from './backfill-messages';
 import { GateDecisionSchema, parsePipelineInput, RefreshRetrySchema, type PipelineRunInput } from './input';

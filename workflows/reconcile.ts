@@ -1,7 +1,7 @@
 import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
-import { formatIssues } from '../config/schema';
+import { formatIssues } from '../config/format-issues';
 
 /** Input the dataset's reconciliation schedule (`freshline/<dataset>/reconcile`) passes on every firing. */
 export const ReconcileRecentInputSchema = z.object({

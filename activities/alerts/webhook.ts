@@ -46,6 +46,8 @@ export async function sendWebhookAlert(
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
+    // No `cause`: the fetch error quotes the webhook URL, which is a credential.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(
       `alert webhook (${secretName}) unreachable: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message.replace(url, '<url>')}`,
     );

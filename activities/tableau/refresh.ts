@@ -244,7 +244,7 @@ export async function refreshTableauItems(
   const startOrJoin = async (item: ItemProgress, note: (n: string) => void): Promise<void> => {
     const id = item.id as string;
     for (let conflicts = 0; ; conflicts++) {
-      let job: TableauJob | null = null;
+      let job: TableauJob | null;
       try {
         job = await client.startRefresh(item.kind, id, note);
         note(`started job ${job.id}`);

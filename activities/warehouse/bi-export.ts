@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { DatasetConfig } from '../../config/schema';
-import type { DuckDbWarehouse } from './duckdb';
+import type { DuckDbWarehouse } from './engines/duckdb';
 import { SCHEMAS } from './layout';
 import { quoteIdent, quoteLiteral } from './sql';
 

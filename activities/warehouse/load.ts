@@ -1,7 +1,7 @@
 import type { Manifest } from '../sources/postgres/manifest';
 import { dialectOf, type Dialect } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
-import { writeSourceState } from './source-state';
+import { writeSourceState } from './audit/source-state';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
 import type { StagedRelation, StagedRowsReader, TypedColumn } from './staged';
 import type { Warehouse } from './warehouse';

@@ -3,7 +3,7 @@
 'use strict';
 
 const { spawn } = require('node:child_process');
-const crypto = require('node:crypto');
+const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -30,7 +30,7 @@ function mtime(file) {
 /** Returns a hash of `file`'s content, or undefined if it does not exist. */
 function digest(file) {
   try {
-    return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   } catch {
     return undefined;
   }

@@ -56,6 +56,7 @@ export function ensurePostgresInstalled(log: (msg: string) => void = () => {}): 
       throw new Error(
         `${(err as Error).message}. Not running as root, so not installing it automatically: ` +
           'run `sudo apt-get install postgresql` and retry.',
+        { cause: err },
       );
     }
   }
@@ -69,7 +70,7 @@ export function ensurePostgresInstalled(log: (msg: string) => void = () => {}): 
       stdio: ['ignore', 'ignore', 'pipe'],
     });
   } catch (err) {
-    throw new Error(`apt-get install postgresql failed: ${tail(stderrOf(err))}`);
+    throw new Error(`apt-get install postgresql failed: ${tail(stderrOf(err))}`, { cause: err });
   }
   return findPostgresBin();
 }
@@ -105,7 +106,7 @@ export async function startPostgres(opts: {
     );
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`initdb failed for ${dataDir}: ${tail(stderrOf(err))}`);
+    throw new Error(`initdb failed for ${dataDir}: ${tail(stderrOf(err))}`, { cause: err });
   }
   const initMs = Date.now() - started;
 
@@ -135,6 +136,7 @@ export async function startPostgres(opts: {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw new Error(
       `pg_ctl start failed on port ${port}: ${tail(stderrOf(err))}${serverLog ? `\nserver.log:\n${serverLog}` : ''}`,
+      { cause: err },
     );
   }
   log(`postgres: cluster on 127.0.0.1:${port} ready (initdb ${initMs} ms, start ${Date.now() - started - initMs} ms)`);
@@ -162,7 +164,7 @@ export async function startPostgres(opts: {
         // A server that is already down is fine; anything else is worth surfacing after cleanup.
         if (fs.existsSync(path.join(dataDir, 'postmaster.pid'))) {
           fs.rmSync(dataDir, { recursive: true, force: true });
-          throw new Error(`pg_ctl stop failed for ${dataDir}: ${tail(stderrOf(err))}`);
+          throw new Error(`pg_ctl stop failed for ${dataDir}: ${tail(stderrOf(err))}`, { cause: err });
         }
       }
       fs.rmSync(dataDir, { recursive: true, force: true });

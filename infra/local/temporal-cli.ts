@@ -151,7 +151,7 @@ async function acquireLock(lockPath: string, log: (msg: string) => void): Promis
 
 function isStale(lockPath: string): boolean {
   let stat: fs.Stats;
-  let holder = NaN;
+  let holder: number;
   try {
     stat = fs.statSync(lockPath);
     holder = Number(fs.readFileSync(lockPath, 'utf8').split('\n')[0]);

@@ -1,4 +1,4 @@
-import { firstLine } from '../../activities/warehouse/snowflake-sql';
+import { firstLine } from '../../activities/warehouse/engines/snowflake-sql';
 import type { Warehouse } from '../../activities/warehouse/warehouse';
 import type { InfraPlan, RenderedMigration } from './render';
 
@@ -41,6 +41,7 @@ export async function applySnowflakeInfra(
         throw new Error(
           `${m.file}: statement ${i + 1} of ${m.statements.length} failed (${firstLine(sql)}): ${(err as Error).message}\n` +
             `The statements before it ran; ${m.file} is not recorded, so the next apply runs it again from the start (every statement is idempotent).`,
+          { cause: err },
         );
       }
       report.statements += 1;

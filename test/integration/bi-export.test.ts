@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { BI_EXPORT_FILE, exportBiDatabase, piiColumnNames } from '../../activities/warehouse/bi-export';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import { publishTables } from '../../activities/warehouse/publish';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { loadConfig } from '../../config/load';

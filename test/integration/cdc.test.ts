@@ -12,7 +12,7 @@ import {
   type CdcStream,
 } from '../../activities/sources/postgres/cdc';
 import { LocalObjectStore } from '../../activities/storage/local';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
 import { createDatabase } from '../../infra/local/postgres';

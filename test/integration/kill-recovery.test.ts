@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { PAYLOAD_KEYS_SECRET } from '../../codec/keys';
 import { generateChanges } from '../../infra/demo-oltp/generator';

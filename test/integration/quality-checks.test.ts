@@ -1,10 +1,10 @@
 import { parseConfig } from '../../config/load';
 import type { DatasetConfig } from '../../config/schema';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
-import { ensureAuditTables } from '../../activities/warehouse/audit';
-import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/health';
-import { runChecks, type CheckResult, type TableCounts } from '../../activities/warehouse/quality';
-import { releaseQuarantine } from '../../activities/warehouse/quarantine';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
+import { ensureAuditTables } from '../../activities/warehouse/audit/runs';
+import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/audit/health';
+import { runChecks, type CheckResult, type TableCounts } from '../../activities/warehouse/quality/checks';
+import { releaseQuarantine } from '../../activities/warehouse/quality/quarantine';
 
 // Every check type against a real DuckDB holding small shadow tables: once with data that passes,
 // once with data that fails, asserting what an operator reads (status, failing rows, samples, detail).

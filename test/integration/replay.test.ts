@@ -9,6 +9,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { installRuntime } from '../../workers/runtime';
 import { testEnv } from '../support/env';
+import * as workflowModule from '../../workflows';
 
 const DIR = resolve(__dirname, '../replay/histories');
 installRuntime(); // SDK logs at WARN through pino, not every replay worker state change
@@ -25,7 +26,7 @@ const files = readdirSync(DIR)
 test('there is a saved history for every workflow type the worker registers, and for the paths that matter', () => {
   const types = new Set(files.map((f) => f.split('--')[0]));
   // Every function workflows/index.ts exports is a workflow type the worker registers.
-  const registered = Object.entries(require('../../workflows') as Record<string, unknown>)
+  const registered = Object.entries(workflowModule as Record<string, unknown>)
     .filter(([, v]) => typeof v === 'function')
     .map(([k]) => k);
   expect(registered.filter((t) => !types.has(t))).toEqual([]);

@@ -7,7 +7,7 @@ import { LocalObjectStore } from '../../activities/storage/local';
 import type { ObjectStore } from '../../activities/storage/object-store';
 import { S3ObjectStore, S3StoreError, deleteFailure, type S3ObjectStoreOptions } from '../../activities/storage/s3';
 import { stagePrefix } from '../../activities/sources/postgres/extract';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import { quoteLiteral } from '../../activities/warehouse/sql';
 import { SourceTableSchema } from '../../config/schema';
 import { startS3, type S3StandIn } from '../stand-ins/s3';

@@ -1,8 +1,8 @@
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { PUBLISHED_STATES } from '../../activities/warehouse/health';
-import { recordRun } from '../../activities/warehouse/audit';
-import { ensureFreshnessAlertsTable, missedWindows, recordBreach } from '../../activities/warehouse/freshness';
+import { PUBLISHED_STATES } from '../../activities/warehouse/audit/health';
+import { recordRun } from '../../activities/warehouse/audit/runs';
+import { ensureFreshnessAlertsTable, missedWindows, recordBreach } from '../../activities/warehouse/audit/freshness';
 import { payloadDataConverter } from '../../codec/payload-codec';
 import { ConfigError } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';

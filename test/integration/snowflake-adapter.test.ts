@@ -6,7 +6,7 @@ import {
   SnowflakeWarehouse,
   type SnowflakeWarehouseOptions,
   SnowflakeWarehouseError,
-} from '../../activities/warehouse/snowflake';
+} from '../../activities/warehouse/engines/snowflake';
 import { type RecordedStatement, type SnowflakeStandIn, startSnowflakeStandIn } from '../stand-ins/snowflake';
 
 /**

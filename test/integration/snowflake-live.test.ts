@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { EnvSecretStore } from '../../activities/secrets/secret-store';
-import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../../activities/warehouse/snowflake';
+import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../../activities/warehouse/engines/snowflake';
 
 /**
  * Against a real Snowflake account, only when SNOWFLAKE_ACCOUNT is set. Uses SNOWFLAKE_USER and either

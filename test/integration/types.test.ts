@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { extractTable } from '../../activities/sources/postgres/extract';
 import { LocalObjectStore } from '../../activities/storage/local';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import { PostgresSourceSchema, SourceTableSchema } from '../../config/schema';
 import { createDatabase } from '../../infra/local/postgres';
 import { testEnv } from '../support/env';

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { asyncHandler } from './http';
 
 /**
  * A stand-in for the Tableau REST API (JSON flavour, as Tableau Cloud / Server answer it), enough for
@@ -196,220 +197,222 @@ export async function startTableauStandIn(opts: TableauStandInOptions = {}): Pro
     hasExtracts: i.hasExtract,
   });
 
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const url = new URL(req.url ?? '/', 'http://stand-in');
-    const rec: RecordedRequest = {
-      method: req.method ?? '?',
-      path: url.pathname,
-      query: decodeURIComponent(url.search),
-      status: 0,
-      at: Date.now(),
-    };
-    requests.push(rec);
-    const send = (code: number, body?: unknown, headers: Record<string, string> = {}) => {
-      rec.status = code;
-      res.writeHead(code, { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers });
-      res.end(body === undefined ? undefined : JSON.stringify(body));
-    };
-    const error = (
-      code: number,
-      tableauCode: string,
-      summary: string,
-      detail: string,
-      headers: Record<string, string> = {},
-    ) => {
-      rec.code = tableauCode;
-      send(code, { error: { code: tableauCode, summary, detail } }, headers);
-    };
-
-    const m = /^\/api\/(\d+\.\d+)(\/.*)$/.exec(url.pathname);
-    if (!m) return error(404, '404000', 'Resource Not Found', 'Unknown path (the stand-in serves /api/<version>/…)');
-    const path = m[2];
-    const body = (() => {
-      try {
-        return chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-      } catch {
-        return null;
-      }
-    })();
-    if (body === null) return error(400, '400000', 'Bad Request', 'The request body is not JSON');
-
-    if (req.method === 'POST' && path === '/auth/signin') {
-      const creds = (body.credentials ?? {}) as {
-        personalAccessTokenName?: string;
-        personalAccessTokenSecret?: string;
-        site?: { contentUrl?: string };
+  const server = createServer(
+    asyncHandler(async (req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const url = new URL(req.url ?? '/', 'http://stand-in');
+      const rec: RecordedRequest = {
+        method: req.method ?? '?',
+        path: url.pathname,
+        query: decodeURIComponent(url.search),
+        status: 0,
+        at: Date.now(),
       };
-      rec.patName = creds.personalAccessTokenName;
-      if (
-        creds.personalAccessTokenName !== patName ||
-        creds.personalAccessTokenSecret !== patSecret ||
-        creds.site?.contentUrl !== site
-      ) {
-        return error(401, '401001', 'Signin Error', 'Error signing in to Tableau Server');
-      }
-      // One session per PAT, as on Tableau: a new sign-in ends the previous session.
-      for (const t of tokens.values()) t.live = false;
-      const token = `${randomBytes(12).toString('hex')}|${randomBytes(16).toString('base64url')}`;
-      tokens.set(token, { live: true });
-      tokensIssued.push(token);
-      return send(200, {
-        credentials: {
-          site: { id: siteId, contentUrl: site },
-          user: { id: userId },
-          token,
-          estimatedTimeToExpiration: '365:00:00',
-        },
-      });
-    }
-
-    const token = req.headers['x-tableau-auth'];
-    const session = typeof token === 'string' ? tokens.get(token) : undefined;
-    if (req.method === 'POST' && path === '/auth/signout') {
-      if (session) session.live = false;
-      return send(204);
-    }
-    if (!session?.live)
-      return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
-    if (expireAfter !== null && expireAfter-- <= 0) {
-      expireAfter = null;
-      for (const t of tokens.values()) t.live = false;
-      return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
-    }
-    if (failures.n > 0 && (failures.path ?? /./).test(path)) {
-      failures.n--;
-      if (failures.status === 401)
-        return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
-      return error(
-        failures.status,
-        `${failures.status}000`,
-        'Internal Server Error',
-        'The stand-in was told to fail this request',
-      );
-    }
-    if (rateLimits.n > 0 && (rateLimits.path ?? /./).test(path)) {
-      rateLimits.n--;
-      const headers: Record<string, string> =
-        rateLimits.retryAfterSeconds !== undefined ? { 'Retry-After': String(rateLimits.retryAfterSeconds) } : {};
-      const detail =
-        rateLimits.minutes !== undefined
-          ? `Too many requests for this site. Please retry after ${rateLimits.minutes} minutes.`
-          : 'Too many requests for this site.';
-      return error(429, '429000', 'Too Many Requests', detail, headers);
-    }
-
-    const s = /^\/sites\/([^/]+)(\/.*)$/.exec(path);
-    if (!s) return error(404, '404000', 'Resource Not Found', `Unknown path ${path}`);
-    if (s[1] !== siteId) return error(403, '403000', 'Forbidden', 'The token is for another site');
-    const rest = s[2];
-    const pageOf = <T>(list: T[]) => {
-      const size = Math.min(Number(url.searchParams.get('pageSize') ?? 100), maxPageSize);
-      const number = Number(url.searchParams.get('pageNumber') ?? 1);
-      return {
-        page: list.slice((number - 1) * size, number * size),
-        pagination: { pageNumber: String(number), pageSize: String(size), totalAvailable: String(list.length) },
+      requests.push(rec);
+      const send = (code: number, body?: unknown, headers: Record<string, string> = {}) => {
+        rec.status = code;
+        res.writeHead(code, { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers });
+        res.end(body === undefined ? undefined : JSON.stringify(body));
       };
-    };
-    const filters = parseFilter(url.searchParams.get('filter') ?? '');
+      const error = (
+        code: number,
+        tableauCode: string,
+        summary: string,
+        detail: string,
+        headers: Record<string, string> = {},
+      ) => {
+        rec.code = tableauCode;
+        send(code, { error: { code: tableauCode, summary, detail } }, headers);
+      };
 
-    const list = /^\/(datasources|workbooks)$/.exec(rest);
-    if (req.method === 'GET' && list) {
-      const kind = list[1] === 'datasources' ? 'datasource' : 'workbook';
-      const matching = items.filter(
-        (i) =>
-          i.kind === kind &&
-          filters.every(
-            (f) => f.field !== 'name' || (f.op === 'eq' ? i.name === f.values[0] : f.values.includes(i.name)),
-          ),
-      );
-      const { page, pagination } = pageOf(matching);
-      return send(200, { pagination, [`${kind}s`]: { [kind]: page.map(itemJson) } });
-    }
-    const one = /^\/(datasources|workbooks)\/([^/]+)(\/refresh)?$/.exec(rest);
-    if (one) {
-      const kind = one[1] === 'datasources' ? 'datasource' : 'workbook';
-      const item = items.find((i) => i.kind === kind && i.id === decodeURIComponent(one[2]));
-      if (!item)
-        return error(
-          404,
-          kind === 'datasource' ? '404011' : '404006',
-          'Resource Not Found',
-          `${kind === 'datasource' ? 'Datasource' : 'Workbook'} '${one[2]}' could not be found.`,
-        );
-      if (req.method === 'GET' && !one[3]) return send(200, { [kind]: itemJson(item) });
-      if (req.method === 'POST' && one[3]) {
-        if (item.forbidden)
-          return error(
-            403,
-            '403004',
-            'Forbidden',
-            `The user does not have permission to refresh ${kind} '${item.name}'.`,
-          );
-        if (!item.hasExtract)
-          return error(409, '409090', 'Conflict', `The ${kind} '${item.name}' does not have an extract to refresh.`);
-        const active = jobs.find((j) => j.item === item && !j.completedAt);
-        if (active)
-          return error(409, '409093', 'Resource Conflict', `Job for '${item.name}' is already queued or running.`);
-        const job = newJob(item, true);
-        return send(202, {
-          job: { id: job.id, mode: 'Asynchronous', type: 'RefreshExtract', createdAt: job.createdAt },
+      const m = /^\/api\/(\d+\.\d+)(\/.*)$/.exec(url.pathname);
+      if (!m) return error(404, '404000', 'Resource Not Found', 'Unknown path (the stand-in serves /api/<version>/…)');
+      const path = m[2];
+      const body = (() => {
+        try {
+          return chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
+        } catch {
+          return null;
+        }
+      })();
+      if (body === null) return error(400, '400000', 'Bad Request', 'The request body is not JSON');
+
+      if (req.method === 'POST' && path === '/auth/signin') {
+        const creds = (body.credentials ?? {}) as {
+          personalAccessTokenName?: string;
+          personalAccessTokenSecret?: string;
+          site?: { contentUrl?: string };
+        };
+        rec.patName = creds.personalAccessTokenName;
+        if (
+          creds.personalAccessTokenName !== patName ||
+          creds.personalAccessTokenSecret !== patSecret ||
+          creds.site?.contentUrl !== site
+        ) {
+          return error(401, '401001', 'Signin Error', 'Error signing in to Tableau Server');
+        }
+        // One session per PAT, as on Tableau: a new sign-in ends the previous session.
+        for (const t of tokens.values()) t.live = false;
+        const token = `${randomBytes(12).toString('hex')}|${randomBytes(16).toString('base64url')}`;
+        tokens.set(token, { live: true });
+        tokensIssued.push(token);
+        return send(200, {
+          credentials: {
+            site: { id: siteId, contentUrl: site },
+            user: { id: userId },
+            token,
+            estimatedTimeToExpiration: '365:00:00',
+          },
         });
       }
-    }
-    if (req.method === 'GET' && rest === '/jobs') {
-      const matching = jobs
-        .filter((j) =>
-          filters.every((f) =>
-            f.field === 'jobType'
-              ? f.values.includes('refresh_extracts')
-              : f.field === 'status'
-                ? f.values.includes(status(j))
-                : f.field === 'title'
-                  ? f.values.includes(j.item.name)
-                  : true,
-          ),
-        )
-        .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-      const { page, pagination } = pageOf(matching);
-      return send(200, {
-        pagination,
-        backgroundJobs: {
-          backgroundJob: page.map((j) => ({
-            id: j.id,
-            status: status(j),
-            createdAt: j.createdAt,
-            ...(j.startedAt ? { startedAt: j.startedAt } : {}),
-            jobType: 'refresh_extracts',
-            priority: 50,
-            title: j.item.name,
-            subtitle: j.item.kind === 'datasource' ? 'Data Source' : 'Workbook',
-          })),
-        },
-      });
-    }
-    const job = /^\/jobs\/([^/]+)$/.exec(rest);
-    if (req.method === 'GET' && job) {
-      const j = jobs.find((x) => x.id === decodeURIComponent(job[1]));
-      if (!j) return error(404, '404003', 'Resource Not Found', `Job '${job[1]}' could not be found.`);
-      const pf = pollFailures.get(j.item.id);
-      if (pf && pf.n > 0) {
-        pf.n--;
-        if (pf.status === 401)
+
+      const token = req.headers['x-tableau-auth'];
+      const session = typeof token === 'string' ? tokens.get(token) : undefined;
+      if (req.method === 'POST' && path === '/auth/signout') {
+        if (session) session.live = false;
+        return send(204);
+      }
+      if (!session?.live)
+        return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
+      if (expireAfter !== null && expireAfter-- <= 0) {
+        expireAfter = null;
+        for (const t of tokens.values()) t.live = false;
+        return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
+      }
+      if (failures.n > 0 && (failures.path ?? /./).test(path)) {
+        failures.n--;
+        if (failures.status === 401)
           return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
         return error(
-          pf.status,
-          `${pf.status}000`,
+          failures.status,
+          `${failures.status}000`,
           'Internal Server Error',
           'The stand-in was told to fail this request',
         );
       }
-      advance(j);
-      return send(200, { job: jobJson(j) });
-    }
-    return error(404, '404000', 'Resource Not Found', `Unknown path ${path}`);
-  });
+      if (rateLimits.n > 0 && (rateLimits.path ?? /./).test(path)) {
+        rateLimits.n--;
+        const headers: Record<string, string> =
+          rateLimits.retryAfterSeconds !== undefined ? { 'Retry-After': String(rateLimits.retryAfterSeconds) } : {};
+        const detail =
+          rateLimits.minutes !== undefined
+            ? `Too many requests for this site. Please retry after ${rateLimits.minutes} minutes.`
+            : 'Too many requests for this site.';
+        return error(429, '429000', 'Too Many Requests', detail, headers);
+      }
+
+      const s = /^\/sites\/([^/]+)(\/.*)$/.exec(path);
+      if (!s) return error(404, '404000', 'Resource Not Found', `Unknown path ${path}`);
+      if (s[1] !== siteId) return error(403, '403000', 'Forbidden', 'The token is for another site');
+      const rest = s[2];
+      const pageOf = <T>(list: T[]) => {
+        const size = Math.min(Number(url.searchParams.get('pageSize') ?? 100), maxPageSize);
+        const number = Number(url.searchParams.get('pageNumber') ?? 1);
+        return {
+          page: list.slice((number - 1) * size, number * size),
+          pagination: { pageNumber: String(number), pageSize: String(size), totalAvailable: String(list.length) },
+        };
+      };
+      const filters = parseFilter(url.searchParams.get('filter') ?? '');
+
+      const list = /^\/(datasources|workbooks)$/.exec(rest);
+      if (req.method === 'GET' && list) {
+        const kind = list[1] === 'datasources' ? 'datasource' : 'workbook';
+        const matching = items.filter(
+          (i) =>
+            i.kind === kind &&
+            filters.every(
+              (f) => f.field !== 'name' || (f.op === 'eq' ? i.name === f.values[0] : f.values.includes(i.name)),
+            ),
+        );
+        const { page, pagination } = pageOf(matching);
+        return send(200, { pagination, [`${kind}s`]: { [kind]: page.map(itemJson) } });
+      }
+      const one = /^\/(datasources|workbooks)\/([^/]+)(\/refresh)?$/.exec(rest);
+      if (one) {
+        const kind = one[1] === 'datasources' ? 'datasource' : 'workbook';
+        const item = items.find((i) => i.kind === kind && i.id === decodeURIComponent(one[2]));
+        if (!item)
+          return error(
+            404,
+            kind === 'datasource' ? '404011' : '404006',
+            'Resource Not Found',
+            `${kind === 'datasource' ? 'Datasource' : 'Workbook'} '${one[2]}' could not be found.`,
+          );
+        if (req.method === 'GET' && !one[3]) return send(200, { [kind]: itemJson(item) });
+        if (req.method === 'POST' && one[3]) {
+          if (item.forbidden)
+            return error(
+              403,
+              '403004',
+              'Forbidden',
+              `The user does not have permission to refresh ${kind} '${item.name}'.`,
+            );
+          if (!item.hasExtract)
+            return error(409, '409090', 'Conflict', `The ${kind} '${item.name}' does not have an extract to refresh.`);
+          const active = jobs.find((j) => j.item === item && !j.completedAt);
+          if (active)
+            return error(409, '409093', 'Resource Conflict', `Job for '${item.name}' is already queued or running.`);
+          const job = newJob(item, true);
+          return send(202, {
+            job: { id: job.id, mode: 'Asynchronous', type: 'RefreshExtract', createdAt: job.createdAt },
+          });
+        }
+      }
+      if (req.method === 'GET' && rest === '/jobs') {
+        const matching = jobs
+          .filter((j) =>
+            filters.every((f) =>
+              f.field === 'jobType'
+                ? f.values.includes('refresh_extracts')
+                : f.field === 'status'
+                  ? f.values.includes(status(j))
+                  : f.field === 'title'
+                    ? f.values.includes(j.item.name)
+                    : true,
+            ),
+          )
+          .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+        const { page, pagination } = pageOf(matching);
+        return send(200, {
+          pagination,
+          backgroundJobs: {
+            backgroundJob: page.map((j) => ({
+              id: j.id,
+              status: status(j),
+              createdAt: j.createdAt,
+              ...(j.startedAt ? { startedAt: j.startedAt } : {}),
+              jobType: 'refresh_extracts',
+              priority: 50,
+              title: j.item.name,
+              subtitle: j.item.kind === 'datasource' ? 'Data Source' : 'Workbook',
+            })),
+          },
+        });
+      }
+      const job = /^\/jobs\/([^/]+)$/.exec(rest);
+      if (req.method === 'GET' && job) {
+        const j = jobs.find((x) => x.id === decodeURIComponent(job[1]));
+        if (!j) return error(404, '404003', 'Resource Not Found', `Job '${job[1]}' could not be found.`);
+        const pf = pollFailures.get(j.item.id);
+        if (pf && pf.n > 0) {
+          pf.n--;
+          if (pf.status === 401)
+            return error(401, '401002', 'Unauthorized Access', 'Invalid authentication credentials were provided.');
+          return error(
+            pf.status,
+            `${pf.status}000`,
+            'Internal Server Error',
+            'The stand-in was told to fail this request',
+          );
+        }
+        advance(j);
+        return send(200, { job: jobJson(j) });
+      }
+      return error(404, '404000', 'Resource Not Found', `Unknown path ${path}`);
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load';
 import { DUCKDB, SNOWFLAKE } from '../../activities/warehouse/dialect';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
-import { buildOrder, checkModelsForDialect, readModels, renderModel } from '../../activities/warehouse/models';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
+import { buildOrder, checkModelsForDialect, readModels, renderModel } from '../../activities/warehouse/models/catalog';
 
 test('every model states its grain and the published marts build upstream-first', () => {
   const models = readModels();

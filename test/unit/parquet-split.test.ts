@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { encodeCsvToParquet } from '../../activities/sources/postgres/parquet-encoder';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 
 let db: DuckDbWarehouse;
 let dir: string;

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { DuckDbWarehouse } from '../../activities/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import { hmacExpression, piiKeyJoin, registerPiiKey } from '../../activities/sources/postgres/pii';
 
 let db: DuckDbWarehouse;

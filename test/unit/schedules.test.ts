@@ -1,4 +1,4 @@
-import { summariseMissed } from '../../activities/warehouse/freshness';
+import { summariseMissed } from '../../activities/warehouse/audit/freshness';
 import { instantArg } from '../../cli/schedules';
 import { loadConfig } from '../../config/load';
 import { desiredSchedules, kindOfScheduleId } from '../../schedules/apply';

@@ -1,5 +1,5 @@
 import { snowflakeType } from '../../activities/warehouse/dialect';
-import { copySql } from '../../activities/warehouse/snowflake-stage';
+import { copySql } from '../../activities/warehouse/engines/snowflake-stage';
 
 test('staged DuckDB types map to Snowflake types; exact numerics stay exact; an unknown type is refused by name', () => {
   expect(

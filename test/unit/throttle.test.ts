@@ -6,7 +6,7 @@ test('a throttled stream delivers every byte in order and no faster than the cap
   const chunks = Array.from({ length: 32 }, (_, i) => Buffer.alloc(64 * 1024, i)); // 2 MiB
   const received: Buffer[] = [];
   const started = performance.now();
-  await pipeline(Readable.from(chunks), throttle(4 * 1024 * 1024), async function* (source: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from(chunks), throttle(4 * 1024 * 1024), async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) received.push(chunk);
   });
   const seconds = (performance.now() - started) / 1000;

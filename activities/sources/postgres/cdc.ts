@@ -382,6 +382,7 @@ class CaptureRun {
           if (pgCode(err) === PG_OBJECT_IN_USE) {
             throw new Error(
               `replication slot '${this.opts.stream.slot}' is in use by another reader; captures of one slot must not overlap`,
+              { cause: err },
             );
           }
           throw err;

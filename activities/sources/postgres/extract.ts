@@ -8,7 +8,7 @@ import { parseDuration } from '../../../config/duration';
 import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
-import type { SourceState } from '../../warehouse/source-state';
+import type { SourceState } from '../../warehouse/audit/source-state';
 import { compareSchemas } from './drift';
 import type { Manifest, StagedColumn, Window } from './manifest';
 import { encodeCsvToParquet } from './parquet-encoder';

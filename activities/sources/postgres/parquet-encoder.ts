@@ -4,7 +4,7 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { quoteIdent, quoteLiteral } from '../../warehouse/sql';
-import { DuckDbWarehouse } from '../../warehouse/duckdb';
+import { DuckDbWarehouse } from '../../warehouse/engines/duckdb';
 import type { Warehouse } from '../../warehouse/warehouse';
 import { hmacExpression, piiKeyJoin } from './pii';
 import { throttle } from './throttle';

@@ -1,11 +1,11 @@
-import type { DatasetConfig } from '../../config/schema';
-import { parseDuration } from '../../config/duration';
-import { dialectOf } from './dialect';
-import { SCHEMAS } from './layout';
-import { openQuarantine } from './quarantine';
-import type { TableCounts } from './quality-context';
-import { isoFromTimestamp, qualified } from './sql';
-import type { Warehouse } from './warehouse';
+import type { DatasetConfig } from '../../../config/schema';
+import { parseDuration } from '../../../config/duration';
+import { dialectOf } from '../dialect';
+import { SCHEMAS } from '../layout';
+import { openQuarantine } from '../quality/quarantine';
+import type { TableCounts } from '../quality/context';
+import { isoFromTimestamp, qualified } from '../sql';
+import type { Warehouse } from '../warehouse';
 
 /** Run states that published certified tables. */
 export const PUBLISHED_STATES = ['succeeded', 'published_with_errors', 'published_partial', 'published_skipped_gate'];

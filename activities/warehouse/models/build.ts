@@ -1,8 +1,8 @@
-import { DUCKDB, type Dialect } from './dialect';
-import { SCHEMAS, rawTable, shadowSchema } from './layout';
-import { buildOrder, readModels, readSourceContracts, renderModel, MODELS_DIR, type Model } from './models';
-import { qualified, quoteIdent } from './sql';
-import type { Warehouse } from './warehouse';
+import { DUCKDB, type Dialect } from '../dialect';
+import { SCHEMAS, rawTable, shadowSchema } from '../layout';
+import { buildOrder, readModels, readSourceContracts, renderModel, MODELS_DIR, type Model } from './catalog';
+import { qualified, quoteIdent } from '../sql';
+import type { Warehouse } from '../warehouse';
 
 /** Result of one model build. */
 export interface ModelResult {
@@ -71,7 +71,7 @@ export async function buildModels(
       try {
         result = model.layer !== 'marts' ? await buildTable(ctx, model) : await buildMart(ctx, model);
       } catch (err) {
-        throw new Error(`model ${model.layer}/${model.name} failed: ${(err as Error).message}`);
+        throw new Error(`model ${model.layer}/${model.name} failed: ${(err as Error).message}`, { cause: err });
       }
       const [{ n }] = await wh.query<{ n: number }>(`SELECT count(*) AS n FROM ${qualified(shadow, model.name)}`);
       const full: ModelResult = { ...result, rows: Number(n), ms: Date.now() - started };

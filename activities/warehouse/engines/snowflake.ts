@@ -1,5 +1,5 @@
 import type { Connection, ConnectionOptions, RowStatement, SnowflakeError } from 'snowflake-sdk';
-import type { SecretStore } from '../secrets/secret-store';
+import type { SecretStore } from '../../secrets/secret-store';
 import { snowflakeSdk } from './snowflake-driver';
 import { FETCH_AS_STRING, normaliseColumnName, toRow } from './snowflake-rows';
 import {
@@ -10,8 +10,8 @@ import {
   snowflakeStringLiteral,
   toSnowflakePlaceholders,
 } from './snowflake-sql';
-import { quoteIdent } from './sql';
-import type { BindValue, Row, Warehouse } from './warehouse';
+import { quoteIdent } from '../sql';
+import type { BindValue, Row, Warehouse } from '../warehouse';
 
 export type { QueryTag } from './snowflake-sql';
 

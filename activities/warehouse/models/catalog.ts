@@ -2,12 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DUCKDB, type Dialect, type DialectName } from './dialect';
-import { SCHEMAS, rawTable } from './layout';
-import { qualified, quoteIdent } from './sql';
+import { DUCKDB, type Dialect, type DialectName } from '../dialect';
+import { SCHEMAS, rawTable } from '../layout';
+import { qualified, quoteIdent } from '../sql';
 
 /** Default location of the SQL models (dbt-style layers). */
-export const MODELS_DIR = resolve(__dirname, '../../models');
+export const MODELS_DIR = resolve(__dirname, '../../../models');
 
 /**
  * A SQL model file. Header comments: `-- grain: …` (required), `-- materialized: table|incremental`,

@@ -1,12 +1,12 @@
-import type { CheckConfig, DatasetConfig } from '../../config/schema';
-import { aggregateCheck, type AggregateCheck } from './quality-aggregate';
-import { renderRefs, SAMPLE, type CheckContext, type CheckResult, type TableCounts } from './quality-context';
-import { shadowSchema } from './layout';
+import type { CheckConfig, DatasetConfig } from '../../../config/schema';
+import { aggregateCheck, type AggregateCheck } from './aggregate';
+import { renderRefs, SAMPLE, type CheckContext, type CheckResult, type TableCounts } from './context';
+import { shadowSchema } from '../layout';
 import { releasedHashes, quarantineRows } from './quarantine';
-import { qualified, quoteIdent, quoteLiteral } from './sql';
-import type { Warehouse } from './warehouse';
+import { qualified, quoteIdent, quoteLiteral } from '../sql';
+import type { Warehouse } from '../warehouse';
 
-export type { CheckResult, TableCounts } from './quality-context';
+export type { CheckResult, TableCounts } from './context';
 
 /** Runs every check against the dataset's shadow tables; `error` row checks quarantine their failing rows. */
 export async function runChecks(

@@ -1,8 +1,8 @@
-import type { CheckConfig } from '../../config/schema';
-import { parseDuration } from '../../config/duration';
-import { rawTable, SCHEMAS } from './layout';
-import { renderRefs, SAMPLE, type CheckContext, type CheckResult } from './quality-context';
-import { isoFromTimestamp, qualified, quoteIdent } from './sql';
+import type { CheckConfig } from '../../../config/schema';
+import { parseDuration } from '../../../config/duration';
+import { rawTable, SCHEMAS } from '../layout';
+import { renderRefs, SAMPLE, type CheckContext, type CheckResult } from './context';
+import { isoFromTimestamp, qualified, quoteIdent } from '../sql';
 
 /** Checks judged on the whole model or window (nothing row-level to quarantine). */
 export type AggregateCheck = Extract<

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
-import { quoteIdent } from './sql';
-import type { BindValue, Row, Warehouse } from './warehouse';
+import { quoteIdent } from '../sql';
+import type { BindValue, Row, Warehouse } from '../warehouse';
 
 /**
  * DuckDB warehouse (embedded default). DuckDB allows one writing process per file and detects

@@ -33,6 +33,7 @@ export function snowflakeSdk(): Sdk {
   if (loaded) return loaded;
   process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
   // A runtime require (not an import) so the environment above is in place before the module's top level runs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: the import must wait for the environment
   const sdk = require('snowflake-sdk') as Sdk;
   sdk.configure({ logLevel: 'OFF', additionalLogToConsole: false, customLogger: silent });
   loaded = sdk;

@@ -1,7 +1,7 @@
 /** What quality checks share: their context, results and the counts the workflow passes in. */
-import type { CheckConfig, DatasetConfig, Severity } from '../../config/schema';
-import { qualified } from './sql';
-import type { Warehouse } from './warehouse';
+import type { CheckConfig, DatasetConfig, Severity } from '../../../config/schema';
+import { qualified } from '../sql';
+import type { Warehouse } from '../warehouse';
 
 /** Per-table counts the row-count reconciliation compares: source snapshot = staged = loaded. */
 export interface TableCounts {

@@ -1,9 +1,9 @@
-import { dialectOf } from './dialect';
+import { dialectOf } from '../dialect';
 import { ensureHealthTables } from './health';
-import { SCHEMAS } from './layout';
-import type { CheckResult } from './quality';
+import { SCHEMAS } from '../layout';
+import type { CheckResult } from '../quality/checks';
 import { ensureSourceStateTable } from './source-state';
-import type { Warehouse } from './warehouse';
+import type { Warehouse } from '../warehouse';
 
 /** Creates the audit tables if missing (idempotent; run at worker start). */
 export async function ensureAuditTables(wh: Warehouse): Promise<void> {

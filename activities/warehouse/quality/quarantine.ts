@@ -1,7 +1,7 @@
-import { SCHEMAS } from './layout';
-import type { CheckContext } from './quality-context';
-import { qualified, quoteLiteral } from './sql';
-import type { Warehouse } from './warehouse';
+import { SCHEMAS } from '../layout';
+import type { CheckContext } from './context';
+import { qualified, quoteLiteral } from '../sql';
+import type { Warehouse } from '../warehouse';
 
 /** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
 const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR', '_dq_release_reason VARCHAR'];

@@ -1,5 +1,5 @@
 import type { Column } from 'snowflake-sdk';
-import type { Row } from './warehouse';
+import type { Row } from '../warehouse';
 
 /**
  * Turning snowflake-sdk result values into Freshline's JSON-safe rows. Statements run with

@@ -1,12 +1,12 @@
-import type { DatasetConfig } from '../../config/schema';
-import { dialectOf } from './dialect';
+import type { DatasetConfig } from '../../../config/schema';
+import { dialectOf } from '../dialect';
 import { PUBLISHED_STATES } from './health';
-import { SCHEMAS } from './layout';
-import { isoFromTimestamp } from './sql';
-import type { Warehouse } from './warehouse';
-import { cadenceWindows, type Window } from '../../schedules/windows';
+import { SCHEMAS } from '../layout';
+import { isoFromTimestamp } from '../sql';
+import type { Warehouse } from '../warehouse';
+import { cadenceWindows, type Window } from '../../../schedules/windows';
 
-export { cadenceWindows, type Window } from '../../schedules/windows';
+export { cadenceWindows, type Window } from '../../../schedules/windows';
 
 /** A run of consecutive missed windows. */
 export interface WindowGap extends Window {

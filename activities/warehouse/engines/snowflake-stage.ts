@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { Manifest } from '../sources/postgres/manifest';
-import { snowflakeType } from './dialect';
-import { SCHEMAS, rawTable } from './layout';
+import type { Manifest } from '../../sources/postgres/manifest';
+import { snowflakeType } from '../dialect';
+import { SCHEMAS, rawTable } from '../layout';
 import { snowflakeStringLiteral } from './snowflake-sql';
-import { qualified, quoteIdent } from './sql';
-import type { StagedRelation, StagedRowsReader } from './staged';
-import type { Row, Warehouse } from './warehouse';
+import { qualified, quoteIdent } from '../sql';
+import type { StagedRelation, StagedRowsReader } from '../staged';
+import type { Row, Warehouse } from '../warehouse';
 
 /** The external stage through which Snowflake reads the S3 stage (config `warehouse.externalStage`). */
 export interface ExternalStage {

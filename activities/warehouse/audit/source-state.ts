@@ -1,6 +1,6 @@
-import type { StagedColumn } from '../sources/postgres/manifest';
-import { DUCKDB, dialectOf, type Dialect } from './dialect';
-import type { Warehouse } from './warehouse';
+import type { StagedColumn } from '../../sources/postgres/manifest';
+import { DUCKDB, dialectOf, type Dialect } from '../dialect';
+import type { Warehouse } from '../warehouse';
 
 /** What the last successful load of a source table saw: the baseline for drift and full-mode checksums. */
 export interface SourceState {
