@@ -1,23 +1,68 @@
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 import type { GateOutcome } from '../activities/quality';
-import { GateDecisionSchema } from './input';
-import { retryGateSignal, skipGateSignal, type GateDecision } from './messages';
-import { sum, type RunState } from './run-state';
+import { GateDecisionSchema, payloadIssues, type GateDecisionInput } from './input';
+import {
+  retryGateSignal,
+  retryGateUpdate,
+  skipGateSignal,
+  skipGateUpdate,
+  type DecisionAnswer,
+  type DecisionVia,
+  type GateDecision,
+} from './messages';
+import { stateInWords, sum, type RunState } from './run-state';
 
-/** Listens for retryGate/skipGate signals; only a valid one received while blocked is kept, the rest are listed as ignored. */
+// Patches for runs already in flight (their histories replay on the old path):
+// - a second decision while one is pending is ignored (before, it replaced the first, which was then never audited);
+const FIRST_DECISION_WINS = 'gate-first-decision-wins';
+// - a decision that arrives while the run tells its backfill it blocked is kept (before, it was cleared afterwards).
+const DECISION_KEPT_WHILE_REPORTING = 'gate-decision-kept-while-reporting';
+
+/**
+ * Listens for retryGate/skipGate, as signals and as updates with the same names. A valid decision received while
+ * blocked is kept for the gate loop and audited alike (with `via`); an invalid or mistimed signal is listed in
+ * status.ignoredSignals, an invalid or mistimed update is rejected by its validator (the caller gets why).
+ */
 export function registerGateHandlers(state: RunState): void {
-  const onDecision = (kind: GateDecision['kind']) => (payload: unknown) => {
+  const onSignal = (kind: GateDecision['kind']) => (payload: unknown) => {
     const d = GateDecisionSchema.safeParse(payload);
-    if (!d.success)
-      state.ignore(
-        `${kind}Gate: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
-      );
+    const pending = state.pendingGate;
+    if (!d.success) state.ignore(`${kind}Gate: invalid payload (${payloadIssues(d.error)})`);
     else if (state.status.state !== 'blocked')
       state.ignore(`${kind}Gate by ${d.data.by}: run was ${state.status.state}, not blocked`);
-    else state.pendingGate = { kind, ...d.data, at: new Date().toISOString() };
+    else if (pending && patched(FIRST_DECISION_WINS))
+      state.ignore(`${kind}Gate by ${d.data.by}: ${pending.kind} by ${pending.by} was already pending`);
+    else state.pendingGate = decide(kind, d.data, 'signal');
   };
-  setHandler(retryGateSignal, onDecision('retry'));
-  setHandler(skipGateSignal, onDecision('skip'));
+  setHandler(retryGateSignal, onSignal('retry'));
+  setHandler(skipGateSignal, onSignal('skip'));
+
+  // Validators only read: they run before the update is accepted (never on replay), so they must not change state.
+  const validator = (kind: GateDecision['kind']) => (payload: unknown) => {
+    const d = GateDecisionSchema.safeParse(payload);
+    if (!d.success) throw new Error(`invalid ${kind}Gate payload: ${payloadIssues(d.error)}`);
+    if (state.status.state !== 'blocked') throw new Error(`run is ${stateInWords(state.status.state)}, not blocked`);
+    const pending = state.pendingGate;
+    if (pending) throw new Error(`run is blocked, but ${pending.kind} by ${pending.by} is already pending`);
+  };
+  // Answered once recorded: the run acts on it in the same workflow task (the status query shows the outcome).
+  const handler =
+    (kind: GateDecision['kind']) =>
+    (payload: GateDecisionInput): DecisionAnswer<GateDecision> => {
+      const decision = decide(kind, GateDecisionSchema.parse(payload), 'update');
+      state.pendingGate = decision;
+      return { accepted: true, decision };
+    };
+  setHandler(retryGateUpdate, handler('retry'), { validator: validator('retry') });
+  setHandler(skipGateUpdate, handler('skip'), { validator: validator('skip') });
+}
+
+function decide(
+  kind: GateDecision['kind'],
+  d: { by: string; reason: string; from?: GateDecision['from'] },
+  via: DecisionVia,
+): GateDecision {
+  return { kind, ...d, at: new Date().toISOString(), via };
 }
 
 /** What the gate loop needs from the run: its activities and the steps a retry may redo. */
@@ -72,9 +117,11 @@ export async function runGateLoop(deps: GateLoopDeps): Promise<{ skipped: boolea
       .map((r) => `${r.check}: ${r.detail}`)
       .join('; ');
     await deps.alert('gate_blocked', outcome.critical, failing);
+    const keep = patched(DECISION_KEPT_WHILE_REPORTING);
+    if (keep) state.pendingGate = null;
     status.state = 'blocked';
     await deps.tellParent('blocked');
-    state.pendingGate = null;
+    if (!keep) state.pendingGate = null;
     const decided = await condition(() => state.pendingGate !== null, deps.gateTimeoutMs);
     if (!decided) {
       await deps.alert('gate_timeout', outcome.critical, failing);

@@ -16,7 +16,7 @@ import { notifyOnFinishSignal, partitionDoneSignal, partitionStateSignal } from 
 import { registerGateHandlers, runGateLoop } from './gate-loop';
 import { parsePipelineInput, type PipelineRunInput } from './input';
 import { statusQuery, type RunStatus, type StepRecord } from './messages';
-import { runRefreshLoop } from './refresh-loop';
+import { registerRefreshUpdate, runRefreshLoop } from './refresh-loop';
 import { failureReason, RunState, sum } from './run-state';
 
 const retry: RetryPolicy = {
@@ -58,6 +58,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   const waiters = new Set<string>();
   setHandler(notifyOnFinishSignal, ({ workflowId }) => void waiters.add(workflowId));
   registerGateHandlers(state);
+  registerRefreshUpdate(state);
 
   let manifests: Manifest[] = [];
   let loads: LoadResult[] = [];

@@ -1,8 +1,39 @@
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 import type { RefreshResult } from '../activities/refresh';
-import { RefreshRetrySchema } from './input';
-import { retryRefreshSignal, type RefreshAttempt } from './messages';
-import { sum, type RunState } from './run-state';
+import { payloadIssues, RefreshRetrySchema, type RefreshRetryInput } from './input';
+import { retryRefreshSignal, retryRefreshUpdate, type DecisionAnswer, type RefreshAttempt } from './messages';
+import { stateInWords, sum, type RunState } from './run-state';
+
+// Patches for runs in flight, as in gate-loop.ts: a second retryRefresh while one is pending is ignored, and one
+// arriving while the run tells its backfill it failed is kept.
+const FIRST_REQUEST_WINS = 'refresh-first-request-wins';
+const REQUEST_KEPT_WHILE_REPORTING = 'refresh-request-kept-while-reporting';
+
+/**
+ * retryRefresh as an update, registered when the run starts so a mistimed one is rejected naming the run's state
+ * (an update without a handler would only be told "No registered handler").
+ */
+export function registerRefreshUpdate(state: RunState): void {
+  setHandler(
+    retryRefreshUpdate,
+    (payload: RefreshRetryInput): DecisionAnswer<NonNullable<RefreshAttempt['requested']>> => {
+      // Answered once recorded: the refresh round it starts follows in the same workflow task.
+      const decision = { ...RefreshRetrySchema.parse(payload), at: new Date().toISOString(), via: 'update' as const };
+      state.pendingRefresh = decision;
+      return { accepted: true, decision };
+    },
+    {
+      validator: (payload: unknown) => {
+        const d = RefreshRetrySchema.safeParse(payload);
+        if (!d.success) throw new Error(`invalid retryRefresh payload: ${payloadIssues(d.error)}`);
+        if (state.status.state !== 'refresh_failed')
+          throw new Error(`run is ${stateInWords(state.status.state)}, not refresh_failed`);
+        const pending = state.pendingRefresh;
+        if (pending) throw new Error(`run is in refresh_failed, but retryRefresh by ${pending.by} is already pending`);
+      },
+    },
+  );
+}
 
 /** What the refresh loop needs from the run. */
 export interface RefreshLoopDeps {
@@ -24,15 +55,17 @@ export async function runRefreshLoop(deps: RefreshLoopDeps): Promise<void> {
   const { status } = state;
   const refreshAttempts: RefreshAttempt[] = [];
   status.refresh = { attempts: refreshAttempts };
+  // Registered only now, as before updates existed: a retryRefresh signal sent earlier waits in Temporal's buffer
+  // until here, then is listed as ignored (the run is running, not refresh_failed).
   setHandler(retryRefreshSignal, (payload: unknown) => {
     const d = RefreshRetrySchema.safeParse(payload);
-    if (!d.success)
-      state.ignore(
-        `retryRefresh: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
-      );
+    const pending = state.pendingRefresh;
+    if (!d.success) state.ignore(`retryRefresh: invalid payload (${payloadIssues(d.error)})`);
     else if (status.state !== 'refresh_failed')
       state.ignore(`retryRefresh by ${d.data.by}: run was ${status.state}, not refresh_failed`);
-    else state.pendingRefresh = { ...d.data, at: new Date().toISOString() };
+    else if (pending && patched(FIRST_REQUEST_WINS))
+      state.ignore(`retryRefresh by ${d.data.by}: retryRefresh by ${pending.by} was already pending`);
+    else state.pendingRefresh = { ...d.data, at: new Date().toISOString(), via: 'signal' };
   });
   for (let round = 1; ; round++) {
     const attempt: RefreshAttempt = {
@@ -63,9 +96,11 @@ export async function runRefreshLoop(deps: RefreshLoopDeps): Promise<void> {
     } catch (err) {
       attempt.outcome = 'failed';
       attempt.detail = (err as Error).message;
+      const keep = patched(REQUEST_KEPT_WHILE_REPORTING);
+      if (keep) state.pendingRefresh = null;
       status.state = 'refresh_failed';
       await deps.tellParent('refresh_failed');
-      state.pendingRefresh = null;
+      if (!keep) state.pendingRefresh = null;
       if (!(await condition(() => state.pendingRefresh !== null, deps.waitMs))) {
         throw ApplicationFailure.nonRetryable(
           `BI refresh failed (${attempt.detail}); no retryRefresh within ${deps.waitMs / 1000}s — certified tables are published, dashboards keep their previous extracts`,

@@ -72,5 +72,23 @@ export function failureReason(err: unknown): string {
   return (err as { cause?: Error }).cause?.message ?? (err as Error).message;
 }
 
+const STATE_WORDS: Record<RunStatus['state'], string> = {
+  running: 'running',
+  waiting_upstream: 'waiting for its upstream dataset',
+  blocked: 'blocked at the quality gate',
+  refresh_failed: 'waiting for retryRefresh after a failed BI refresh',
+  loaded: 'loaded (a backfill partition)',
+  succeeded: 'published',
+  published_with_errors: 'published with errors',
+  published_partial: 'published partially',
+  published_skipped_gate: 'published (gate skipped)',
+  failed: 'failed',
+};
+
+/** A run state as an operator reads it in a rejection ("run is published, not blocked"). */
+export function stateInWords(state: RunStatus['state']): string {
+  return STATE_WORDS[state];
+}
+
 /** Sums `f` over `xs` (step counts). */
 export const sum = <T>(xs: T[], f: (x: T) => number): number => xs.reduce((s, x) => s + f(x), 0);
