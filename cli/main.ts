@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { codecServerCommand } from './codec-server';
 import { backfillCommand } from './backfill';
 import { runDemo } from './demo';
@@ -64,6 +64,40 @@ program
   )
   .option('--namespace <name...>', 'only these namespaces (X-Namespace header; default any)')
   .action(async (opts) => codecServerCommand(opts));
+
+// freshline gate skip|retry, refresh retry: operator decisions as Temporal updates (validated, answered at once).
+{
+  const decision = (c: Command) =>
+    c
+      .argument('<workflowId>', "the run's workflow id, e.g. sales_core/window/2026-11-22T10:00:00.000Z")
+      .requiredOption('--by <who>', 'who decides (audited)')
+      .requiredOption('--reason <why>', 'why (audited)')
+      .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)');
+  const gate = program.command('gate').description('decide on a run blocked at the quality gate');
+  decision(gate.command('skip'))
+    .description('publish despite the blocked gate (flagged and audited); exit 1 if the run rejects it')
+    .action(async (workflowId: string, opts) => {
+      const { gateDecisionCommand } = await import('./gate');
+      process.exitCode = await gateDecisionCommand('skip', workflowId, opts);
+    });
+  decision(gate.command('retry'))
+    .description('re-run the blocked gate, optionally from transform or extract; exit 1 if the run rejects it')
+    .addOption(new Option('--from <step>', 'redo from this step').choices(['gate', 'transform', 'extract']))
+    .action(async (workflowId: string, opts) => {
+      const { gateDecisionCommand } = await import('./gate');
+      process.exitCode = await gateDecisionCommand('retry', workflowId, opts);
+    });
+  decision(
+    program
+      .command('refresh')
+      .description('the BI refresh step of a run')
+      .command('retry')
+      .description('run the failed BI refresh again (run state refresh_failed); exit 1 if the run rejects it'),
+  ).action(async (workflowId: string, opts) => {
+    const { refreshRetryCommand } = await import('./gate');
+    process.exitCode = await refreshRetryCommand(workflowId, opts);
+  });
+}
 
 // freshline infra snowflake apply: roles, grants, masking, Tableau's user, warehouses (infra/snowflake/).
 program

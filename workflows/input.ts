@@ -41,12 +41,15 @@ export const PipelineRunInputSchema = z
 
 export type PipelineRunInput = z.input<typeof PipelineRunInputSchema>;
 
+// A missing field says `required` (zod's default names the expected type, which reads like a bug report).
+const text = () => z.string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') });
+
 /** Operator decision carried by retryGate/skipGate. */
 export const GateDecisionSchema = z.object({
   /** Who decided (audited). */
-  by: z.string().min(1, 'must name who decided'),
+  by: text().min(1, 'must name who decided'),
   /** Why (audited). */
-  reason: z.string().min(1, 'must say why'),
+  reason: text().min(1, 'must say why'),
   /** retryGate only: re-run from this step (default: re-run the checks only). */
   from: z.enum(['gate', 'transform', 'extract']).optional(),
 });
@@ -56,12 +59,17 @@ export type GateDecisionInput = z.input<typeof GateDecisionSchema>;
 /** Operator request carried by retryRefresh: run the BI refresh step again (nothing before it). */
 export const RefreshRetrySchema = z.object({
   /** Who asked (audited). */
-  by: z.string().min(1, 'must name who asked'),
+  by: text().min(1, 'must name who asked'),
   /** Why (audited), e.g. what was fixed on the Tableau side. */
-  reason: z.string().min(1, 'must say why'),
+  reason: text().min(1, 'must say why'),
 });
 
 export type RefreshRetryInput = z.input<typeof RefreshRetrySchema>;
+
+/** A payload's problems as `field: message; …` (what ignored signals and rejected updates say). */
+export function payloadIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ');
+}
 
 /** Validates workflow input; the message names every bad field. */
 export function parsePipelineInput(

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { GateDecisionInput, RefreshRetryInput } from './input';
 
 /** One step's record in the run status. */
@@ -18,6 +18,17 @@ export interface GateDecision {
   reason: string;
   from?: 'gate' | 'transform' | 'extract';
   at: string;
+  /** How it arrived; decisions recorded before updates existed have none. */
+  via?: DecisionVia;
+}
+
+/** A decision arrives as a signal (UI, `temporal workflow signal`: never answered) or an update (validated, answered). */
+export type DecisionVia = 'signal' | 'update';
+
+/** What an accepted gate or refresh update returns: the decision as recorded (acted on by the run right after). */
+export interface DecisionAnswer<D> {
+  accepted: true;
+  decision: D;
 }
 
 /** One round of the BI refresh step: the first, then one per retryRefresh. */
@@ -28,7 +39,7 @@ export interface RefreshAttempt {
   /** Why it failed (names the Tableau object), or what it refreshed. */
   detail?: string;
   /** The retryRefresh that started this round (rounds after the first). */
-  requested?: { by: string; reason: string; at: string };
+  requested?: { by: string; reason: string; at: string; via?: DecisionVia };
 }
 
 /** What the `status` query returns. */
@@ -71,3 +82,17 @@ export const skipGateSignal = defineSignal<[GateDecisionInput]>('skipGate');
 export const retryRefreshSignal = defineSignal<[RefreshRetryInput]>('retryRefresh');
 /** Current step and every completed step's result. */
 export const statusQuery = defineQuery<RunStatus>('status');
+
+// Updates with the signals' names: Temporal keeps signal and update handlers apart, so `temporal workflow signal
+// --name skipGate` and `temporal workflow update execute --name skipGate` both work. An update is validated before it
+// is accepted: a rejected one never reaches history and its caller gets the validator's message.
+
+/** retryGate as an update: rejected (naming the field or the run's state) unless valid and the run is blocked. */
+export const retryGateUpdate = defineUpdate<DecisionAnswer<GateDecision>, [GateDecisionInput]>('retryGate');
+/** skipGate as an update: rejected (naming the field or the run's state) unless valid and the run is blocked. */
+export const skipGateUpdate = defineUpdate<DecisionAnswer<GateDecision>, [GateDecisionInput]>('skipGate');
+/** retryRefresh as an update: rejected unless valid and the run is in refresh_failed. */
+export const retryRefreshUpdate = defineUpdate<
+  DecisionAnswer<NonNullable<RefreshAttempt['requested']>>,
+  [RefreshRetryInput]
+>('retryRefresh');

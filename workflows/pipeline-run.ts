@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  condition,
   getExternalWorkflowHandle,
   proxyActivities,
   setHandler,
@@ -9,23 +8,16 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { GateOutcome } from '../activities/quality';
 import type { Manifest } from '../activities/sources/postgres/manifest';
 import type { LoadResult } from '../activities/warehouse/load';
 import type { TableCounts } from '../activities/warehouse/quality/checks';
 import { parseDuration } from '../config/duration';
 import { notifyOnFinishSignal, partitionDoneSignal, partitionStateSignal } from './backfill-messages';
-import { GateDecisionSchema, parsePipelineInput, RefreshRetrySchema, type PipelineRunInput } from './input';
-import {
-  retryGateSignal,
-  retryRefreshSignal,
-  skipGateSignal,
-  statusQuery,
-  type GateDecision,
-  type RefreshAttempt,
-  type RunStatus,
-  type StepRecord,
-} from './messages';
+import { registerGateHandlers, runGateLoop } from './gate-loop';
+import { parsePipelineInput, type PipelineRunInput } from './input';
+import { statusQuery, type RunStatus, type StepRecord } from './messages';
+import { registerRefreshUpdate, runRefreshLoop } from './refresh-loop';
+import { failureReason, RunState, sum } from './run-state';
 
 const retry: RetryPolicy = {
   initialInterval: '1s',
@@ -60,74 +52,20 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, 'InvalidInput');
   const input = parsed.value;
   const io = { dataset: input.dataset, window: input.window };
-  const startedAt = new Date().toISOString();
-  const status: RunStatus = {
-    ...io,
-    state: 'running',
-    currentStep: null,
-    steps: {},
-    gate: null,
-    decisions: [],
-    alerts: [],
-    drift: [],
-    held: [],
-    ignoredSignals: [],
-    error: null,
-  };
-  let pending: GateDecision | null = null;
-  const onDecision = (kind: GateDecision['kind']) => (payload: unknown) => {
-    const d = GateDecisionSchema.safeParse(payload);
-    if (!d.success)
-      status.ignoredSignals.push(
-        `${kind}Gate: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
-      );
-    else if (status.state !== 'blocked')
-      status.ignoredSignals.push(`${kind}Gate by ${d.data.by}: run was ${status.state}, not blocked`);
-    else pending = { kind, ...d.data, at: new Date().toISOString() };
-  };
+  const state = new RunState(io);
+  const { status } = state;
   setHandler(statusQuery, () => status);
   const waiters = new Set<string>();
   setHandler(notifyOnFinishSignal, ({ workflowId }) => void waiters.add(workflowId));
-  setHandler(retryGateSignal, onDecision('retry'));
-  setHandler(skipGateSignal, onDecision('skip'));
+  registerGateHandlers(state);
+  registerRefreshUpdate(state);
 
-  async function step<T>(
-    name: string,
-    fn: () => Promise<T>,
-    counts: (r: T) => Record<string, number>,
-    detail?: (r: T) => string,
-  ): Promise<T> {
-    const t0 = Date.now();
-    status.currentStep = name;
-    status.steps[name] = { status: 'running', startedAt: new Date(t0).toISOString() };
-    try {
-      const result = await fn();
-      status.steps[name] = {
-        status: 'completed',
-        startedAt: new Date(t0).toISOString(),
-        ms: Date.now() - t0,
-        counts: counts(result),
-        detail: detail?.(result),
-      };
-      return result;
-    } catch (err) {
-      status.steps[name] = {
-        status: 'failed',
-        startedAt: new Date(t0).toISOString(),
-        ms: Date.now() - t0,
-        detail: failureReason(err),
-      };
-      throw err;
-    }
-  }
-
-  const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((s, x) => s + f(x), 0);
   let manifests: Manifest[] = [];
   let loads: LoadResult[] = [];
   const extractAndLoad = async () => {
     let cdcEnd: string | null = null;
     let slotWalBytes: number | null = null;
-    manifests = await step(
+    manifests = await state.step(
       'extract',
       async () => {
         const [extracted, captured] = await Promise.all([
@@ -156,7 +94,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       }),
       (ms) => ms.map((m) => `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}`).join(' '),
     );
-    loads = await step(
+    loads = await state.step(
       'load',
       () => Promise.all(manifests.map((manifest) => heavy.load({ ...io, manifest }))),
       (ls) => ({
@@ -175,7 +113,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     // The slot moves only now that the captured changes are in raw: a crash before this re-delivers them.
     const lsn = cdcEnd as string | null;
     if (lsn)
-      await step(
+      await state.step(
         'confirm',
         () => quick.confirmCdc({ ...io, lsn }),
         () => ({}),
@@ -195,7 +133,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     );
   };
   const transform = () =>
-    step(
+    state.step(
       'transform',
       () => heavy.transform(io),
       (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
@@ -214,7 +152,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   let plan: Awaited<ReturnType<Activities['planRun']>>;
   let extractor: typeof heavy;
   try {
-    plan = await step(
+    plan = await state.step(
       'plan',
       () => quick.planRun({ dataset: input.dataset }),
       (p) => ({ tables: p.tables.length, publish: p.publish.length }),
@@ -235,66 +173,20 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
     }
     await transform();
 
-    let skipped = false;
-    for (let attempt = 1; ; attempt++) {
-      const outcome: GateOutcome = await step(
-        'gate',
-        () => heavy.gate({ ...io, attempt, counts: counts(), drift: status.drift }),
-        (g) => ({
-          checks: g.results.length,
-          critical: g.critical.length,
-          errors: g.errors.length,
-          warnings: g.warnings.length,
-          quarantined: sum(g.results, (r) => r.quarantinedRows),
-        }),
-        (g) =>
-          g.results
-            .filter((r) => r.status === 'fail')
-            .map((r) => `${r.check} (${r.severity}): ${r.detail}`)
-            .join('; ') || 'all checks passed',
-      );
-      status.gate = {
-        attempt,
-        critical: outcome.critical,
-        errors: outcome.errors,
-        warnings: outcome.warnings,
-        checks: outcome.results.length,
-      };
-      if (outcome.critical.length === 0) break;
-
-      // The alert goes out first: an operator who sees `blocked` in the status also sees whether it was sent.
-      const failing = outcome.results
-        .filter((r) => r.status === 'fail' && r.severity === 'critical')
-        .map((r) => `${r.check}: ${r.detail}`)
-        .join('; ');
-      await alert('gate_blocked', outcome.critical, failing);
-      status.state = 'blocked';
-      await tellParent('blocked');
-      pending = null;
-      const decided = await condition(() => pending !== null, gateTimeoutMs);
-      if (!decided) {
-        await alert('gate_timeout', outcome.critical, failing);
-        throw ApplicationFailure.nonRetryable(
-          `quality gate blocked by ${outcome.critical.join(', ')}; no retryGate/skipGate within ${gateTimeoutMs / 1000}s — certified tables left unchanged`,
-          'GateTimeout',
-        );
-      }
-      const decision = pending as unknown as GateDecision;
-      status.decisions.push(decision);
-      status.state = 'running';
-      await tellParent('running');
-      if (decision.kind === 'skip') {
-        skipped = true;
-        break;
-      }
-      if (decision.from === 'extract') await extractAndLoad();
-      if (decision.from === 'extract' || decision.from === 'transform') await transform();
-    }
+    const { skipped } = await runGateLoop({
+      state,
+      gate: (attempt) => heavy.gate({ ...io, attempt, counts: counts(), drift: status.drift }),
+      alert,
+      tellParent,
+      gateTimeoutMs,
+      extractAndLoad,
+      transform,
+    });
 
     const blockedTables = manifests
       .filter((m) => m.blocked)
       .map((m) => ({ table: m.table, reason: `breaking schema drift (${m.drift?.summary})` }));
-    const published = await step(
+    const published = await state.step(
       'publish',
       () => heavy.publish({ ...io, blockedTables }),
       (p) => ({ tables: p.tables.length, rows: sum(p.tables, (t) => t.rows), held: p.held.length }),
@@ -304,66 +196,12 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
         ),
     );
     status.held = published.held;
-    // refresh: a failure left after the activity's own retries does not fail the run at once. The run waits in
-    // refresh_failed for an operator's retryRefresh {by, reason} (bi.failedRefreshTimeout, or the run's
-    // failedRefreshTimeout), then re-runs this step only; certified tables are already published.
-    const refreshWaitMs = input.failedRefreshTimeout
-      ? parseDuration(input.failedRefreshTimeout)
-      : plan.failedRefreshTimeoutMs;
-    const refreshAttempts: RefreshAttempt[] = [];
-    status.refresh = { attempts: refreshAttempts };
-    let refreshRequest: RefreshAttempt['requested'] | null = null;
-    setHandler(retryRefreshSignal, (payload: unknown) => {
-      const d = RefreshRetrySchema.safeParse(payload);
-      if (!d.success)
-        status.ignoredSignals.push(
-          `retryRefresh: invalid payload (${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
-        );
-      else if (status.state !== 'refresh_failed')
-        status.ignoredSignals.push(`retryRefresh by ${d.data.by}: run was ${status.state}, not refresh_failed`);
-      else refreshRequest = { ...d.data, at: new Date().toISOString() };
+    await runRefreshLoop({
+      state,
+      refresh: (round) => bi.refresh({ ...io, round }),
+      tellParent,
+      waitMs: input.failedRefreshTimeout ? parseDuration(input.failedRefreshTimeout) : plan.failedRefreshTimeoutMs,
     });
-    for (let round = 1; ; round++) {
-      const attempt: RefreshAttempt = {
-        round,
-        startedAt: new Date().toISOString(),
-        outcome: 'running',
-        ...(refreshRequest ? { requested: refreshRequest } : {}),
-      };
-      refreshAttempts.push(attempt);
-      try {
-        const r = await step(
-          'refresh',
-          // The activity failure's cause says why (it names the Tableau object); "Activity task failed" does not.
-          () =>
-            bi.refresh({ ...io, round }).catch((err: unknown) => {
-              throw (err as { cause?: Error }).cause ?? err;
-            }),
-          (r) => ({
-            items: r.items?.length ?? 0,
-            jobs: sum(r.items ?? [], (i) => i.jobs),
-            joined: (r.items ?? []).filter((i) => i.joined).length,
-          }),
-          (r) => `${r.status}: ${r.reason}`,
-        );
-        attempt.outcome = r.status === 'skipped' ? 'skipped' : 'succeeded';
-        attempt.detail = r.reason;
-        break;
-      } catch (err) {
-        attempt.outcome = 'failed';
-        attempt.detail = (err as Error).message;
-        status.state = 'refresh_failed';
-        await tellParent('refresh_failed');
-        refreshRequest = null;
-        if (!(await condition(() => refreshRequest !== null, refreshWaitMs))) {
-          throw ApplicationFailure.nonRetryable(
-            `BI refresh failed (${attempt.detail}); no retryRefresh within ${refreshWaitMs / 1000}s — certified tables are published, dashboards keep their previous extracts`,
-            'RefreshTimeout',
-          );
-        }
-        status.state = 'running';
-      }
-    }
     if (status.steps.refresh.detail?.startsWith('skipped')) status.steps.refresh.status = 'skipped';
     status.state = skipped
       ? 'published_skipped_gate'
@@ -458,7 +296,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       steps: status.steps,
       gateDecision: status.decisions.length ? status.decisions : null,
       error: status.error,
-      startedAt,
+      startedAt: state.startedAt,
     });
     status.steps.audit = { status: 'completed', startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
   }
@@ -474,9 +312,4 @@ function modelChanges(m: {
     return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
   if (m.how === 'partitions') return ` (${m.partitions} partition(s) rewritten)`;
   return '';
-}
-
-/** Why a step failed: an ActivityFailure says only "Activity task failed"; its cause names the error (e.g. EACCES on the stage). */
-function failureReason(err: unknown): string {
-  return (err as { cause?: Error }).cause?.message ?? (err as Error).message;
 }
