@@ -35,7 +35,10 @@ module.exports = tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code must not use Node built-ins (not deterministic)' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'workflow code must not use Node built-ins (not deterministic)',
+          })),
           patterns: [
             {
               group: ['**/activities', '**/activities/**'],

@@ -340,14 +340,12 @@ export async function catchUpDataset(
   if (!(await describeOrNull(client, id)))
     throw new ScheduleNotFoundError(`no schedule ${id}: run \`freshline schedules apply\` first`, id);
   // A window's nominal fire time is its end; Temporal's backfill range includes both ends.
-  await client.schedule
-    .getHandle(id)
-    .backfill([
-      {
-        start: new Date(windows[0].end),
-        end: new Date(windows[windows.length - 1].end),
-        overlap: ScheduleOverlapPolicy.BUFFER_ALL,
-      },
-    ]);
+  await client.schedule.getHandle(id).backfill([
+    {
+      start: new Date(windows[0].end),
+      end: new Date(windows[windows.length - 1].end),
+      overlap: ScheduleOverlapPolicy.BUFFER_ALL,
+    },
+  ]);
   return windows;
 }

@@ -218,7 +218,9 @@ export function rsaPublicKeyBody(text: string): string {
   try {
     key = createPublicKey(pem);
   } catch (err) {
-    throw new Error(`Tableau's public key is not a PEM or base64 public key: ${(err as Error).message}`, { cause: err });
+    throw new Error(`Tableau's public key is not a PEM or base64 public key: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (key.asymmetricKeyType !== 'rsa')
     throw new Error(
