@@ -11,8 +11,9 @@
  * it (the Temporal CLI we build is the dev server, which cannot skip time). So these tests run on the real dev server
  * global setup already starts (`TestWorkflowEnvironment.createFromExistingServer`) and keep durable timers short
  * through the workflows' own inputs: `gateTimeout`/`failedRefreshTimeout` of a few hundred ms, and tiny dependsOn
- * timeouts returned by the stub `planRun`. One timer cannot be shortened that way: a dependent run polls its upstream
- * at least 1 s apart (workflows/pipeline-run.ts), so the "upstream publishes on the 2nd poll" test takes ~1 s.
+ * timeouts returned by the stub `planRun`. The dev server still fires a durable timer about 1 s after it was set,
+ * however short (50 ms and 300 ms timers both measured at ~1 s), and a dependent run polls its upstream at least
+ * 1 s apart (workflows/pipeline-run.ts): tests that wait on a timer take ~1–1.5 s, the others well under a second.
  *
  * Isolation: one worker per test file on its own task queue; every test takes a fresh dataset name (`world.scenario`),
  * so its workflow ids (`<dataset>/window/…`, `<dataset>/partition/…`) and its activity call log are its own.

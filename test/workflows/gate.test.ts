@@ -2,6 +2,8 @@
 import { retryGateSignal, skipGateSignal, statusQuery } from '../../workflows/messages';
 import { failureOf, hold, startStubWorld, waitFor, waitForState, type StubWorld } from '../support/stub-activities';
 
+jest.setTimeout(20_000);
+
 let world: StubWorld;
 beforeAll(async () => {
   world = await startStubWorld('gate');

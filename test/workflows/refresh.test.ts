@@ -10,6 +10,8 @@ import {
   type StubWorld,
 } from '../support/stub-activities';
 
+jest.setTimeout(20_000);
+
 let world: StubWorld;
 beforeAll(async () => {
   world = await startStubWorld('refresh');
