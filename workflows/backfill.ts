@@ -3,6 +3,8 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -20,6 +22,9 @@ import {
 } from './backfill-messages';
 import { partitionWorkflowId } from './ids';
 import { pipelineRun } from './pipeline-run';
+
+// Patch: runs cancelled before it ended failed (every cancelled partition recorded as a failure).
+const CANCEL_ENDS_CANCELLED = 'backfill-cancel-ends-cancelled';
 
 const isoInstant = z
   .string()
@@ -150,6 +155,8 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
       const child = await startChild(pipelineRun, { workflowId: id, args: [args], workflowIdReusePolicy: reuse });
       return (await child.result()).status;
     } catch (err) {
+      // A cancelled backfill ends cancelled (its partitions with it), not failed with "re-run to retry them".
+      if (isCancellation(err) && patched(CANCEL_ENDS_CANCELLED)) throw err;
       if (!(err instanceof WorkflowExecutionAlreadyStartedError))
         return `failed: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`;
       // Running elsewhere (join it) or completed before: only a running one accepts the signal.
