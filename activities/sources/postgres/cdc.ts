@@ -663,12 +663,12 @@ class CaptureRun {
       file = join(this.dir, `${table.slug}.parquet`);
       // union_by_name: a column added mid-capture exists only in the later parts.
       await db.run(
-        `COPY (SELECT * FROM read_parquet([${table.parts.map(quoteLiteral).join(', ')}], union_by_name = true))
-           TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
+        `COPY (SELECT * FROM read_parquet([${table.parts.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}], union_by_name = true))
+           TO ${quoteLiteral(file, 'duckdb')} (FORMAT parquet, COMPRESSION zstd)`,
       );
     }
     const [{ n }] = await db.query<{ n: string }>(
-      `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file)})`,
+      `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file, 'duckdb')})`,
     );
     if (Number(n) !== table.rows) {
       throw new Error(`encoded ${n} rows for ${table.slug} but captured ${table.rows}: not staging an incomplete file`);

@@ -289,7 +289,7 @@ async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () 
 /** The window predicate. COPY takes no bind parameters; both bounds are ISO strings we produced from Date. */
 function windowWhere(column: string, from: string, to: string): string {
   const c = quoteIdent(column);
-  return `WHERE ${c} >= ${quoteLiteral(from)}::timestamptz AND ${c} < ${quoteLiteral(to)}::timestamptz`;
+  return `WHERE ${c} >= ${quoteLiteral(from, 'postgres')}::timestamptz AND ${c} < ${quoteLiteral(to, 'postgres')}::timestamptz`;
 }
 
 /**
