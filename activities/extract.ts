@@ -5,6 +5,7 @@ import { withHeartbeat, type RunWindow } from './context';
 import { PII_KEY_SECRET, type ActivityDeps } from './deps';
 import { Context } from '@temporalio/activity';
 import { extractTable, type ExtractHooks, type ExtractProgress } from './sources/postgres/extract';
+import { readSourceUrl } from './sources/postgres/connection';
 import type { Manifest } from './sources/postgres/manifest';
 import { readSourceState } from './warehouse/audit/source-state';
 
@@ -28,7 +29,7 @@ export function createExtractActivities(deps: ActivityDeps) {
           {
             sourceName: ds.source,
             source,
-            url: await deps.secrets.get(source.urlSecret),
+            url: await readSourceUrl(deps.secrets, source.urlSecret),
             table,
             window: input.window,
             lookbackMs: parseDuration(ds.lookback),

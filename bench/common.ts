@@ -258,7 +258,7 @@ export async function copySelect(pool: Pool, table: SourceTableConfig, window: W
   const cursor = quoteIdent(table.cursor);
   return (
     `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${qualified(table.schema, table.name)} ` +
-    `WHERE ${cursor} >= ${quoteLiteral(window.start)}::timestamptz AND ${cursor} < ${quoteLiteral(window.end)}::timestamptz`
+    `WHERE ${cursor} >= ${quoteLiteral(window.start, 'postgres')}::timestamptz AND ${cursor} < ${quoteLiteral(window.end, 'postgres')}::timestamptz`
   );
 }
 
@@ -270,7 +270,7 @@ export async function csvColumnSpec(pool: Pool, table: SourceTableConfig): Promi
     [qualified(table.schema, table.name), table.exclude],
   );
   if (table.pii.length) throw new Error(`${table.name} has PII columns; the streaming what-if does not mask them`);
-  return `{${rows.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(warehouseType(c.type))}`).join(', ')}}`;
+  return `{${rows.map((c) => `${quoteLiteral(c.name, 'duckdb')}: ${quoteLiteral(warehouseType(c.type), 'duckdb')}`).join(', ')}}`;
 }
 
 export interface CopyBaseline {

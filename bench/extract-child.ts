@@ -130,9 +130,9 @@ async function streamVariant(
     const copy = client.query(copyTo(`COPY (${variant.select}) TO STDOUT WITH (FORMAT csv)`));
     execFileSync('mkfifo', ['-m', '600', fifo]);
     const converting = db.run(
-      `COPY (SELECT * FROM read_csv(${quoteLiteral(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+      `COPY (SELECT * FROM read_csv(${quoteLiteral(fifo, 'duckdb')}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
               nullstr = '', allow_quoted_nulls = false, columns = ${variant.spec}${variant.readCsvExtra}))
-         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
+         TO ${quoteLiteral(parquet, 'duckdb')} (FORMAT parquet, COMPRESSION zstd)`,
     );
     let fd: number | undefined;
     while (fd === undefined) {
@@ -146,7 +146,7 @@ async function streamVariant(
     await Promise.all([converting, pipeline(copy, new Socket({ fd, readable: false, writable: true }))]);
     await client.query('COMMIT');
     const [{ n }] = await db.query<{ n: number }>(
-      `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet)})`,
+      `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(parquet, 'duckdb')})`,
     );
     return { rows: Number(n), sourceRows: Number(n), bytes: statSync(parquet).size, keys: [parquet] };
   } finally {

@@ -255,7 +255,7 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
   const spec = await csvColumnSpec(db.pool, db.table);
   // The read_csv options csvToParquet in activities/sources/postgres/extract.ts uses, plus `extra`.
   const readCsv = (path: string, extra = '') =>
-    `read_csv(${quoteLiteral(path)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false, columns = ${spec}${extra})`;
+    `read_csv(${quoteLiteral(path, 'duckdb')}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false, columns = ${spec}${extra})`;
   const withDuck = async (fn: (d: DuckDbWarehouse) => Promise<unknown>) => {
     const d = await DuckDbWarehouse.open(':memory:', { threads: 2, memoryLimit: '256MB' });
     try {
@@ -268,7 +268,7 @@ async function breakdown(db: BenchDb, select: string, window: Window, work: stri
   const fileTo = (compression: string) =>
     withDuck((d) =>
       d.run(
-        `COPY (SELECT * FROM ${readCsv(csv)}) TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION ${compression})`,
+        `COPY (SELECT * FROM ${readCsv(csv)}) TO ${quoteLiteral(parquet, 'duckdb')} (FORMAT parquet, COMPRESSION ${compression})`,
       ),
     );
   await waitForQuiet();

@@ -1,3 +1,5 @@
+import { insecureUrlReason, isRedirect, readBodyPrefix, redirectTarget } from '../http';
+
 /** What an alert says: one line for chat, details as key/value fields. */
 export interface Alert {
   /** One-line summary, e.g. "sales_core blocked: 2 critical checks failed". */
@@ -29,7 +31,9 @@ export function slackPayload(alert: Alert): { text: string; blocks: unknown[] } 
 
 /**
  * Posts an alert to a webhook. The URL is a secret (a Slack webhook URL is a bearer credential), so
- * errors name the secret, never the URL. Throws on failure: the calling activity retries.
+ * errors name the secret, never the URL. The URL must be https (plain http only on loopback), a redirect
+ * is never followed (it would carry the payload elsewhere, possibly over http) and only the first 4 KiB of
+ * an error answer are read. Throws on failure: the calling activity retries.
  */
 export async function sendWebhookAlert(
   url: string,
@@ -37,21 +41,34 @@ export async function sendWebhookAlert(
   alert: Alert,
   timeoutMs = 10_000,
 ): Promise<void> {
+  const insecure = insecureUrlReason(url);
+  if (insecure) throw new Error(`alert webhook not sent: secret ${secretName} ${insecure}`);
   let res: Response;
   try {
     res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(slackPayload(alert)),
+      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     // No `cause`: the fetch error quotes the webhook URL, which is a credential.
     // eslint-disable-next-line preserve-caught-error
     throw new Error(
-      `alert webhook (${secretName}) unreachable: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message.replace(url, '<url>')}`,
+      `alert webhook (${secretName}) unreachable: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message.split(url).join('<url>')}`,
+    );
+  }
+  if (isRedirect(res)) {
+    const to = redirectTarget(res, url);
+    await res.body?.cancel();
+    throw new Error(
+      `alert webhook (${secretName}) answered HTTP ${res.status}, a redirect to ${to}: not followed — put the final webhook URL in the secret`,
     );
   }
   if (!res.ok)
-    throw new Error(`alert webhook (${secretName}) answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    throw new Error(
+      `alert webhook (${secretName}) answered HTTP ${res.status}: ${(await readBodyPrefix(res)).slice(0, 200).split(url).join('<url>')}`,
+    );
+  await res.body?.cancel();
 }

@@ -14,7 +14,11 @@
  * - 429: waits as the answer says (Retry-After header, or "retry after N minutes" in the error detail);
  * - 5xx and network errors: retries with exponential backoff, then throws a retryable error.
  * Errors name the operation, the HTTP status and Tableau's error code, never the token or the PAT secret.
+ * Redirects are never followed (a 3xx is a final error naming the server and where it pointed, origin only):
+ * following one would re-send the PAT sign-in body or X-Tableau-Auth to the origin the answer chose. The server
+ * must be https (plain http only on loopback), and only the first 4 KiB of an error answer are read.
  */
+import { insecureUrlReason, isRedirect, readBodyPrefix, redirectTarget } from '../http';
 
 /** The two kinds of content with extracts Freshline refreshes. */
 export type TableauItemKind = 'datasource' | 'workbook';
@@ -194,11 +198,14 @@ export class TableauClient {
     const token = this.token;
     this.token = null;
     try {
-      await this.fetchFn(`${this.base}/auth/signout`, {
+      if (insecureUrlReason(this.base)) return;
+      const res = await this.fetchFn(`${this.base}/auth/signout`, {
         method: 'POST',
         headers: { 'X-Tableau-Auth': token, Accept: 'application/json' },
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
       });
+      await res.body?.cancel();
     } catch {
       // nothing to do: the session times out
     }
@@ -393,15 +400,26 @@ export class TableauClient {
     body: unknown,
     token: string | undefined,
   ): Promise<Response> {
+    const insecure = insecureUrlReason(this.base);
+    if (insecure)
+      throw new TableauApiError(
+        `Tableau ${operation} not sent: server ${this.opts.server} ${insecure} (it would carry the credentials)`,
+        0,
+        undefined,
+        false,
+      );
     const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers['X-Tableau-Auth'] = token;
+    let res: Response;
     try {
-      return await this.fetchFn(`${this.base}${path}`, {
+      res = await this.fetchFn(`${this.base}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        // Never followed: fetch would re-send the sign-in body and X-Tableau-Auth wherever a 307 points.
+        redirect: 'manual',
         signal: this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout,
       });
     } catch (err) {
@@ -418,6 +436,20 @@ export class TableauClient {
         true,
       );
     }
+    if (isRedirect(res)) {
+      const to = redirectTarget(res, this.base);
+      await res.body?.cancel();
+      throw new TableauApiError(
+        this.redact(
+          `Tableau ${operation} (${method} ${this.opts.server}) answered HTTP ${res.status}, a redirect to ${to}: ` +
+            'not followed, since it would re-send the credentials — set bi.tableau.server to the URL the REST API answers on',
+        ),
+        res.status,
+        undefined,
+        false,
+      );
+    }
+    return res;
   }
 
   private async errorFrom(operation: string, method: string, path: string, res: Response): Promise<TableauApiError> {
@@ -461,9 +493,9 @@ interface ErrorBody {
   detail?: string;
 }
 
-/** Reads Tableau's `{ error: { code, summary, detail } }` (or whatever text came back). */
+/** Reads Tableau's `{ error: { code, summary, detail } }` (or whatever text came back), from the first 4 KiB. */
 async function readError(res: Response): Promise<ErrorBody> {
-  const text = await res.text().catch(() => '');
+  const text = await readBodyPrefix(res);
   try {
     const e = obj(obj(JSON.parse(text) as unknown).error);
     return { code: str(e.code), summary: str(e.summary), detail: str(e.detail) };

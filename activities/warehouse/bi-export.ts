@@ -89,7 +89,7 @@ async function exportOnce(wh: DuckDbWarehouse, path: string, options: BiExportOp
   };
   let attached = false;
   try {
-    await wh.run(`ATTACH ${quoteLiteral(tmp)} AS ${alias}`);
+    await wh.run(`ATTACH ${quoteLiteral(tmp, 'duckdb')} AS ${alias}`);
     attached = true;
     const result = await wh.transaction(async (tx) => {
       const [{ db }] = await tx.query<{ db: string }>('SELECT current_database() AS db');

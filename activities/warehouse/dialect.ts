@@ -52,7 +52,7 @@ export const DUCKDB: Dialect = {
   isoWeek: (e) => `weekofyear(${e})`,
   hoursBetween: (a, b) => `date_diff('hour', ${a}, ${b})`,
   dateSpine: (from, to) =>
-    `(select cast(d as date) as date_day from range(date ${quoteLiteral(isoDate(from))}, date ${quoteLiteral(isoDate(to))} + interval 1 day, interval 1 day) as t (d))`,
+    `(select cast(d as date) as date_day from range(date ${quoteLiteral(isoDate(from), 'duckdb')}, date ${quoteLiteral(isoDate(to), 'duckdb')} + interval 1 day, interval 1 day) as t (d))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${source}`,
   unsupported: [
     { pattern: /\blateral\s+flatten\b|\bflatten\s*\(/i, what: 'FLATTEN (Snowflake only; use unnest)' },
@@ -74,7 +74,7 @@ export const SNOWFLAKE: Dialect = {
   isoWeek: (e) => `weekiso(${e})`,
   hoursBetween: (a, b) => `datediff(hour, ${a}, ${b})`,
   dateSpine: (from, to) =>
-    `(select dateadd(day, seq4(), ${quoteLiteral(isoDate(from))}::date) as date_day
+    `(select dateadd(day, seq4(), ${quoteLiteral(isoDate(from), 'snowflake')}::date) as date_day
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} CLONE ${source}`,
   unsupported: [

@@ -266,7 +266,7 @@ async function carryUnchangedToast(tx: Tx, fqn: string, manifest: Manifest, load
   const cols = listed.map((r) => r.col).filter((c) => known.has(c));
   if (!cols.length) return;
   const pk = manifest.primaryKey.map(quoteIdent).join(', ');
-  const omitted = (c: string) => `list_contains(string_split(_unchanged_toast, ','), ${quoteLiteral(c)})`;
+  const omitted = (c: string) => `list_contains(string_split(_unchanged_toast, ','), ${quoteLiteral(c, 'duckdb')})`;
   await tx.run(
     `UPDATE ${fqn} AS r SET ${cols.map((c) => `${quoteIdent(c)} = CASE WHEN ${omitted(c).replace('_unchanged_toast', 'r._unchanged_toast')} THEN f.${quoteIdent(c)} ELSE r.${quoteIdent(c)} END`).join(', ')}
        FROM (SELECT rowid AS rid,

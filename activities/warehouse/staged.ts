@@ -36,7 +36,7 @@ export function duckdbStagedRows(stage: ObjectStore): StagedRowsReader {
   return {
     dialect: 'duckdb',
     async open(wh, manifest) {
-      const files = `[${manifest.keys.map((k) => quoteLiteral(stage.uriFor(k))).join(', ')}]`;
+      const files = `[${manifest.keys.map((k) => quoteLiteral(stage.uriFor(k), 'duckdb')).join(', ')}]`;
       const from = `read_parquet(${files}, filename = true)`;
       // The files' own schema (not the manifest's): what DuckDB will actually insert.
       const columns = await wh.query<{ name: string; type: string }>(

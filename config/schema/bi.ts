@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from './common';
+import { duration, isLoopbackHost } from './common';
 
 /** A Tableau content item: its name on the site, or its LUID when the name is ambiguous or may change. */
 const tableauItem = z.union(
@@ -15,9 +15,6 @@ const tableauItem = z.union(
   { error: 'must be a name or { luid: <id> }' },
 );
 
-/** Loopback hosts, where plain http is allowed (a local stand-in or an SSH tunnel); anything else must be https. */
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
-
 /** Where and what to refresh on Tableau Cloud or Server. Credentials are secret names, never values. */
 export const TableauTargetSchema = z
   .object({
@@ -25,7 +22,7 @@ export const TableauTargetSchema = z
     server: z.url('must be a URL such as https://tableau.example.com').refine((u) => {
       try {
         const url = new URL(u);
-        return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname));
+        return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
       } catch {
         return false;
       }

@@ -8,3 +8,8 @@ export const duration = z.string().refine(isDuration, 'must be a duration such a
 export const severity = z.enum(['warn', 'error', 'critical']);
 
 export type Severity = z.infer<typeof severity>;
+
+/** Loopback hosts (URL.hostname form), where plain http is allowed: a local stand-in or an SSH tunnel. */
+export function isLoopbackHost(hostname: string): boolean {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(hostname);
+}

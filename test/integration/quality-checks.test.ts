@@ -294,6 +294,29 @@ test('released rows pass that check from then on, until their content changes', 
   expect(await check(config)).toMatchObject({ status: 'fail', quarantinedRows: 1 });
 });
 
+test('accepted values with quotes and backslashes are data (binds): they match themselves, quarantine and release work', async () => {
+  const tricky = ["it\\'s", "a\\\\' OR 1=1 --"];
+  await wh.run(`UPDATE shadow_ds.fct_orders SET status = $1 WHERE order_id = 1`, [tricky[0]]);
+  await wh.run(`UPDATE shadow_ds.fct_orders SET status = $1 WHERE order_id = 2`, [tricky[1]]);
+  // Order 3 keeps 'shipped', which is not accepted: exactly one failing row, not zero and not all.
+  const config = { type: 'accepted_values', model: 'fct_orders', column: 'status', values: tricky, severity: 'error' };
+  const r = await check(config);
+  expect(r).toMatchObject({ status: 'fail', failingRows: 1, quarantinedRows: 1, sampleKeys: ['shipped'] });
+  expect(await wh.query('SELECT order_id, status FROM shadow_ds.fct_orders ORDER BY 1')).toEqual([
+    { order_id: 1, status: tricky[0] },
+    { order_id: 2, status: tricky[1] },
+  ]);
+  expect(await wh.query('SELECT order_id, _dq_check, _dq_reason FROM quarantine.fct_orders')).toEqual([
+    { order_id: 3, _dq_check: 'c', _dq_reason: `status not in (${tricky.join(', ')})` },
+  ]);
+  // Released, the row passes the next run (the release lookup binds the check name too).
+  await releaseQuarantine(wh, { model: 'fct_orders', check: 'c', by: 'ops', reason: 'new status' });
+  await wh.run(
+    `INSERT INTO shadow_ds.fct_orders SELECT * EXCLUDE (_dq_check, _dq_reason, _dq_run_id, _dq_quarantined_at, _dq_released_at, _dq_released_by, _dq_release_reason) FROM quarantine.fct_orders`,
+  );
+  expect(await check(config)).toMatchObject({ status: 'pass', quarantinedRows: 0 });
+});
+
 test('a check that cannot run fails with the reason instead of crashing the gate', async () => {
   const r = await check({ type: 'not_null', model: 'no_such_model', columns: ['x'] });
   expect(r.status).toBe('fail');

@@ -269,7 +269,7 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
     const db = await DuckDbWarehouse.open(':memory:');
     try {
       const parquet = join(tmp, `x-${++seq}.parquet`);
-      await db.run(`COPY (SELECT 1 AS a, 'é' AS b) TO ${quoteLiteral(parquet)} (FORMAT parquet)`);
+      await db.run(`COPY (SELECT 1 AS a, 'é' AS b) TO ${quoteLiteral(parquet, 'duckdb')} (FORMAT parquet)`);
       const bytes = statSync(parquet).size;
       const table = SourceTableSchema.parse({ schema: 'shop', name: 'orders', primaryKey: ['order_id'] });
       const key = `${stagePrefix('oltp', table, { start: '2024-03-05T10:00:00.000Z', end: '2024-03-05T11:00:00.000Z' })}/part-00000.parquet`;
@@ -286,7 +286,9 @@ describe('S3ObjectStore on a real S3-protocol server (s3rver)', () => {
       // What landed is the same Parquet file: DuckDB reads it back.
       const back = join(tmp, `back-${++seq}.parquet`);
       writeFileSync(back, await readObject(store, key));
-      expect(await db.query(`SELECT a, b FROM read_parquet(${quoteLiteral(back)})`)).toEqual([{ a: 1, b: 'é' }]);
+      expect(await db.query(`SELECT a, b FROM read_parquet(${quoteLiteral(back, 'duckdb')})`)).toEqual([
+        { a: 1, b: 'é' },
+      ]);
     } finally {
       await db.close();
     }

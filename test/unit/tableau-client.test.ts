@@ -4,6 +4,7 @@ import {
   TableauClient,
   type TableauClientOptions,
 } from '../../activities/tableau/client';
+import { hugeBody, startHttpServer, startRecordingServer } from '../stand-ins/http';
 import { startTableauStandIn, type TableauStandIn } from '../stand-ins/tableau';
 
 // The REST client alone against the stand-in: pagination, waits, backoff, re-sign-in, and errors that
@@ -102,4 +103,97 @@ test('a network failure is retryable and its message carries no credential', asy
   expect(err).toMatchObject({ status: 0, retryable: true });
   expect(err.message).toMatch(/Tableau sign in \(POST http:\/\/127\.0\.0\.1:9\) failed/);
   expect(err.message).not.toContain(tab.patSecret);
+});
+
+describe('redirects, http and error bodies', () => {
+  const patSecret = 'pat-secret-must-not-travel';
+  const token = 'session-token-must-not-travel';
+
+  /** A Tableau-like server: signs in (unless `redirectSignIn`), answers every other request with a 307 to `to`. */
+  async function redirector(to: string, redirectSignIn: boolean) {
+    return startHttpServer(async (req, res) => {
+      for await (const _ of req) void _;
+      if (req.url?.endsWith('/auth/signin') && !redirectSignIn)
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ credentials: { token, site: { id: 'site-1' }, user: { id: 'u' } } }));
+      res.writeHead(307, { location: `${to}${req.url}` }).end();
+    });
+  }
+
+  function redirectClient(server: string) {
+    return client({ server, credentials: async () => ({ patName: 'freshline', patSecret }) }).c;
+  }
+
+  test('a 307 on sign-in is not followed: the other server never sees the PAT, the error names the server', async () => {
+    const other = await startRecordingServer();
+    const first = await redirector(other.url, true);
+    try {
+      const err = (await redirectClient(first.url)
+        .findByName('datasource', 'x')
+        .catch((e: unknown) => e)) as TableauApiError;
+      expect(err).toBeInstanceOf(TableauApiError);
+      expect(err).toMatchObject({ status: 307, retryable: false });
+      expect(err.message).toContain(
+        `Tableau sign in (POST ${first.url}) answered HTTP 307, a redirect to ${other.url}`,
+      );
+      expect(err.message).toContain('not followed');
+      expect(err.message).not.toContain(patSecret);
+      expect(other.received).toEqual([]);
+    } finally {
+      await first.close();
+      await other.close();
+    }
+  });
+
+  test('a 307 on an authenticated request is not followed: the other server never sees X-Tableau-Auth', async () => {
+    const other = await startRecordingServer();
+    const first = await redirector(other.url, false);
+    try {
+      const c = redirectClient(first.url);
+      const err = (await c.findByName('datasource', 'x').catch((e: unknown) => e)) as TableauApiError;
+      expect(err).toMatchObject({ status: 307, retryable: false });
+      expect(err.message).toMatch(/Tableau find datasource 'x' \(GET http:\/\/127\.0\.0\.1:\d+\) answered HTTP 307/);
+      expect(err.message).not.toContain(token);
+      await c.signOut(); // sign-out is redirected too, and not followed either
+      expect(other.received).toEqual([]);
+    } finally {
+      await first.close();
+      await other.close();
+    }
+  });
+
+  test('plain http outside loopback is refused before anything is sent', async () => {
+    let read = 0;
+    const { c } = client({
+      server: 'http://tableau.example.com',
+      credentials: async () => (read++, { patName: 'n', patSecret }),
+    });
+    const err = (await c.findByName('datasource', 'x').catch((e: unknown) => e)) as TableauApiError;
+    expect(err).toMatchObject({ status: 0, retryable: false });
+    expect(err.message).toContain('server http://tableau.example.com must be an https URL');
+    expect(read).toBe(1); // read, but never sent anywhere
+  });
+
+  test('a huge error body is read only up to 4 KiB', async () => {
+    const total = 64 * 1024 * 1024;
+    let served!: (r: { sentBytes: number; complete: boolean }) => void;
+    const outcome = new Promise<{ sentBytes: number; complete: boolean }>((resolve) => (served = resolve));
+    const server = await startHttpServer(async (req, res) => {
+      for await (const _ of req) void _;
+      served(await hugeBody(res, 400, total));
+    });
+    try {
+      const err = (await client({ server: server.url, serverErrorRetries: 0 })
+        .c.findByName('datasource', 'x')
+        .catch((e: unknown) => e)) as TableauApiError;
+      expect(err).toMatchObject({ status: 400, retryable: false });
+      expect(err.message).toMatch(/answered HTTP 400: x{200}$/); // what the message keeps of a non-JSON body
+      const { sentBytes, complete } = await outcome;
+      expect(complete).toBe(false); // we hung up: the 64 MiB were never all taken
+      expect(sentBytes).toBeLessThan(total);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -20,6 +20,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
+import { sourceError } from './connection';
 import type { StagedColumn } from './manifest';
 import { encodeCsvToParquet, maskedSelect, type PiiMask } from './parquet-encoder';
 import { registerPiiKey } from './pii';
@@ -112,7 +113,7 @@ export async function ensureCdcStream(
       return { slotCreated, publicationCreated };
     });
   } catch (err) {
-    throw scrubbed(err, url);
+    throw sourceError(err, url);
   }
 }
 
@@ -154,7 +155,7 @@ export async function slotHealth(
       };
     });
   } catch (err) {
-    throw scrubbed(err, url);
+    throw sourceError(err, url);
   }
 }
 
@@ -168,7 +169,7 @@ export async function captureChanges(opts: CaptureOptions): Promise<CdcCapture> 
   try {
     return await run.execute();
   } catch (err) {
-    throw scrubbed(err, opts.url);
+    throw sourceError(err, opts.url);
   } finally {
     await run.cleanup();
   }
@@ -200,7 +201,7 @@ export async function confirmCdc(url: string, slot: string, lsn: string): Promis
       }
     });
   } catch (err) {
-    throw scrubbed(err, url);
+    throw sourceError(err, url);
   }
 }
 
@@ -662,12 +663,12 @@ class CaptureRun {
       file = join(this.dir, `${table.slug}.parquet`);
       // union_by_name: a column added mid-capture exists only in the later parts.
       await db.run(
-        `COPY (SELECT * FROM read_parquet([${table.parts.map(quoteLiteral).join(', ')}], union_by_name = true))
-           TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
+        `COPY (SELECT * FROM read_parquet([${table.parts.map((p) => quoteLiteral(p, 'duckdb')).join(', ')}], union_by_name = true))
+           TO ${quoteLiteral(file, 'duckdb')} (FORMAT parquet, COMPRESSION zstd)`,
       );
     }
     const [{ n }] = await db.query<{ n: string }>(
-      `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file)})`,
+      `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file, 'duckdb')})`,
     );
     if (Number(n) !== table.rows) {
       throw new Error(`encoded ${n} rows for ${table.slug} but captured ${table.rows}: not staging an incomplete file`);
@@ -882,24 +883,6 @@ async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): P
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** The error with the connection URL and its password cut out: errors end up in Temporal histories and logs. */
-function scrubbed(err: unknown, url: string): Error {
-  const error = err instanceof Error ? err : new Error(String(err));
-  const secrets = [url];
-  try {
-    const password = new URL(url).password;
-    if (password) secrets.push(password, decodeURIComponent(password));
-  } catch {
-    // Not a URL (a libpq key=value string): the whole string is still cut out.
-  }
-  let message = error.message;
-  for (const secret of secrets) if (secret) message = message.split(secret).join('***');
-  if (message === error.message) return error;
-  const clean = new Error(message);
-  (clean as { code?: string }).code = pgCode(error);
-  return clean;
 }
 
 function pgCode(err: unknown): string | undefined {

@@ -9,6 +9,7 @@ import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import type { SourceState } from '../../warehouse/audit/source-state';
+import { sourceError } from './connection';
 import { compareSchemas } from './drift';
 import type { Manifest, StagedColumn, Window } from './manifest';
 import { encodeCsvToParquet } from './parquet-encoder';
@@ -83,28 +84,35 @@ type Tx = Pick<Client, 'query'>;
  * no transaction is held across chunks, so the source never keeps old row versions alive for the whole
  * window), streamed into the Parquet encoder (constant memory) with PII masked before anything is
  * written, staged, and heartbeated: a retry resumes after the last staged chunk.
+ *
+ * Every error leaving it goes through `sourceError`: no connection URL or password in it, and a failure to
+ * connect names the source and its secret.
  */
 export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}): Promise<Manifest> {
+  try {
+    return await extractTableUnscrubbed(req, hooks);
+  } catch (err) {
+    throw sourceError(err, req.url, { secret: req.source.urlSecret, source: req.sourceName });
+  }
+}
+
+async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks): Promise<Manifest> {
   const { table, window } = req;
   if (table.mode === 'cdc')
     throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
   // A reload reads exactly its business-date partition: no lookback overlap needed.
   const byBusinessDate = req.reload && table.businessDate ? table.businessDate : null;
   const readFrom = byBusinessDate ? window.start : new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
-  const client = new Client({
-    connectionString: req.url,
-    application_name: 'freshline',
-    statement_timeout: parseDuration(req.source.statementTimeout),
-  });
-  // A server that restarts or fails over terminates the session: without a listener that 'error' event
-  // (emitted while the client is idle between chunks) would crash the worker process. The next query
-  // fails with it instead, and the activity is retried.
-  client.on('error', () => undefined);
+  const client = connectionFor(req);
   mkdirSync(req.scratchDir, { recursive: true });
   const extractedAt = new Date().toISOString();
   const from = qualified(table.schema, table.name);
   const cursor = quoteIdent(table.cursor);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    throw sourceError(err, req.url, { secret: req.source.urlSecret, source: req.sourceName, connecting: true });
+  }
   try {
     const plan = await snapshot(client, req.source, async () => {
       const columns = await readColumns(client, table);
@@ -224,6 +232,24 @@ export async function extractTable(req: ExtractRequest, hooks: ExtractHooks = {}
   }
 }
 
+/** A client for the source (not connected yet); a connection string it cannot parse fails naming the secret. */
+function connectionFor(req: ExtractRequest): Client {
+  try {
+    const client = new Client({
+      connectionString: req.url,
+      application_name: 'freshline',
+      statement_timeout: parseDuration(req.source.statementTimeout),
+    });
+    // A server that restarts or fails over terminates the session: without a listener that 'error' event
+    // (emitted while the client is idle between chunks) would crash the worker process. The next query
+    // fails with it instead, and the activity is retried.
+    client.on('error', () => undefined);
+    return client;
+  } catch (err) {
+    throw sourceError(err, req.url, { secret: req.source.urlSecret, source: req.sourceName, connecting: true });
+  }
+}
+
 /**
  * Opens the read-only snapshot every extract reads in, with the session settings that make COPY's text
  * unambiguous (UTC timestamps, ISO dates, all float digits). Benchmarks open the same for their baseline.
@@ -263,7 +289,7 @@ async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () 
 /** The window predicate. COPY takes no bind parameters; both bounds are ISO strings we produced from Date. */
 function windowWhere(column: string, from: string, to: string): string {
   const c = quoteIdent(column);
-  return `WHERE ${c} >= ${quoteLiteral(from)}::timestamptz AND ${c} < ${quoteLiteral(to)}::timestamptz`;
+  return `WHERE ${c} >= ${quoteLiteral(from, 'postgres')}::timestamptz AND ${c} < ${quoteLiteral(to, 'postgres')}::timestamptz`;
 }
 
 /**

@@ -58,15 +58,15 @@ export async function encodeCsvToParquet(opts: {
   fileSizeBytes?: number;
 }): Promise<number> {
   const { db, source, fifo, parquet, csvColumns, pii } = opts;
-  const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.type)}`).join(', ')}}`;
+  const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name, 'duckdb')}: ${quoteLiteral(c.type, 'duckdb')}`).join(', ')}}`;
   const select = (opts.select ?? maskedSelect(csvColumns, pii)).join(', ');
   execFileSync('mkfifo', ['-m', '600', fifo]);
   try {
     let failure: Error | null = null;
     const encoding = db.run(
-      `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+      `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo, 'duckdb')}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
               nullstr = '', allow_quoted_nulls = false, buffer_size = ${READ_BUFFER_BYTES}, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
-         TO ${quoteLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd${opts.fileSizeBytes ? `, FILE_SIZE_BYTES ${Math.floor(opts.fileSizeBytes)}` : ''})`,
+         TO ${quoteLiteral(parquet, 'duckdb')} (FORMAT parquet, COMPRESSION zstd${opts.fileSizeBytes ? `, FILE_SIZE_BYTES ${Math.floor(opts.fileSizeBytes)}` : ''})`,
     );
     // If the encoder fails, stop the producer and stop waiting for the encoder to open the FIFO.
     encoding.catch((err: Error) => {
@@ -83,7 +83,7 @@ export async function encodeCsvToParquet(opts: {
   }
   const written = opts.fileSizeBytes ? `${parquet}/*.parquet` : parquet;
   const [{ n }] = await db.query<{ n: number }>(
-    `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(written)})`,
+    `SELECT count(*)::BIGINT AS n FROM read_parquet(${quoteLiteral(written, 'duckdb')})`,
   );
   return Number(n);
 }

@@ -35,5 +35,5 @@ export function hmacExpression(column: string, alias = 'k'): string {
 
 /** FROM-clause fragment that brings the registered key's pads into scope as `k`. */
 export function piiKeyJoin(keyId: string): string {
-  return `CROSS JOIN (SELECT ipad, opad FROM _pii_keys WHERE id = ${quoteLiteral(keyId)}) AS k`;
+  return `CROSS JOIN (SELECT ipad, opad FROM _pii_keys WHERE id = ${quoteLiteral(keyId, 'duckdb')}) AS k`;
 }

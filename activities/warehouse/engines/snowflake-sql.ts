@@ -1,3 +1,5 @@
+import { quoteLiteral } from '../sql';
+
 /** SQL text helpers for the Snowflake adapter: placeholders, literals, query tags, error context. */
 
 /** A QUERY_TAG: a plain string, or an object serialised as JSON (e.g. `{ dataset, runId }`). */
@@ -71,11 +73,11 @@ function indexOrEnd(sql: string, needle: string, from: number): number {
 }
 
 /**
- * Quotes a Snowflake string literal. Backslash is an escape character in Snowflake literals, so it is
- * doubled too (a JSON query tag is full of `\"`); for the few statements that cannot take binds.
+ * Quotes a Snowflake string literal (sql.ts's quoteLiteral for Snowflake: backslash doubled too, a JSON query
+ * tag is full of `\"`); for the few statements that cannot take binds.
  */
 export function snowflakeStringLiteral(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  return quoteLiteral(value, 'snowflake');
 }
 
 /** Combines a base tag with a narrower one: two objects merge (later keys win), otherwise the new tag wins. */

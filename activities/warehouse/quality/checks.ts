@@ -3,7 +3,7 @@ import { aggregateCheck, type AggregateCheck } from './aggregate';
 import { renderRefs, SAMPLE, type CheckContext, type CheckResult, type TableCounts } from './context';
 import { shadowSchema } from '../layout';
 import { releasedHashes, quarantineRows } from './quarantine';
-import { qualified, quoteIdent, quoteLiteral } from '../sql';
+import { Binds, qualified, quoteIdent } from '../sql';
 import type { Warehouse } from '../warehouse';
 
 export type { CheckResult, TableCounts } from './context';
@@ -69,8 +69,11 @@ function isRowCheck(check: CheckConfig): check is RowLevelCheck {
   return ['not_null', 'unique', 'relationships', 'accepted_values', 'range'].includes(check.type);
 }
 
-/** The rowids of the model's rows failing the check; every row-level check is expressed this way. */
-function failingRowids(ctx: CheckContext, check: RowLevelCheck): { sql: string; reason: string } {
+/**
+ * The rowids of the model's rows failing the check; every row-level check is expressed this way. Values from
+ * config (accepted values, range bounds) are binds added to `binds`, never SQL text.
+ */
+function failingRowids(ctx: CheckContext, check: RowLevelCheck, binds: Binds): { sql: string; reason: string } {
   const t = qualified(ctx.shadow, check.model);
   switch (check.type) {
     case 'not_null':
@@ -85,14 +88,14 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck): { sql: string; 
       };
     case 'accepted_values':
       return {
-        sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.column)} IS NOT NULL AND ${quoteIdent(check.column)}::VARCHAR NOT IN (${check.values.map(quoteLiteral).join(', ')})`,
+        sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.column)} IS NOT NULL AND ${quoteIdent(check.column)}::VARCHAR NOT IN (${check.values.map((v) => binds.add(v)).join(', ')})`,
         reason: `${check.column} not in (${check.values.join(', ')})`,
       };
     case 'range': {
       const c = quoteIdent(check.column);
       const out = [
-        ...(check.min !== undefined ? [`${c} < ${Number(check.min)}`] : []),
-        ...(check.max !== undefined ? [`${c} > ${Number(check.max)}`] : []),
+        ...(check.min !== undefined ? [`${c} < ${binds.add(check.min)}`] : []),
+        ...(check.max !== undefined ? [`${c} > ${binds.add(check.max)}`] : []),
       ];
       return {
         sql: `SELECT rowid FROM ${t} WHERE ${out.length ? out.join(' OR ') : 'false'}`,
@@ -121,26 +124,30 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck): { sql: string; 
 
 async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckResult> {
   const t = qualified(ctx.shadow, check.model);
-  const found = failingRowids(ctx, check);
+  // One list of binds for the failing-rows subquery: every statement embedding it passes these values.
+  const binds = new Binds();
+  const found = failingRowids(ctx, check, binds);
   // Rows an operator released from quarantine (same content) pass this check from now on.
-  const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released);
+  const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released, binds);
   const failing = released
     ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})`
     : found.sql;
   const keyColumn = check.type === 'custom_sql' ? check.key : 'columns' in check ? check.columns[0] : check.column;
   const [{ n, total }] = await ctx.wh.query<{ n: number; total: number }>(
     `SELECT (SELECT count(*) FROM (${failing}))::BIGINT AS n, (SELECT count(*) FROM ${t})::BIGINT AS total`,
+    binds.values,
   );
   const failingRows = Number(n);
   const samples = failingRows
     ? await ctx.wh.query<{ k: string | null }>(
         `SELECT ${quoteIdent(keyColumn)}::VARCHAR AS k FROM ${t} WHERE rowid IN (${failing}) ORDER BY 1 NULLS FIRST LIMIT ${SAMPLE}`,
+        binds.values,
       )
     : [];
   const escalated = check.severity === 'error' && exceeds(check.escalateAbove, failingRows, Number(total));
   let quarantinedRows = 0;
   if (failingRows && check.severity === 'error' && !escalated)
-    quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, failing);
+    quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, { sql: failing, binds });
   const share = Number(total) ? ` (${((100 * failingRows) / Number(total)).toFixed(2)}% of ${total})` : '';
   return {
     check: check.name,

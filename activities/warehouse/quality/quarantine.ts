@@ -1,6 +1,6 @@
 import { SCHEMAS } from '../layout';
 import type { CheckContext } from './context';
-import { qualified, quoteLiteral } from '../sql';
+import { Binds, qualified } from '../sql';
 import type { Warehouse } from '../warehouse';
 
 /** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
@@ -16,25 +16,29 @@ export async function quarantineRows(
   model: string,
   check: string,
   reason: string,
-  failing: string,
+  /** The failing rows' rowids: a subquery and the binds it was composed with. */
+  failing: { sql: string; binds: Binds },
 ): Promise<number> {
   const source = qualified(ctx.shadow, model);
   const target = qualified(SCHEMAS.quarantine, model);
+  // The bookkeeping columns are binds after the subquery's own (a fork of its list).
+  const select = (b: Binds) =>
+    `SELECT *, ${b.add(check)}::VARCHAR AS _dq_check, ${b.add(reason)}::VARCHAR AS _dq_reason, ${b.add(ctx.runId)}::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
   await ctx.wh.ensureSchema(SCHEMAS.quarantine);
   return ctx.wh.transaction(async (tx) => {
-    const select = `SELECT *, $1::VARCHAR AS _dq_check, $2::VARCHAR AS _dq_reason, $3::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
-    await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select} LIMIT 0`, [check, reason, ctx.runId]);
+    const create = new Binds();
+    await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select(create)} LIMIT 0`, create.values);
     for (const col of RELEASE_COLUMNS) await tx.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
     await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [
       ctx.runId,
       check,
     ]);
-    const moved = await tx.run(`INSERT INTO ${target} BY NAME ${select} WHERE rowid IN (${failing})`, [
-      check,
-      reason,
-      ctx.runId,
-    ]);
-    await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing})`);
+    const insert = failing.binds.fork();
+    const moved = await tx.run(
+      `INSERT INTO ${target} BY NAME ${select(insert)} WHERE rowid IN (${failing.sql})`,
+      insert.values,
+    );
+    await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing.sql})`, failing.binds.values);
     return moved;
   });
 }
@@ -49,11 +53,13 @@ export async function releasedHashes(
   model: string,
   check: string,
   cache: Map<string, Promise<Set<string>>>,
+  /** The statement's binds: the check name is added as one. */
+  binds: Binds,
 ): Promise<string | null> {
   let checks = cache.get(model);
   if (!checks) cache.set(model, (checks = releasedChecks(wh, model)));
   if (!(await checks).has(check)) return null;
-  return `SELECT _row_hash FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = ${quoteLiteral(check)} AND _dq_released_at IS NOT NULL`;
+  return `SELECT _row_hash FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_check = ${binds.add(check)} AND _dq_released_at IS NOT NULL`;
 }
 
 /** The checks with released rows in quarantine.<model> (empty when the table, its hashes or releases are missing). */
