@@ -161,9 +161,11 @@ test('after publish, each mapped data source and workbook is refreshed once, two
 
 test('a refresh already queued or running is joined, not duplicated', async () => {
   const m = mark();
-  const running = tab.startJob(sales, { running: true });
-  const queued = tab.startJob(orders);
-  const wb = tab.startJob(regional, { running: true });
+  // Someone else's jobs, long enough that none ends before the run asks for its item: every GET of a job advances
+  // it here, and looking for a running job GETs each candidate, in an order that depends on timing.
+  const running = tab.startJob(sales, { running: true, finishAfterPolls: 20 });
+  const queued = tab.startJob(orders, { finishAfterPolls: 20 });
+  const wb = tab.startJob(regional, { running: true, finishAfterPolls: 20 });
   const handle = await start();
   expect((await handle.result()).status).toBe('succeeded');
 

@@ -56,6 +56,8 @@ export interface StandInJob {
   viaApi: boolean;
   /** GETs of this job so far. */
   polls: number;
+  /** GETs after which this job finishes (default: the stand-in's pollsQueued + pollsRunning). */
+  finishAfterPolls?: number;
 }
 
 export interface RecordedRequest {
@@ -100,7 +102,7 @@ export interface TableauStandIn {
   /** Finish codes of the item's next jobs, in order; afterwards 0. */
   setOutcomes(item: StandInItem, codes: number[]): void;
   /** A refresh of the item already queued (someone else's, e.g. a Tableau schedule): the API then answers 409093. */
-  startJob(item: StandInItem, opts?: { running?: boolean }): StandInJob;
+  startJob(item: StandInItem, opts?: { running?: boolean; finishAfterPolls?: number }): StandInJob;
   /** Ends every session now: the next request answers 401 (401002). */
   expireTokens(): void;
   /** Ends every session after `n` more authenticated requests. */
@@ -154,7 +156,7 @@ export async function startTableauStandIn(opts: TableauStandInOptions = {}): Pro
     if (job.completedAt) return;
     job.polls++;
     if (job.polls > pollsQueued && !job.startedAt) job.startedAt = new Date().toISOString();
-    if (job.polls > pollsQueued + pollsRunning) {
+    if (job.polls > (job.finishAfterPolls ?? pollsQueued + pollsRunning)) {
       const queue = outcomes.get(job.item.id) ?? [];
       job.finishCode = queue.length ? (queue.shift() as number) : 0;
       job.completedAt = new Date().toISOString();
@@ -442,6 +444,7 @@ export async function startTableauStandIn(opts: TableauStandInOptions = {}): Pro
     },
     startJob(item, o = {}) {
       const job = newJob(item, false);
+      job.finishAfterPolls = o.finishAfterPolls;
       if (o.running) {
         job.polls = pollsQueued;
         job.startedAt = new Date().toISOString();
