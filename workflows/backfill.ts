@@ -3,6 +3,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -18,7 +19,7 @@ import {
   progressQuery,
   type BackfillProgress,
 } from './backfill-messages';
-import { partitionWorkflowId } from './ids';
+import { backfillWorkflowId, partitionWorkflowId } from './ids';
 import { pipelineRun } from './pipeline-run';
 
 const isoInstant = z
@@ -97,6 +98,9 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     continuedAsNew: 0,
     failures: [],
   };
+  // The publish child's id: `<canonical backfill id>/publish` (one per dataset, range and partition, however
+  // from/to are spelled). Runs started before carry no marker and keep the id they already gave their child.
+  const canonicalPublishId = patched('canonical-backfill-publish-id');
   const running = new Map<string, { blocked: boolean }>();
   const finishedJoined = new Map<string, string>();
   let publish = 'pending';
@@ -241,6 +245,8 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   };
 
   function publishId(): string {
-    return `${input.dataset}/backfill/${input.from}--${input.to}/publish`;
+    return canonicalPublishId
+      ? `${backfillWorkflowId(input.dataset, input.from, input.to, input.partition)}/publish`
+      : `${input.dataset}/backfill/${input.from}--${input.to}/publish`;
   }
 }
