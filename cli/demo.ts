@@ -98,7 +98,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     );
 
     // Secrets live in a 0600 file in the data dir (git-ignored), never in config, logs or workflow payloads;
-    // `FRESHLINE_DATA_DIR=.dev/demo/data npm run freshline -- …` commands read the same keys from it.
+    // `npm run freshline -- …` commands find it (cli/secrets.ts cliDataDir) and read the same keys from it.
     const secretsFile = join(dir, 'data', 'secrets.env');
     mkdirSync(join(dir, 'data'), { recursive: true });
     writeFileSync(
@@ -154,7 +154,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `\nSchedule ${applied.scheduleId} ${applied.action}: every ${ds.cadence}. Change generator writing every ${opts.changeInterval} s. Ctrl-C to stop.`,
     );
     say(
-      `Quality report meanwhile: FRESHLINE_DATA_DIR=${join(dir, 'data')} npm run freshline -- dq report --address ${temporal.address}`,
+      `Meanwhile (keys found in ${join(dir, 'data', 'secrets.env')}): npm run freshline -- dq report --address ${temporal.address}; ` +
+        `npm run freshline -- status --address ${temporal.address}`,
     );
     cleanup.push(() => client.schedule.getHandle(applied.scheduleId).delete());
     await new Promise<void>((resolveStop) => {

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { SecretStore } from '../activities/secrets/secret-store';
 import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../activities/warehouse/engines/snowflake';
 import { loadConfig } from '../config/load';
@@ -6,6 +5,7 @@ import type { PipelineConfig } from '../config/schema';
 import { applySnowflakeInfra } from '../infra/snowflake/apply';
 import { formatPlan, renderSnowflakeInfra, snowflakeInfraConfig } from '../infra/snowflake/render';
 import { openSecretStore, snowflakeOptions } from '../workers/adapters';
+import { cliDataDir } from './secrets';
 
 export interface InfraApplyOptions {
   /** Print the rendered statements; connect to nothing (the Tableau key secret is read if it can be). */
@@ -32,8 +32,7 @@ export async function infraSnowflakeApplyCommand(opts: InfraApplyOptions, deps: 
   const out = deps.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const config = deps.config ?? loadConfig();
   const wh = snowflakeInfraConfig(config); // fails with a clear message unless the warehouse is Snowflake with an infra section
-  const secrets =
-    deps.secrets ?? openSecretStore(config.secrets, process.env.FRESHLINE_DATA_DIR ?? join('.dev', 'data'));
+  const secrets = deps.secrets ?? openSecretStore(config.secrets, cliDataDir().dataDir);
   const keySecret = wh.infra.tableau.publicKeySecret;
 
   if (opts.dryRun) {

@@ -139,6 +139,19 @@ program
     process.exitCode = await backfillCommand(opts);
   });
 
+program
+  .command('status')
+  .argument('[dataset|workflowId]', 'a dataset (its runs), or one run\'s workflow id (contains "/")')
+  .description(
+    "recent pipelineRun workflows with their status query (state, window, current step), or one run's status",
+  )
+  .option('--limit <n>', 'runs to list', positiveInt('--limit'), 20)
+  .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or localhost:7233)')
+  .action(async (arg: string | undefined, opts) => {
+    const { statusCommand } = await import('./status');
+    process.exitCode = await statusCommand(arg, opts);
+  });
+
 // freshline schedules apply|pause|resume|trigger|catch-up: the Temporal Schedules of every dataset (schedules/).
 {
   const target = (c: Command) =>

@@ -78,7 +78,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       const status = err instanceof HttpError ? err.status : 500;
       const message = err instanceof HttpError ? err.message : 'internal error';
       if (!(err instanceof HttpError)) log(`codec server: ${req.method} ${req.url}: ${(err as Error).message}`);
-      else if (status !== 401) log(`codec server: ${req.method} ${req.url}: ${status} ${message}`);
+      else log(`codec server: ${req.method} ${req.url}: ${status} ${message}`);
       if (res.headersSent) return void res.destroy();
       send(res, status, { error: message }, { ...cors(req), ...(err instanceof HttpError ? err.headers : {}) });
     });
@@ -136,11 +136,20 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       if (!LOOPBACK_HOSTS.has(hostHeader)) throw new HttpError(403, 'host not allowed');
       return;
     }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header(req, 'authorization') ?? '');
+    const given = header(req, 'authorization');
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(given ?? '');
     if (!m || !timingSafeEqual(digest(m[1]), expected)) {
-      throw new HttpError(401, 'missing or wrong bearer token', {
-        'WWW-Authenticate': 'Bearer realm="freshline-codec"',
-      });
+      // What was wrong (never the token) and the fix, in the body: `temporal` prints it as `Unauthorized: <body>`.
+      const what = !given
+        ? 'no Authorization header'
+        : !m
+          ? 'Authorization is not "Bearer <token>"'
+          : 'wrong bearer token';
+      throw new HttpError(
+        401,
+        `${what}: send the codec server's token (secret ${CODEC_SERVER_TOKEN_SECRET}), e.g. --codec-auth "Bearer $${CODEC_SERVER_TOKEN_SECRET}"`,
+        { 'WWW-Authenticate': 'Bearer realm="freshline-codec"' },
+      );
     }
   }
 
@@ -201,8 +210,14 @@ function parseBody(text: string): Payload[] {
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
-  const payloads = (body as { payloads?: unknown } | null)?.payloads;
-  if (!Array.isArray(payloads)) throw new HttpError(400, 'body must be {"payloads": [...]}');
+  const shape = 'body must be {"payloads": [...]}';
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, shape);
+  const extra = Object.keys(body).filter((k) => k !== 'payloads');
+  if (extra.length) throw new HttpError(400, `${shape}, not ${extra.map((k) => `'${k}'`).join(', ')}`);
+  // Temporal's clients send protobuf JSON, where an empty list is omitted: a query without arguments makes
+  // `temporal workflow query` POST `{}` to /encode. Absent (or null) payloads are none.
+  const payloads = (body as { payloads?: unknown }).payloads ?? [];
+  if (!Array.isArray(payloads)) throw new HttpError(400, shape);
   return payloads.map((p, i) => fromJson(p, i));
 }
 

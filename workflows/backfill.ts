@@ -20,7 +20,7 @@ import {
   progressQuery,
   type BackfillProgress,
 } from './backfill-messages';
-import { partitionWorkflowId } from './ids';
+import { backfillWorkflowId, partitionWorkflowId } from './ids';
 import { pipelineRun } from './pipeline-run';
 
 // Patch: runs cancelled before it ended failed (every cancelled partition recorded as a failure).
@@ -102,6 +102,9 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     continuedAsNew: 0,
     failures: [],
   };
+  // The publish child's id: `<canonical backfill id>/publish` (one per dataset, range and partition, however
+  // from/to are spelled). Runs started before carry no marker and keep the id they already gave their child.
+  const canonicalPublishId = patched('canonical-backfill-publish-id');
   const running = new Map<string, { blocked: boolean }>();
   const finishedJoined = new Map<string, string>();
   let publish = 'pending';
@@ -248,6 +251,8 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   };
 
   function publishId(): string {
-    return `${input.dataset}/backfill/${input.from}--${input.to}/publish`;
+    return canonicalPublishId
+      ? `${backfillWorkflowId(input.dataset, input.from, input.to, input.partition)}/publish`
+      : `${input.dataset}/backfill/${input.from}--${input.to}/publish`;
   }
 }

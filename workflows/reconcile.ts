@@ -1,7 +1,8 @@
-import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { formatIssues } from '../config/format-issues';
+import { backfillWorkflowId } from './ids';
 
 /** Input the dataset's reconciliation schedule (`freshline/<dataset>/reconcile`) passes on every firing. */
 export const ReconcileRecentInputSchema = z.object({
@@ -34,7 +35,7 @@ export interface ReconcileBackfillArgs {
 
 /** What a reconciliation returns (also in the Temporal UI). */
 export interface ReconcileResult {
-  /** Workflow id of the backfill child, `<dataset>/reconcile/<date of the firing>`. */
+  /** Workflow id of the backfill child: its canonical id (`backfillWorkflowId`), e.g. `sales_core/backfill/2026-11-15--2026-11-23`. */
   backfillWorkflowId: string;
   args: ReconcileBackfillArgs;
   /** completed: the child finished; already_running: a reconciliation of the same date was still running. */
@@ -76,14 +77,18 @@ export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<R
     maxConcurrent: 2,
     rerunCompleted: true,
   };
-  const backfillWorkflowId = `${dataset}/reconcile/${args.to.slice(0, 10)}`;
+  // The backfill's canonical id (dataset, day-aligned range): a manual `freshline backfill` of the same days and
+  // a second firing the same day meet this one. Runs started before the change keep `<dataset>/reconcile/<date>`.
+  const childId = patched('canonical-backfill-id')
+    ? backfillWorkflowId(dataset, args.from, args.to, 'day')
+    : `${dataset}/reconcile/${args.to.slice(0, 10)}`;
   try {
-    const result = await executeChild('backfill', { workflowId: backfillWorkflowId, args: [args] });
-    return { backfillWorkflowId, args, status: 'completed', result };
+    const result = await executeChild('backfill', { workflowId: childId, args: [args] });
+    return { backfillWorkflowId: childId, args, status: 'completed', result };
   } catch (err) {
     // Another firing of the same date (a manual trigger, a catch-up) is still reconciling: let it finish.
     if (err instanceof WorkflowExecutionAlreadyStartedError)
-      return { backfillWorkflowId, args, status: 'already_running' };
+      return { backfillWorkflowId: childId, args, status: 'already_running' };
     throw err;
   }
 }

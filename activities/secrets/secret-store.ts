@@ -14,18 +14,24 @@ export interface SecretStore {
 /** Reads secrets from the environment, then from a KEY=VALUE file (e.g. .dev/secrets.env). */
 export class EnvSecretStore implements SecretStore {
   private readonly fileValues: Record<string, string>;
+  private readonly fileExists: boolean;
 
   constructor(
     private readonly env: NodeJS.ProcessEnv = process.env,
     /** Optional dotenv-style file consulted after the environment. */
-    file?: string,
+    readonly file?: string,
   ) {
-    this.fileValues = file && existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : {};
+    this.fileExists = !!file && existsSync(file);
+    this.fileValues = file && this.fileExists ? parseDotenv(readFileSync(file, 'utf8')) : {};
   }
 
   async get(name: string): Promise<string> {
     const value = this.env[name] ?? this.fileValues[name];
-    if (!value) throw new Error(`secret '${name}' is not set (environment variable or secrets file)`);
+    if (!value) {
+      // Where it looked, so the fix is obvious (never a value).
+      const file = !this.file ? '' : this.fileExists ? `, nor in ${this.file}` : `, and ${this.file} does not exist`;
+      throw new Error(`secret '${name}' is not set: no environment variable ${name}${file}`);
+    }
     return value;
   }
 }

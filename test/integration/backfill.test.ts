@@ -2,8 +2,14 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { progressQuery } from '../../workflows/backfill-messages';
 import { backfill } from '../../workflows/backfill';
 import { backfillCommand } from '../../cli/backfill';
+import { EnvSecretStore } from '../../activities/secrets/secret-store';
+import { startCodecServerFromSecrets } from '../../cli/codec-server';
+import { PAYLOAD_KEYS_SECRET } from '../../codec/keys';
+import { CODEC_SERVER_TOKEN_SECRET } from '../../codec/server';
+import { backfillWorkflowId } from '../../workflows/ids';
 import { testEnv } from '../support/env';
 import { createHarness, type Harness } from '../support/harness';
+import { runTemporalCli } from '../support/temporal-cli';
 
 let h: Harness;
 let days: string[];
@@ -161,9 +167,11 @@ test('freshline backfill shows progress and exits 0; a failing backfill exits 1'
     (l) => lines.push(l),
   );
   expect(code).toBe(0);
+  // Not a terminal: plain lines, no bar.
   expect(lines.join('\n')).toMatch(
-    /\[#+\] 2\/2 \(2 done, 0 skipped, \d+ joined\), 0 running, 0 failed, ETA 0s; publish: (succeeded|published_with_errors)/,
+    /^2\/2 \(2 done, 0 skipped, \d+ joined\), 0 running, 0 failed, ETA 0s; publish: (succeeded|published_with_errors)$/m,
   );
+  expect(lines[0]).toMatch(/^backfill sales_core\/backfill\/\d{4}-\d\d-\d\d--\d{4}-\d\d-\d\d on /);
   expect(lines.at(-1)).toBe('backfill complete');
   const bad = await backfillCommand(
     {
@@ -177,4 +185,77 @@ test('freshline backfill shows progress and exits 0; a failing backfill exits 1'
   );
   expect(bad).toBe(1);
   expect(lines.at(-1)).toMatch(/backfill (failed|finished with problems)/);
+});
+
+test('one canonical id: `temporal workflow start` with the README id, then `freshline backfill` of the same range spelled otherwise, run once', async () => {
+  // The README's form: `<dataset>/backfill/<from date>--<to date>` for day partitions.
+  const id = backfillWorkflowId('sales_core', range().from, range().to, 'day');
+  expect(id).toBe(`sales_core/backfill/${days[0]}--${days[2]}`);
+  const token = 'codec-token-for-the-backfill-test';
+  const codec = await startCodecServerFromSecrets({
+    port: 0,
+    host: '127.0.0.1',
+    secrets: new EnvSecretStore({
+      [PAYLOAD_KEYS_SECRET]: await h.deps.secrets.get(PAYLOAD_KEYS_SECRET),
+      [CODEC_SERVER_TOKEN_SECRET]: token,
+    }),
+    log: () => undefined,
+  });
+  try {
+    // Slow enough to still be running when the CLI starts: one partition at a time, both reloaded.
+    const input = { dataset: 'sales_core', ...range(), partition: 'day', maxConcurrent: 1, rerunCompleted: true };
+    const runs = async () => {
+      const ids: string[] = [];
+      for await (const w of h.client.workflow.list({ query: `WorkflowId = "${id}"` })) ids.push(w.runId);
+      return ids;
+    };
+    const before = await runs(); // the earlier `freshline backfill` test ran this range to completion
+    const started = await runTemporalCli([
+      'workflow',
+      'start',
+      '--address',
+      testEnv('temporalAddress'),
+      '--task-queue',
+      h.taskQueue,
+      '--type',
+      'backfill',
+      '--workflow-id',
+      id,
+      '--input',
+      JSON.stringify(input),
+      '--codec-endpoint',
+      codec.url,
+      '--codec-auth',
+      `Bearer ${token}`,
+    ]);
+    expect(started).toMatchObject({ code: 0, timedOut: false });
+    const runId = (await h.client.workflow.getHandle(id).describe()).runId;
+
+    const lines: string[] = [];
+    const code = await backfillCommand(
+      {
+        address: testEnv('temporalAddress'),
+        taskQueue: h.taskQueue,
+        secrets: h.deps.secrets,
+        dataset: 'sales_core',
+        from: `${days[0]}T00:00:00Z`, // the same instants, spelled without milliseconds
+        to: `${days[2]}T00:00:00+00:00`,
+        partition: 'day',
+        maxConcurrent: 1,
+        mode: 'reload',
+        rerunCompleted: true,
+      },
+      (l) => lines.push(l),
+    );
+    expect(code).toBe(0);
+    // Either it was still running (followed) or it had just finished (a new run skips nothing: rerunCompleted);
+    // with one partition at a time it is running.
+    expect(lines[0]).toBe(`${id} is already running: following it`);
+    expect((await runs()).filter((r) => !before.includes(r))).toEqual([runId]);
+    // The publish child carries the canonical id too.
+    const publish = await h.client.workflow.getHandle(`${id}/publish`).describe();
+    expect(publish.status.name).toBe('COMPLETED');
+  } finally {
+    await codec.close();
+  }
 });

@@ -98,6 +98,36 @@ test('without the token, or with a wrong one: 401, and nothing decoded', async (
   expect(fromUi.headers.get('access-control-allow-origin')).toBe(UI);
 });
 
+test('a body without payloads (protobuf JSON of an empty list, what `temporal workflow query` sends) is none: 200 {"payloads": []}', async () => {
+  const auth = { Authorization: `Bearer ${token}` };
+  for (const path of ['/encode', '/decode', '/default/encode'])
+    for (const body of [{}, { payloads: null }, { payloads: [] }]) {
+      const res = await post(path, body, auth);
+      expect(`${path} ${JSON.stringify(body)}: ${res.status}`).toBe(`${path} ${JSON.stringify(body)}: 200`);
+      expect(await res.json()).toEqual({ payloads: [] });
+    }
+});
+
+test('a 401 says what was wrong and names the token secret (never the token), and is logged', async () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{}, /^no Authorization header: .*secret FRESHLINE_CODEC_SERVER_TOKEN/],
+    [{ Authorization: token }, /^Authorization is not "Bearer <token>": /],
+    [
+      { Authorization: `Bearer ${token.slice(1)}x` },
+      /^wrong bearer token: .*--codec-auth "Bearer \$FRESHLINE_CODEC_SERVER_TOKEN"/,
+    ],
+  ];
+  for (const [headers, message] of cases) {
+    const res = await post('/encode', {}, headers);
+    expect(res.status).toBe(401);
+    const { error } = (await res.json()) as { error: string };
+    expect(error).toMatch(message);
+    expect(error).not.toContain(token.slice(1));
+  }
+  expect(refused.join('\n')).toMatch(/POST \/encode: 401 wrong bearer token/);
+  expect(refused.join('\n')).not.toContain(token.slice(1));
+});
+
 test('CORS preflight: the Web UI origin may send Authorization and X-Namespace; other origins get no grant', async () => {
   const preflight = (origin: string) =>
     fetch(`${server.url}/decode`, {
@@ -129,7 +159,11 @@ test('CORS preflight: the Web UI origin may send Authorization and X-Namespace; 
 
 test('bad requests: malformed body 400, wrong content type 415, unknown key 422 naming the key id, unknown path 404', async () => {
   const auth = { Authorization: `Bearer ${token}` };
-  expect((await post('/decode', { nope: 1 }, auth)).status).toBe(400);
+  for (const body of [{ nope: 1 }, { payloads: [], extra: 1 }, { payloads: 3 }, { payloads: {} }, [], 'payloads', null])
+    expect(`${JSON.stringify(body)}: ${(await post('/decode', body, auth)).status}`).toBe(
+      `${JSON.stringify(body)}: 400`,
+    );
+  expect((await post('/decode', { payloads: [7] }, auth)).status).toBe(400);
   const text = await fetch(`${server.url}/decode`, {
     method: 'POST',
     headers: { ...auth, 'Content-Type': 'text/plain' },

@@ -319,7 +319,7 @@ describe('catch-up and reconciliation', () => {
     ]);
   });
 
-  test('the reconciliation firing backfills [nominal − days, nominal) as child <dataset>/reconcile/<date>', async () => {
+  test('the reconciliation firing backfills [nominal − days, nominal) as child with the canonical backfill id', async () => {
     const queue = `schedules-reconcile-${process.pid}`;
     const connection = await NativeConnection.connect({ address: testEnv('temporalAddress') });
     const worker = await Worker.create({
@@ -351,7 +351,7 @@ describe('catch-up and reconciliation', () => {
             overlap: ScheduleOverlapPolicy.ALLOW_ALL,
           },
         ]);
-        const child = h.client.workflow.getHandle('sales_core/reconcile/2026-11-20');
+        const child = h.client.workflow.getHandle('sales_core/backfill/2026-11-13--2026-11-21');
         for (let i = 0; i < 200; i++) {
           try {
             await child.describe();
@@ -374,7 +374,10 @@ describe('catch-up and reconciliation', () => {
         });
         const [action] = (await handle.describe()).info.recentActions;
         const parent = await h.client.workflow.getHandle(action.action.workflow.workflowId).result();
-        expect(parent).toMatchObject({ backfillWorkflowId: 'sales_core/reconcile/2026-11-20', status: 'completed' });
+        expect(parent).toMatchObject({
+          backfillWorkflowId: 'sales_core/backfill/2026-11-13--2026-11-21',
+          status: 'completed',
+        });
         await handle.delete();
       });
     } finally {

@@ -17,7 +17,7 @@ import { temporal } from '@temporalio/proto';
 import type { Payload } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { dqReport, releaseQuarantine } from '../../workflows/data-quality';
-import { partitionWorkflowId } from '../../workflows/ids';
+import { backfillWorkflowId, partitionWorkflowId } from '../../workflows/ids';
 import { retryGateSignal, skipGateSignal, statusQuery } from '../../workflows/messages';
 import globalSetup from '../support/global-setup';
 import globalTeardown from '../support/global-teardown';
@@ -226,7 +226,7 @@ const scenarios: {
       await save(
         h,
         'pipelineRun--backfill-publish',
-        `sales_core/backfill/${from}--${new Date(to).toISOString()}/publish`,
+        `${backfillWorkflowId('sales_core', from, new Date(to).toISOString(), 'day')}/publish`,
       );
     },
   },
