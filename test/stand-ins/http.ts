@@ -90,3 +90,22 @@ export function hugeBody(
     pump();
   });
 }
+
+/**
+ * A loopback server whose every answer is a `status` with a `totalBytes` body (see hugeBody); `outcome` resolves
+ * with how much of the first answer was written once its connection closes.
+ */
+export async function startHugeBodyServer(
+  status: number,
+  totalBytes: number,
+): Promise<
+  Awaited<ReturnType<typeof startHttpServer>> & { outcome: Promise<{ sentBytes: number; complete: boolean }> }
+> {
+  let served!: (r: { sentBytes: number; complete: boolean }) => void;
+  const outcome = new Promise<{ sentBytes: number; complete: boolean }>((resolve) => (served = resolve));
+  const server = await startHttpServer(async (req, res) => {
+    for await (const _ of req) void _;
+    served(await hugeBody(res, status, totalBytes));
+  });
+  return { ...server, outcome };
+}

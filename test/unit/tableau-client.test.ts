@@ -4,7 +4,7 @@ import {
   TableauClient,
   type TableauClientOptions,
 } from '../../activities/tableau/client';
-import { hugeBody, startHttpServer, startRecordingServer } from '../stand-ins/http';
+import { startHugeBodyServer, startHttpServer, startRecordingServer } from '../stand-ins/http';
 import { startTableauStandIn, type TableauStandIn } from '../stand-ins/tableau';
 
 // The REST client alone against the stand-in: pagination, waits, backoff, re-sign-in, and errors that
@@ -177,12 +177,8 @@ describe('redirects, http and error bodies', () => {
 
   test('a huge error body is read only up to 4 KiB', async () => {
     const total = 64 * 1024 * 1024;
-    let served!: (r: { sentBytes: number; complete: boolean }) => void;
-    const outcome = new Promise<{ sentBytes: number; complete: boolean }>((resolve) => (served = resolve));
-    const server = await startHttpServer(async (req, res) => {
-      for await (const _ of req) void _;
-      served(await hugeBody(res, 400, total));
-    });
+    const server = await startHugeBodyServer(400, total);
+    const { outcome } = server;
     try {
       const err = (await client({ server: server.url, serverErrorRetries: 0 })
         .c.findByName('datasource', 'x')

@@ -1,5 +1,5 @@
 import { sendWebhookAlert, type Alert } from '../../activities/alerts/webhook';
-import { hugeBody, startHttpServer, startRecordingServer } from '../stand-ins/http';
+import { startHugeBodyServer, startHttpServer, startRecordingServer } from '../stand-ins/http';
 import { startWebhookStandIn } from '../stand-ins/webhook';
 
 // The webhook URL is a bearer secret: errors name the secret, never the URL; the payload never follows a
@@ -52,12 +52,8 @@ test('http outside loopback and non-URLs are refused, naming the secret and not 
 
 test('a huge error body is read only up to 4 KiB', async () => {
   const total = 64 * 1024 * 1024;
-  let served!: (r: { sentBytes: number; complete: boolean }) => void;
-  const outcome = new Promise<{ sentBytes: number; complete: boolean }>((resolve) => (served = resolve));
-  const server = await startHttpServer(async (req, res) => {
-    for await (const _ of req) void _;
-    served(await hugeBody(res, 500, total));
-  });
+  const server = await startHugeBodyServer(500, total);
+  const { outcome } = server;
   try {
     const err = (await sendWebhookAlert(`${server.url}/hook`, secret, alert).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(new RegExp(`^alert webhook \\(${secret}\\) answered HTTP 500: x{200}$`));
