@@ -63,6 +63,8 @@ export interface CallLog {
   readonly all: Call[];
   names(): ActivityName[];
   count(name: ActivityName): number;
+  /** How often each of `names` was called, as one object (one assertion shows every step's count). */
+  counts<N extends ActivityName>(...names: N[]): Record<N, number>;
   of(name: ActivityName): Record<string, unknown>[];
 }
 
@@ -215,6 +217,11 @@ export async function startStubWorld(file: string): Promise<StubWorld> {
           all: log,
           names: () => log.map((c) => c.name),
           count: (name) => log.filter((c) => c.name === name).length,
+          counts: (...names) =>
+            Object.fromEntries(names.map((n) => [n, log.filter((c) => c.name === n).length])) as Record<
+              (typeof names)[number],
+              number
+            >,
           of: (name) => log.filter((c) => c.name === name).map((c) => c.input),
         },
       };

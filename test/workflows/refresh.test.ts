@@ -48,16 +48,16 @@ test('refresh fails → refresh_failed → retryRefresh → succeeded; steps bef
   await handle.signal(retryRefreshSignal, { by: 'ops@retail.example', reason: 'extract password updated' });
   const result = await handle.result();
   expect(result.status).toBe('succeeded');
-  expect({
-    plan: calls.count('planRun'),
-    extract: calls.count('extract'),
-    load: calls.count('load'),
-    transform: calls.count('transform'),
-    gate: calls.count('gate'),
-    publish: calls.count('publish'),
-    refresh: calls.count('refresh'),
-    audit: calls.count('audit'),
-  }).toEqual({ plan: 1, extract: 2, load: 2, transform: 1, gate: 1, publish: 1, refresh: 2, audit: 1 });
+  expect(calls.counts('planRun', 'extract', 'load', 'transform', 'gate', 'publish', 'refresh', 'audit')).toEqual({
+    planRun: 1,
+    extract: 2,
+    load: 2,
+    transform: 1,
+    gate: 1,
+    publish: 1,
+    refresh: 2,
+    audit: 1,
+  });
   const status = await handle.query(statusQuery);
   expect(status.refresh?.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
   expect(status.refresh?.attempts[1].requested).toMatchObject({ by: 'ops@retail.example' });
