@@ -1,6 +1,7 @@
 // pipelineRun's BI refresh step with stub activities: a failed refresh waits in refresh_failed for retryRefresh.
 import type { RefreshResult } from '../../activities/refresh';
-import { retryRefreshSignal, statusQuery } from '../../workflows/messages';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { retryRefreshSignal, retryRefreshUpdate, skipGateUpdate, statusQuery } from '../../workflows/messages';
 import {
   activityError,
   failureOf,
@@ -62,6 +63,41 @@ test('refresh fails → refresh_failed → retryRefresh → succeeded; steps bef
   expect(status.refresh?.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
   expect(status.refresh?.attempts[1].requested).toMatchObject({ by: 'ops@retail.example' });
   expect(calls.of('audit')[0].status).toBe('succeeded');
+});
+
+test('retryRefresh as an update: rejected naming the field or state while waiting, accepted once, then the run succeeds', async () => {
+  const { dataset, calls } = world.scenario('refresh_update', {
+    refresh: (n) => {
+      if (n === 1) throw activityError(NOT_FOUND, 'TableauNotFound');
+      return refreshed;
+    },
+  });
+  const handle = await world.start({ dataset, failedRefreshTimeout: '1m' });
+  await waitForState(handle, 'refresh_failed');
+  const rejection = (p: Promise<unknown>) =>
+    p.then(
+      () => 'accepted',
+      (e: unknown) => (e instanceof WorkflowUpdateFailedError ? (e.cause as Error).message : String(e)),
+    );
+
+  expect(await rejection(handle.executeUpdate(retryRefreshUpdate, { args: [{ by: 'ops' } as never] }))).toMatch(
+    /^invalid retryRefresh payload: reason: /,
+  );
+  expect(await rejection(handle.executeUpdate(skipGateUpdate, { args: [{ by: 'ops', reason: 'x' }] }))).toBe(
+    'run is waiting for retryRefresh after a failed BI refresh, not blocked',
+  );
+  expect(calls.count('refresh')).toBe(1);
+
+  const answer = await handle.executeUpdate(retryRefreshUpdate, {
+    args: [{ by: 'ops@retail.example', reason: 'datasource renamed back' }],
+  });
+  expect(answer).toMatchObject({ accepted: true, decision: { by: 'ops@retail.example' } });
+  const result = await handle.result();
+  expect(result.status).toBe('succeeded');
+  expect(calls.count('refresh')).toBe(2);
+  const status = await handle.query(statusQuery);
+  expect(status.refresh?.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
+  expect(status.refresh?.attempts[1].requested).toMatchObject({ by: 'ops@retail.example', via: 'update' });
 });
 
 test('refresh fails and no retryRefresh comes: the run fails with RefreshTimeout naming the cause', async () => {
