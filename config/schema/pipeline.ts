@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration, identifier } from './common';
 import { DatasetSchema } from './datasets';
+import { checkOneDeclarationPerTable } from './declarations';
 import { DEFAULT_RECONCILIATION_CRON, MonitorsSchema, ReconciliationSchema } from './schedules';
 import { SecretsConfigSchema } from './secrets';
 import { PostgresSourceSchema } from './sources';
@@ -27,6 +28,7 @@ export const PipelineConfigSchema = z
   })
   .superRefine((cfg, ctx) => {
     checkWarehouse(cfg, ctx);
+    checkOneDeclarationPerTable(cfg.datasets, ctx);
     const names = new Set<string>();
     cfg.datasets.forEach((d, i) => {
       if (names.has(d.name))

@@ -246,3 +246,64 @@ test('a dependency on an unknown dataset or on itself fails, naming the field', 
   );
   expect(() => parseConfig(cfg)).toThrow(/datasets\[1\]\.dependsOn\[1\]\.dataset: a dataset cannot depend on itself/);
 });
+
+describe('a source table shared by two datasets is declared once: its PII, PCI, mode and key agree', () => {
+  /** A `marketing` dataset reading the same shop.customers (and payments) as sales_core. */
+  const withMarketing = (customers: Yaml, payments: Yaml = { exclude: ['card_token'] }) => {
+    const cfg = valid();
+    cfg.datasets.push({
+      name: 'marketing',
+      cadence: '1h',
+      freshnessSla: '2h',
+      source: 'shop',
+      tables: [
+        { name: 'customers', schema: 'shop', primaryKey: ['customer_id'], ...customers },
+        { name: 'payments', schema: 'shop', primaryKey: ['payment_id'], ...payments },
+      ],
+      publish: ['dim_customer'],
+    });
+    return cfg;
+  };
+
+  test('the same declaration (PII listed in another order) is accepted', () => {
+    const cfg = parseConfig(withMarketing({ pii: ['address', 'full_name', 'phone', 'email'] }));
+    expect(cfg.datasets.map((d) => d.name)).toContain('marketing');
+  });
+
+  test.each([
+    [
+      'no pii: plain email/phone/name would land in the shared raw table',
+      { mode: 'full' },
+      undefined,
+      /datasets\[3\]\.tables\[0\]\.pii: shop\.customers is declared by dataset 'sales_core' with pii \[email, phone, full_name, address\] and here with \[\]/,
+    ],
+    [
+      'fewer pii columns',
+      { pii: ['email'] },
+      undefined,
+      /datasets\[3\]\.tables\[0\]\.pii: .*with pii \[email, phone, full_name, address\] and here with \[email\]/,
+    ],
+    [
+      'another mode: full-mode tombstones would delete the token rows',
+      { pii: ['email', 'phone', 'full_name', 'address'], mode: 'full' },
+      undefined,
+      /datasets\[3\]\.tables\[0\]\.mode: .*with mode incremental and here with full/,
+    ],
+    [
+      'PCI not excluded: card_token would be staged',
+      { pii: ['email', 'phone', 'full_name', 'address'] },
+      {},
+      /datasets\[3\]\.tables\[1\]\.exclude: shop\.payments is declared by dataset 'sales_core' with exclude \[card_token\] and here with \[\]/,
+    ],
+    [
+      'another key',
+      { pii: ['email', 'phone', 'full_name', 'address'], primaryKey: ['email'] },
+      undefined,
+      /datasets\[3\]\.tables\[0\]\.primaryKey: .*with primaryKey \[customer_id\] and here with \[email\]/,
+    ],
+  ])('a second declaration with %s is refused, naming the field', (_what, customers, payments, message) => {
+    const cfg = withMarketing(customers, payments);
+    expect(() => parseConfig(cfg)).toThrow(ConfigError);
+    expect(() => parseConfig(cfg)).toThrow(message);
+  });
+});
