@@ -1,9 +1,11 @@
 import { getDataset } from '../config/load';
 import { runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
-import { exportBiDatabase, piiColumnNames } from './warehouse/bi-export';
+import { piiMaskingPolicy } from '../infra/snowflake/render';
+import { exportBiDatabase } from './warehouse/bi-export';
 import { DuckDbWarehouse } from './warehouse/engines/duckdb';
 import { readModels, upstreamSources } from './warehouse/models/catalog';
+import { publishedPiiColumns } from './warehouse/models/lineage';
 import { publishTables, type PublishResult } from './warehouse/publish';
 
 /** Creates the publish activity. */
@@ -26,17 +28,21 @@ export function createPublishActivities(deps: ActivityDeps) {
             : [];
         });
         const wh = deps.config.warehouse;
+        // PII follows columns through the models: what is computed from it never reaches BI, whatever its name.
+        const piiColumns = await publishedPiiColumns(deps.config);
         const published = await publishTables(
           runWarehouse(deps, input, 'publish'),
           input.dataset,
           ds.publish,
           hold,
-          wh.type === 'snowflake' ? { biRole: wh.biRole } : {},
+          wh.type === 'snowflake'
+            ? { biRole: wh.biRole, piiColumns, maskingPolicy: piiMaskingPolicy(wh.database) }
+            : { piiColumns },
         );
         // Embedded default: Tableau reads a separate read-only file with the bi views only (least privilege).
         if (deps.biExportPath && deps.warehouse instanceof DuckDbWarehouse) {
           await exportBiDatabase(deps.warehouse, deps.biExportPath, {
-            excludeColumns: piiColumnNames(deps.config.datasets),
+            excludeColumns: piiColumns,
           });
         }
         return published;

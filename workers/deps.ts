@@ -11,6 +11,7 @@ import { DuckDbWarehouse } from '../activities/warehouse/engines/duckdb';
 import { duckdbStagedRows, type StagedRowsReader } from '../activities/warehouse/staged';
 import type { Warehouse } from '../activities/warehouse/warehouse';
 import type { PipelineConfig } from '../config/schema';
+import { publishedPiiColumns } from '../activities/warehouse/models/lineage';
 import { checkDatasetModels, openObjectStore, openSecretStore, openWarehouse } from './adapters';
 
 /** A worker's adapters, with a close for the handles they hold. */
@@ -40,6 +41,8 @@ export async function openDeps(opts: {
   const dataDir = resolve(opts.dataDir);
   // Checked before connecting: a model the warehouse cannot run stops the worker now, naming it, without a login.
   checkDatasetModels(opts.config, dialectOf(opts.config.warehouse.type), opts.modelsDir);
+  // And PII lineage: a model it cannot follow would otherwise fail every publish, hours later.
+  await publishedPiiColumns(opts.config, opts.modelsDir);
   const secrets = opts.secrets ?? openSecretStore(opts.config.secrets, dataDir);
   const stage = openObjectStore(opts.config.stage, dataDir);
   const { warehouse, stagedRows } = await openWarehouse(opts.config.warehouse, { dataDir, secrets, stage });

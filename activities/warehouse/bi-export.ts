@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { DatasetConfig } from '../../config/schema';
 import type { DuckDbWarehouse } from './engines/duckdb';
 import { SCHEMAS } from './layout';
 import { quoteIdent, quoteLiteral } from './sql';
@@ -12,17 +11,17 @@ export interface BiExportResult {
   path: string;
   /** One entry per bi view, as a table of the same name in schema `bi` of the exported file. */
   tables: { table: string; rows: number }[];
-  /** Columns left out because they are configured PII column names (`bi.<view>.<column>`). */
+  /** Columns left out because PII lineage says they are computed from PII (`bi.<view>.<column>`). */
   droppedColumns: string[];
 }
 
 export interface BiExportOptions {
   /**
-   * Column names never to export, whatever view they appear in; pass `piiColumnNames(config.datasets)`.
-   * (The bi views carry PII only as HMAC tokens under their own names, e.g. dim_customer.email_token,
-   * exactly as Snowflake's bi views do; a configured PII name showing up in a view means a model leaked it.)
+   * Per bi view (named like its mart), columns never to export: pass `publishedPiiColumns(config)`, the
+   * columns PII lineage says are computed from PII. (The bi views already leave them out, as on Snowflake;
+   * this holds even for a view an older publish made.) Tokens selected as is are exported: joinable, not readable.
    */
-  excludeColumns?: string[];
+  excludeColumns?: Record<string, string[]>;
 }
 
 /**
@@ -31,18 +30,13 @@ export interface BiExportOptions {
  */
 export const BI_EXPORT_FILE = 'tableau.duckdb';
 
-/** Every column name configured as PII (`datasets[].tables[].pii`), de-duplicated. */
-export function piiColumnNames(datasets: Pick<DatasetConfig, 'tables'>[]): string[] {
-  return [...new Set(datasets.flatMap((d) => d.tables.flatMap((t) => t.pii)))];
-}
-
 /** One export at a time per target file, so an older snapshot never renames over a newer one. */
 const exporting = new Map<string, Promise<unknown>>();
 
 /**
  * Writes the data of every `bi` view into a separate DuckDB file for Tableau: one table per view in
  * schema `bi` (same names as Snowflake's bi views, so a workbook's SQL carries over), nothing else: no
- * raw, shadow, certified, audit or quarantine schema, and no column named as configured PII.
+ * raw, shadow, certified, audit or quarantine schema, and no column computed from PII.
  *
  * Least privilege on the embedded default: DuckDB has no roles or grants, so the warehouse file itself
  * would give Tableau everything; this file holds only what dashboards may read. Tableau opens it with
@@ -80,7 +74,6 @@ async function exportOnce(wh: DuckDbWarehouse, path: string, options: BiExportOp
         `(catalog ${SCHEMAS.bi} or schema ${SCHEMAS.bi}); use another name, e.g. ${BI_EXPORT_FILE}`,
     );
   }
-  const exclude = new Set(options.excludeColumns ?? []);
   const suffix = randomBytes(6).toString('hex');
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${suffix}`);
   const alias = quoteIdent(`freshline_bi_export_${suffix}`);
@@ -107,6 +100,7 @@ async function exportOnce(wh: DuckDbWarehouse, path: string, options: BiExportOp
             WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
           [db, SCHEMAS.bi, name],
         );
+        const exclude = new Set(options.excludeColumns?.[name] ?? []);
         const kept = columns.filter((c) => !exclude.has(c.name));
         dropped.push(...columns.filter((c) => exclude.has(c.name)).map((c) => `${SCHEMAS.bi}.${name}.${c.name}`));
         if (kept.length === 0) continue;

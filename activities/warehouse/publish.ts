@@ -13,6 +13,13 @@ export interface PublishResult {
 export interface PublishOptions {
   /** Snowflake: the role dashboards use, granted USAGE and SELECT on `certified` and `bi` after every publish. */
   biRole?: string;
+  /**
+   * Per mart, the columns computed from PII (lineage, `derivedPiiColumns`): left out of its bi view on
+   * every engine, and on Snowflake masked in certified with `maskingPolicy`.
+   */
+  piiColumns?: Record<string, string[]>;
+  /** Snowflake: the masking policy (`<db>.GOVERNANCE.PII_TOKEN_MASK`) set on certified's PII-derived text columns. */
+  maskingPolicy?: string;
 }
 
 type Tx = Pick<Warehouse, 'run' | 'query'>;
@@ -45,7 +52,7 @@ export async function publishTables(
     for (const table of publishable) {
       const target = qualified(SCHEMAS.certified, table);
       await tx.run(`CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${qualified(shadow, table)}`);
-      await replaceBiView(tx, table, DUCKDB);
+      await replaceBiView(tx, table, DUCKDB, options.piiColumns?.[table]);
       const [{ n }] = await tx.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
       out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
     }
@@ -90,7 +97,8 @@ async function publishBySwap(
     if (current === undefined) await wh.run(`CREATE TABLE ${target} CLONE ${source}`);
     else if (built > current) await wh.run(`ALTER TABLE ${target} SWAP WITH ${source}`);
     // else an earlier attempt of this publish already swapped it in.
-    await replaceBiView(wh, table, SNOWFLAKE);
+    await maskDerivedPii(wh, table, options);
+    await replaceBiView(wh, table, SNOWFLAKE, options.piiColumns?.[table]);
     const [{ n }] = await wh.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
     out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
   }
@@ -120,10 +128,32 @@ async function createdTimes(
   return { built: of(shadow), current: of(SCHEMAS.certified) };
 }
 
-/** The stable view: yesterday's columns in their order, then new ones; vanished ones as typed NULLs. */
-async function replaceBiView(tx: Tx, table: string, dialect: Dialect): Promise<void> {
+/**
+ * A swapped-in table is the shadow build, which carries no column policies: PII-derived text columns get
+ * the masking policy again on every publish (FORCE: re-setting it is a no-op). Other types cannot take
+ * the STRING policy; the bi view leaves every PII-derived column out whatever its type.
+ */
+async function maskDerivedPii(wh: Warehouse, table: string, options: PublishOptions): Promise<void> {
+  const pii = new Set(options.piiColumns?.[table] ?? []);
+  if (!pii.size) return;
+  if (!options.maskingPolicy)
+    throw new Error(`publish on snowflake: ${table} has PII-derived columns but no masking policy is configured`);
+  const policy = options.maskingPolicy.split('.').map(quoteIdent).join('.');
+  const columns = await wh.query<{ name: string; type: string }>(SNOWFLAKE.columnsSql, [SCHEMAS.certified, table]);
+  for (const c of columns.filter((c) => pii.has(c.name) && /^(VARCHAR|TEXT|STRING)/i.test(c.type)))
+    await wh.run(
+      `ALTER TABLE ${qualified(SCHEMAS.certified, table)} MODIFY COLUMN ${quoteIdent(c.name)} SET MASKING POLICY ${policy} FORCE`,
+    );
+}
+
+/**
+ * The stable view: yesterday's columns in their order, then new ones; vanished ones as typed NULLs.
+ * Columns computed from PII are never in it: one the view had before is NULL from now on.
+ */
+async function replaceBiView(tx: Tx, table: string, dialect: Dialect, pii: string[] = []): Promise<void> {
   const columnsOf = (schema: string) => tx.query<{ name: string; type: string }>(dialect.columnsSql, [schema, table]);
-  const certified = (await columnsOf(SCHEMAS.certified)).filter((c) => !HIDDEN_FROM_BI.has(c.name));
+  const hidden = new Set([...HIDDEN_FROM_BI, ...pii]);
+  const certified = (await columnsOf(SCHEMAS.certified)).filter((c) => !hidden.has(c.name));
   const current = new Set(certified.map((c) => c.name));
   const kept = await columnsOf(SCHEMAS.bi);
   const select = [

@@ -9,3 +9,7 @@ CREATE MASKING POLICY IF NOT EXISTS {{masking_policy}} AS (val STRING) RETURNS S
 
 ALTER MASKING POLICY {{masking_policy}} SET BODY ->
   {{masking_body}};
+
+-- Publish sets the policy on certified's columns computed from PII (model lineage) after every swap, since a
+-- swapped-in table is a fresh build without policies: the worker's role must be allowed to apply it.
+GRANT APPLY ON MASKING POLICY {{masking_policy}} TO ROLE {{worker_role}};

@@ -131,6 +131,11 @@ export function snowflakeInfraConfig(
   return { ...wh, infra: wh.infra };
 }
 
+/** The masking policy on PII columns (`<DB>.GOVERNANCE.PII_TOKEN_MASK`): the DDL creates it, publish sets it on derived PII. */
+export function piiMaskingPolicy(database: string): string {
+  return `${database.toUpperCase()}.GOVERNANCE.PII_TOKEN_MASK`;
+}
+
 /** Resolves every name the DDL uses from config, checking they are distinct where they must be. */
 export function snowflakeInfraNames(config: PipelineConfig): InfraNames {
   const wh = snowflakeInfraConfig(config);
@@ -195,7 +200,7 @@ export function snowflakeInfraNames(config: PipelineConfig): InfraNames {
     warehouses,
     users,
     migrationsTable: `${db}.GOVERNANCE.SCHEMA_MIGRATIONS`,
-    maskingPolicy: `${db}.GOVERNANCE.PII_TOKEN_MASK`,
+    maskingPolicy: piiMaskingPolicy(db),
     networkPolicy: `${users.tableau}_NETWORK_POLICY`,
     piiColumns: [...piiColumns.values()],
   };

@@ -1,12 +1,15 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { BI_EXPORT_FILE, exportBiDatabase, piiColumnNames } from '../../activities/warehouse/bi-export';
+import { BI_EXPORT_FILE, exportBiDatabase } from '../../activities/warehouse/bi-export';
 import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
+import { readModels } from '../../activities/warehouse/models/catalog';
+import { derivedPiiColumns, modelLineage } from '../../activities/warehouse/models/lineage';
 import { publishTables } from '../../activities/warehouse/publish';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { loadConfig } from '../../config/load';
+import { piiColumnsOf } from '../../config/pii';
 
 /**
  * The embedded default's least-privilege copy for Tableau: a warehouse laid out as a run leaves it (raw
@@ -18,7 +21,26 @@ let dir: string;
 let wh: DuckDbWarehouse;
 let target: string;
 const config = loadConfig();
-const PII = piiColumnNames(config.datasets);
+/** The columns lineage says are computed from PII, per mart: what neither bi views nor the export may hold. */
+let PII: Record<string, string[]>;
+
+/**
+ * The shipped marts plus one that computes a value from a PII token (a mart a model author might add):
+ * `email_token` is the token as is (joinable, exported), `email_domain` is derived from it (never exported).
+ */
+async function lineageWithLeakyMart(): Promise<Record<string, string[]>> {
+  const models = mkdtempSync(join(tmpdir(), 'freshline-bi-models-'));
+  mkdirSync(join(models, 'marts'), { recursive: true });
+  for (const layer of ['staging', 'intermediate']) mkdirSync(join(models, layer));
+  writeFileSync(
+    join(models, 'marts', 'leaky.sql'),
+    `-- grain: one row per customer
+select customer_id as id, email as email_token, split_part(email, '@', 2) as email_domain
+from {{ source('shop', 'customers') }}`,
+  );
+  const lineage = await modelLineage(readModels(models), ['leaky'], piiColumnsOf(config));
+  return derivedPiiColumns(lineage);
+}
 
 /** Opens the exported file read-only, as Tableau's DuckDB driver does with access_mode=READ_ONLY. */
 async function openReadOnly(path: string) {
@@ -34,17 +56,24 @@ async function openReadOnly(path: string) {
   };
 }
 
-/** Builds this run's shadow marts and publishes them (certified tables + bi views), like a pipeline run. */
-async function publishRun(orders: number): Promise<void> {
+/**
+ * Builds this run's shadow marts and publishes them (certified tables + bi views), like a pipeline run;
+ * `pii` as the publish activity passes it (`{}`: as a publish before lineage existed).
+ */
+async function publishRun(orders: number, pii: Record<string, string[]> = PII): Promise<void> {
   await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.fct_orders AS
     SELECT i AS order_id, (i * 10.5)::DECIMAL(12,2) AS order_total, 'run-' || ${orders} AS _run_id, md5(i::VARCHAR) AS _row_hash
       FROM range(1, ${orders + 1}) t(i)`);
   await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.dim_customer AS
     SELECT 1 AS customer_id, 'a3f1c2' AS email_token, 'Lyon' AS city, 'x' AS _row_hash
     UNION ALL SELECT 2, 'b7d9e0', 'Oslo', 'y'`);
-  // A mart that (wrongly) carries a configured PII column name: the export must leave it out.
-  await wh.run(`CREATE OR REPLACE TABLE shadow_sales_core.leaky AS SELECT 1 AS id, 'tok-1' AS email, 'tok-2' AS phone`);
-  const result = await publishTables(wh, 'sales_core', ['fct_orders', 'dim_customer', 'leaky']);
+  // The mart of lineageWithLeakyMart, as its model builds it.
+  await wh.run(
+    `CREATE OR REPLACE TABLE shadow_sales_core.leaky AS SELECT 1 AS id, 'tok-1' AS email_token, 'example.com' AS email_domain`,
+  );
+  const result = await publishTables(wh, 'sales_core', ['fct_orders', 'dim_customer', 'leaky'], [], {
+    piiColumns: pii,
+  });
   expect(result.held).toEqual([]);
 }
 
@@ -58,6 +87,8 @@ beforeAll(async () => {
   );
   await wh.run(`CREATE TABLE audit.pipeline_runs AS SELECT 'sales_core' AS dataset, 'succeeded' AS status`);
   await wh.run(`CREATE TABLE quarantine.fct_orders AS SELECT 99 AS order_id, 'order_total_in_range' AS check_name`);
+  PII = await lineageWithLeakyMart();
+  expect(PII).toEqual({ leaky: ['email_domain'] });
   await publishRun(5);
 });
 
@@ -66,7 +97,15 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("the export holds one table per bi view, in schema bi, with the views' rows; no other schema; no configured PII column", async () => {
+test("the export holds one table per bi view, in schema bi, with the views' rows; no other schema; no column computed from PII", async () => {
+  // The bi view itself leaves the PII-derived column out, on every engine: the export has nothing to drop.
+  expect(
+    (
+      await wh.query(
+        `SELECT column_name FROM information_schema.columns WHERE table_schema = 'bi' AND table_name = 'leaky'`,
+      )
+    ).map((r) => r.column_name),
+  ).toEqual(['id', 'email_token']);
   const result = await exportBiDatabase(wh, target, { excludeColumns: PII });
   expect(result.path).toBe(target);
   expect(result.tables).toEqual([
@@ -74,7 +113,7 @@ test("the export holds one table per bi view, in schema bi, with the views' rows
     { table: 'bi.fct_orders', rows: 5 },
     { table: 'bi.leaky', rows: 1 },
   ]);
-  expect(result.droppedColumns).toEqual(['bi.leaky.email', 'bi.leaky.phone']);
+  expect(result.droppedColumns).toEqual([]);
 
   const bi = await openReadOnly(target);
   try {
@@ -93,10 +132,9 @@ test("the export holds one table per bi view, in schema bi, with the views' rows
     const columns = (
       await bi.query(`SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database()`)
     ).map((r) => String(r.column_name));
-    for (const pii of PII) expect(columns).not.toContain(pii);
-    expect(PII).toEqual(expect.arrayContaining(['email', 'phone', 'full_name', 'address']));
+    expect(columns).not.toContain('email_domain');
     expect(columns).not.toContain('_row_hash'); // hidden from the bi views by publish
-    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1 }]);
+    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email_token: 'tok-1' }]);
     // Same rows as the warehouse's bi views.
     expect(await bi.query('SELECT * FROM bi.fct_orders ORDER BY order_id')).toEqual(
       await wh.query('SELECT * FROM bi.fct_orders ORDER BY order_id'),
@@ -140,6 +178,24 @@ test('refresh is atomic: a reader of the old file keeps its snapshot, the next o
   }
 });
 
+test('a bi view an older publish made with a PII-derived column: the export still leaves it out', async () => {
+  await publishRun(8, {});
+  expect(await wh.query('SELECT * FROM bi.leaky')).toEqual([
+    { id: 1, email_token: 'tok-1', email_domain: 'example.com' },
+  ]);
+  const result = await exportBiDatabase(wh, target, { excludeColumns: PII });
+  expect(result.droppedColumns).toEqual(['bi.leaky.email_domain']);
+  const bi = await openReadOnly(target);
+  try {
+    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email_token: 'tok-1' }]);
+  } finally {
+    bi.close();
+  }
+  // The next publish with lineage keeps the column in the view (it only ever grows) but as NULL.
+  await publishRun(8);
+  expect(await wh.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email_token: 'tok-1', email_domain: null }]);
+});
+
 test('concurrent exports of the same file run one after the other; the last one wins', async () => {
   const results = await Promise.all([
     exportBiDatabase(wh, target),
@@ -149,8 +205,8 @@ test('concurrent exports of the same file run one after the other; the last one 
   expect(results.map((r) => r.tables.length)).toEqual([3, 3, 3]);
   const bi = await openReadOnly(target);
   try {
-    // No exclusion this time: all columns of bi.leaky are there.
-    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email: 'tok-1', phone: 'tok-2' }]);
+    // No exclusion this time: all columns of bi.leaky are there (the derived one NULL since the last publish).
+    expect(await bi.query('SELECT * FROM bi.leaky')).toEqual([{ id: 1, email_token: 'tok-1', email_domain: null }]);
   } finally {
     bi.close();
   }

@@ -7,7 +7,7 @@ import { EnvSecretStore } from '../../activities/secrets/secret-store';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { newPayloadKeys, PAYLOAD_KEYS_SECRET } from '../../codec/keys';
 import { payloadDataConverter } from '../../codec/payload-codec';
-import { loadConfig } from '../../config/load';
+import { loadConfig, parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
 import { createDatabase } from '../../infra/local/postgres';
@@ -66,8 +66,10 @@ export async function createHarness(
   const window = { start, end: new Date(startMs + 3_600_000).toISOString() };
 
   const piiKey = randomBytes(32).toString('hex');
-  const config: PipelineConfig = loadConfig();
-  configure?.(config);
+  const loaded: PipelineConfig = loadConfig();
+  configure?.(loaded);
+  // Validated again after the test's changes: a test never runs a config a user could not.
+  const config = parseConfig(loaded);
   // Payload encryption key: one per harness, like the PII key (extraSecrets may set its own).
   const secrets = new EnvSecretStore({
     SHOP_DB_URL: dbUrl,

@@ -34,8 +34,14 @@ function production(mutate: (c: Yaml) => void = () => undefined): PipelineConfig
     source: 'shop',
     tables: [
       { name: 'tickets', schema: 'shop', primaryKey: ['ticket_id'], pii: ['requester_email', 'requester_name'] },
-      // Same source table as sales_core's: one raw table, so one attachment per column, not two.
-      { name: 'customers', schema: 'shop', primaryKey: ['customer_id'], pii: ['email'] },
+      // Same source table as sales_core's, declared alike (config requires it): one raw table, so one
+      // attachment per column, not two.
+      {
+        name: 'customers',
+        schema: 'shop',
+        primaryKey: ['customer_id'],
+        pii: ['email', 'phone', 'full_name', 'address'],
+      },
     ],
     publish: ['fct_support_tickets'],
   });
@@ -237,8 +243,13 @@ describe('PII masking', () => {
     expect(policy.map((p) => p.sql.split(' ').slice(0, 3).join(' '))).toEqual([
       'CREATE MASKING POLICY',
       'ALTER MASKING POLICY',
+      'GRANT APPLY ON',
     ]);
-    for (const { sql } of policy) {
+    // Publish sets it on certified's PII-derived columns after each swap, as the worker.
+    expect(policy[2].sql).toBe(
+      'GRANT APPLY ON MASKING POLICY "ANALYTICS"."GOVERNANCE"."PII_TOKEN_MASK" TO ROLE "FRESHLINE"',
+    );
+    for (const { sql } of policy.slice(0, 2)) {
       expect(sql).toContain(
         `CASE WHEN CURRENT_ROLE() IN ('ANALYTICS_PII_ADMIN', 'ANALYTICS_TRANSFORMER', 'FRESHLINE') THEN val ELSE '***MASKED***' END`,
       );
@@ -275,8 +286,13 @@ describe('idempotent', () => {
   test('a config change changes only the files that render it', () => {
     const before = render();
     const after = render(
+      // Every declaration of shop.orders at once: config requires them to agree.
       production((c) =>
-        (c.datasets[0].tables.find((t: Yaml) => t.name === 'orders').pii ??= []).push('shipping_address'),
+        c.datasets.forEach((d: Yaml) =>
+          d.tables
+            .filter((t: Yaml) => t.name === 'orders')
+            .forEach((t: Yaml) => (t.pii ??= []).push('shipping_address')),
+        ),
       ),
     );
     const changed = after.migrations.filter((m, i) => m.checksum !== before.migrations[i].checksum).map((m) => m.file);
