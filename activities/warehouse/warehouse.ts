@@ -25,4 +25,16 @@ export interface Warehouse {
    * session's), so the engine's query history says which run issued what. Absent on DuckDB.
    */
   withQueryTag?(tag: { [key: string]: string }): Warehouse;
+  /**
+   * A connection for SQL written in config (custom_sql, metric_match checks): read-only, with no file or
+   * network access, so such SQL cannot read the secrets file or change what it checks. Absent on
+   * Snowflake, where that SQL runs as the worker role and its grants are the bound (see README).
+   */
+  sandbox?(): Promise<SandboxReader>;
+}
+
+/** A read-only, no-file-access reader; close it when done. */
+export interface SandboxReader {
+  query<T extends Row = Row>(sql: string, params?: BindValue[]): Promise<T[]>;
+  close(): void;
 }

@@ -6,6 +6,7 @@ import { DEFAULT_RECONCILIATION_CRON, MonitorsSchema, ReconciliationSchema } fro
 import { SecretsConfigSchema } from './secrets';
 import { PostgresSourceSchema } from './sources';
 import { StageConfigSchema } from './stage';
+import { checkCdcSlots } from './cdc-slots';
 import { checkWarehouse, WarehouseConfigSchema } from './warehouse';
 
 /** The whole pipeline definition (config/pipeline.yaml). */
@@ -29,6 +30,7 @@ export const PipelineConfigSchema = z
   .superRefine((cfg, ctx) => {
     checkWarehouse(cfg, ctx);
     checkOneDeclarationPerTable(cfg.datasets, ctx);
+    checkCdcSlots(cfg, ctx);
     const names = new Set<string>();
     cfg.datasets.forEach((d, i) => {
       if (names.has(d.name))

@@ -16,6 +16,11 @@ export const SourceTableSchema = z.object({
   /** Columns never extracted at all (e.g. PCI data we must not hold). */
   exclude: z.array(identifier).default([]),
   /**
+   * Columns accepted as not PII. In a table with `pii` or `exclude`, a column added at the source is held
+   * (not loaded) until it is listed in `pii`, `exclude` or here.
+   */
+  allowed: z.array(identifier).default([]),
+  /**
    * incremental: cursor window with lookback; full: whole table, only when its checksum changed (small
    * reference tables, or tables without a trustworthy cursor); cdc: logical replication slot.
    */

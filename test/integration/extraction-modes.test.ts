@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+import type { LocalObjectStore } from '../../activities/storage/local';
 import { createHarness, snapshot, type Harness } from '../support/harness';
 
 let h: Harness;
@@ -127,4 +129,55 @@ test('a renamed column and a narrowed type hold their marts with an alert naming
   const restored = await h.run();
   expect(restored.status).toBe('succeeded');
   expect(restored.drift).toEqual([]);
+});
+
+test('a column added to a PII table is held out of stage and raw until listed; listed as pii it arrives tokenized', async () => {
+  await h.pool.query('ALTER TABLE shop.customers ADD COLUMN secondary_email text');
+  await h.pool.query(
+    `UPDATE shop.customers SET secondary_email = 'second-' || customer_id || '@example.com' WHERE customer_id <= 3`,
+  );
+  const plain = ['second-1@example.com', 'second-2@example.com', 'second-3@example.com'];
+  const stageDir = (h.deps.stage as LocalObjectStore).root;
+  const stagedText = async () =>
+    JSON.stringify(
+      await h.sql(`SELECT * FROM read_parquet('${stageDir}/shop/shop.customers/**/*.parquet', union_by_name = true)`),
+    );
+  const rawColumns = async () =>
+    (
+      await h.sql(
+        `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = 'shop__customers'`,
+      )
+    ).map((r) => r.c);
+
+  for (const input of [{}, { acceptDrift: ['customers'] }]) {
+    const held = await h.run(input);
+    expect(held.status).toBe('published_partial');
+    expect(held.drift).toEqual([expect.objectContaining({ table: 'customers', breaking: true, accepted: false })]);
+    expect(held.held).toContainEqual({ table: 'dim_customer', reason: expect.stringContaining('secondary_email') });
+    const [dq] = await h.sql(
+      `SELECT status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
+        ORDER BY checked_at DESC LIMIT 1`,
+      [held.workflowId],
+    );
+    expect(dq.status).toBe('fail');
+    expect(String(dq.detail)).toContain(
+      'shop.customers declares PII/PCI, so new column secondary_email loads only once listed in its pii',
+    );
+    expect(await rawColumns()).not.toContain('secondary_email');
+    const staged = await stagedText();
+    expect(staged).not.toContain('secondary_email');
+    expect(plain.filter((v) => staged.includes(v))).toEqual([]);
+  }
+
+  const customers = h.deps.config.datasets.flatMap((d) => d.tables).filter((t) => t.name === 'customers');
+  customers.forEach((t) => t.pii.push('secondary_email'));
+  const listed = await h.run();
+  expect(listed.status).toBe('succeeded');
+  expect(await rawColumns()).toContain('secondary_email');
+  const [c1] = await h.sql(
+    'SELECT secondary_email FROM raw.shop__customers WHERE customer_id = 1 ORDER BY _extracted_at DESC LIMIT 1',
+  );
+  expect(c1.secondary_email).toBe(createHmac('sha256', h.piiKey).update('second-1@example.com').digest('hex'));
+  const staged = await stagedText();
+  expect(plain.filter((v) => staged.includes(v))).toEqual([]);
 });

@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from '../../config/load';
 import type { DatasetConfig } from '../../config/schema';
 import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
-import { ensureAuditTables } from '../../activities/warehouse/audit/runs';
+import { ensureAuditTables, recordCheckResults } from '../../activities/warehouse/audit/runs';
 import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/audit/health';
 import { runChecks, type CheckResult, type TableCounts } from '../../activities/warehouse/quality/checks';
 import { releaseQuarantine } from '../../activities/warehouse/quality/quarantine';
@@ -12,9 +15,12 @@ import { releaseQuarantine } from '../../activities/warehouse/quality/quarantine
 const RUN = 'ds/window/2026-11-20T10:00:00.000Z';
 const WINDOW = { start: '2026-11-20T10:00:00.000Z', end: '2026-11-20T10:15:00.000Z' };
 let wh: DuckDbWarehouse;
+let dir: string;
 
 beforeEach(async () => {
-  wh = await DuckDbWarehouse.open(':memory:');
+  // A file, not ':memory:': checks with SQL from config read it through a separate read-only attach.
+  dir = mkdtempSync(join(tmpdir(), 'freshline-dq-'));
+  wh = await DuckDbWarehouse.open(join(dir, 'warehouse.duckdb'));
   await ensureAuditTables(wh);
   await wh.run('CREATE SCHEMA shadow_ds');
   await wh.run('CREATE SCHEMA raw');
@@ -37,7 +43,10 @@ beforeEach(async () => {
     [RUN],
   );
 });
-afterEach(() => wh.close());
+afterEach(async () => {
+  await wh.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function dataset(checks: unknown[]): DatasetConfig {
   return parseConfig({
@@ -332,4 +341,91 @@ test('audit rows and quarantined rows older than the retention are purged; newer
   expect(await purgeAudit(wh, '90d')).toBe(2);
   expect(await wh.query(`SELECT run_id FROM audit.dq_results`)).toEqual([{ run_id: 'r-new' }]);
   expect(await wh.query(`SELECT count(*)::INTEGER AS n FROM quarantine.fct_orders`)).toEqual([{ n: 0 }]);
+});
+
+describe('SQL from config runs read-only without file access', () => {
+  const SECRET = 'sk_live_do_not_leak_4242';
+  const secretsFile = () => {
+    const file = join(dir, 'secrets.env');
+    writeFileSync(file, `SHOP_DB_URL=postgres://u:${SECRET}@db/shop\n`);
+    return file;
+  };
+
+  test.each([
+    [
+      'read_text of the secrets file (custom_sql)',
+      (f: string) => ({ type: 'custom_sql', sql: `select content from read_text('${f}')` }),
+      /check could not run: .*file system operations are disabled/,
+    ],
+    [
+      'read_text of the secrets file (row-level custom_sql)',
+      (f: string) => ({
+        type: 'custom_sql',
+        model: 'fct_orders',
+        key: 'order_id',
+        severity: 'error',
+        sql: `select 1 as order_id, content from read_text('${f}')`,
+      }),
+      /check could not run: .*file system operations are disabled/,
+    ],
+    [
+      'read_text of the secrets file (metric_match)',
+      (f: string) => ({
+        type: 'metric_match',
+        left: `select length(content) from read_text('${f}')`,
+        right: `select content from read_text('${f}')`,
+      }),
+      /check could not run: .*file system operations are disabled/,
+    ],
+    // The check wraps its SQL in a subquery; closing it smuggles more statements into the same call.
+    [
+      'turning external access back on',
+      () => ({
+        type: 'custom_sql',
+        sql: 'select 1 as x) ; SET enable_external_access = true; SELECT * FROM (select 1',
+      }),
+      /check could not run: .*configuration has been locked/,
+    ],
+    [
+      'a write (DELETE)',
+      () => ({
+        type: 'custom_sql',
+        sql: "select 1 as x) ; DELETE FROM {{ ref('fct_orders') }}; SELECT * FROM (select 1",
+      }),
+      /check could not run: .*read-only mode/,
+    ],
+    [
+      'a write (CREATE TABLE)',
+      () => ({
+        type: 'custom_sql',
+        sql: "select 1 as x) ; CREATE TABLE {{ ref('stolen') }} AS SELECT 1 AS x; SELECT * FROM (select 1",
+      }),
+      /check could not run: .*read-only mode/,
+    ],
+  ])(
+    '%s fails the check, changes nothing, and the secret reaches neither the result nor dq_results',
+    async (_n, make, error) => {
+      const config = make(secretsFile());
+      const ds = dataset([{ name: 'c', severity: 'warn', ...config }]);
+      const results = await runChecks(wh, { dataset: ds, runId: RUN, counts, window: WINDOW, now: NOW });
+      expect(results[0]).toMatchObject({ status: 'fail', quarantinedRows: 0 });
+      expect(results[0].detail).toMatch(error);
+      await recordCheckResults(wh, { workflowId: RUN, runId: 'r1', dataset: 'ds', window: WINDOW }, 1, results);
+      const stored = await wh.query('SELECT * FROM audit.dq_results');
+      expect(stored).toHaveLength(1);
+      // The alert's 'Failing checks' text is built from these results' details.
+      expect(JSON.stringify([results, stored])).not.toContain(SECRET);
+      expect(await wh.query('SELECT count(*)::INTEGER AS n FROM shadow_ds.fct_orders')).toEqual([{ n: 3 }]);
+      expect(await wh.tableExists('shadow_ds', 'stolen')).toBe(false);
+    },
+  );
+
+  test('the sandbox still reads the shadow tables just written', async () => {
+    await wh.run('UPDATE shadow_ds.fct_orders SET amount_paid = 999 WHERE order_id = 2');
+    const r = await check({
+      type: 'custom_sql',
+      sql: "select order_id from {{ ref('fct_orders') }} where amount_paid > order_total",
+    });
+    expect(r).toMatchObject({ status: 'fail', failingRows: 1, sampleKeys: ['2'] });
+  });
 });

@@ -1,4 +1,4 @@
-import { compareSchemas, isWidening } from '../../activities/sources/postgres/drift';
+import { compareSchemas, holdUnlistedColumns, isWidening } from '../../activities/sources/postgres/drift';
 import type { StagedColumn } from '../../activities/sources/postgres/manifest';
 
 const col = (name: string, sourceType: string): StagedColumn => ({ name, sourceType, type: 'X' });
@@ -67,4 +67,33 @@ test('widening a type is not breaking', () => {
   expect(isWidening('bigint', 'integer')).toBe(false);
   expect(isWidening('numeric(12,2)', 'numeric(12,4)')).toBe(false); // fewer integer digits
   expect(isWidening('timestamp without time zone', 'timestamp with time zone')).toBe(false); // meaning changes
+});
+
+describe('new columns of a table declaring PII or PCI', () => {
+  const customers = { schema: 'shop', name: 'customers', pii: ['email'], exclude: [], allowed: ['city'] };
+  const before = [col('customer_id', 'bigint'), col('email', 'text')];
+
+  test('an unlisted added column is held (breaking), named, with what to add to config', () => {
+    const drift = holdUnlistedColumns(compareSchemas(before, [...before, col('secondary_email', 'text')]), customers);
+    expect(drift).toMatchObject({ added: ['secondary_email'], held: ['secondary_email'], breaking: true });
+    expect(drift?.summary).toBe(
+      'added secondary_email text — held: shop.customers declares PII/PCI, so new column secondary_email loads ' +
+        'only once listed in its pii (tokenized), exclude (never read) or allowed (not PII) config',
+    );
+  });
+
+  test('a column listed as pii or allowed flows as an ordinary added column', () => {
+    const live = [...before, col('secondary_email', 'text'), col('city', 'text')];
+    const listed = { ...customers, pii: ['email', 'secondary_email'] };
+    expect(holdUnlistedColumns(compareSchemas(before, live), listed)).toMatchObject({ breaking: false });
+    expect(holdUnlistedColumns(compareSchemas(before, live), listed)?.held).toBeUndefined();
+  });
+
+  test('a table declaring only exclude (PCI) holds too; one declaring neither lets added columns flow', () => {
+    const live = [...before, col('card_hint', 'text')];
+    const pci = { ...customers, pii: [], exclude: ['card_token'], allowed: [] };
+    expect(holdUnlistedColumns(compareSchemas(before, live), pci)?.held).toEqual(['card_hint']);
+    const plain = { ...customers, pii: [], exclude: [], allowed: [] };
+    expect(holdUnlistedColumns(compareSchemas(before, live), plain)).toMatchObject({ breaking: false });
+  });
 });

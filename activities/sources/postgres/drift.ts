@@ -1,3 +1,4 @@
+import type { SourceTableConfig } from '../../../config/schema';
 import type { StagedColumn } from './manifest';
 
 /** How a source table's columns changed since the last load. */
@@ -8,6 +9,8 @@ export interface SchemaDrift {
   retyped: { column: string; from: string; to: string; widening: boolean }[];
   /** True when certified tables could break or silently change meaning: publish of dependants is held. */
   breaking: boolean;
+  /** New columns of a table declaring PII/PCI not yet listed in pii, exclude or allowed: held even if accepted. */
+  held?: string[];
   /** One line naming every change, for alerts and the run status. */
   summary: string;
 }
@@ -76,4 +79,24 @@ export function compareSchemas(previous: StagedColumn[], live: StagedColumn[]): 
     breaking,
     summary: parts.join(', '),
   };
+}
+
+/**
+ * In a table declaring PII or PCI (non-empty `pii` or `exclude`), a new column may be PII too: it is held
+ * (breaking, and not released by acceptDrift) until config lists it in `pii`, `exclude` or `allowed`.
+ * Excluded columns never reach here (they are not read), and listed pii columns are masked at extraction.
+ */
+export function holdUnlistedColumns(
+  drift: SchemaDrift | null,
+  table: Pick<SourceTableConfig, 'schema' | 'name' | 'pii' | 'exclude' | 'allowed'>,
+): SchemaDrift | null {
+  if (!drift || (!table.pii.length && !table.exclude.length)) return drift;
+  const listed = new Set([...table.pii, ...table.allowed]);
+  const held = [...drift.added, ...drift.renamed.map((r) => r.to)].filter((c) => !listed.has(c));
+  if (!held.length) return drift;
+  const fix =
+    `held: ${table.schema}.${table.name} declares PII/PCI, so new column${held.length > 1 ? 's' : ''} ` +
+    `${held.join(', ')} load${held.length > 1 ? '' : 's'} only once listed in its pii (tokenized), ` +
+    `exclude (never read) or allowed (not PII) config`;
+  return { ...drift, breaking: true, held, summary: `${drift.summary} — ${fix}` };
 }

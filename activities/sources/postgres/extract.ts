@@ -10,7 +10,7 @@ import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import type { SourceState } from '../../warehouse/audit/source-state';
 import { sourceError } from './connection';
-import { compareSchemas } from './drift';
+import { compareSchemas, holdUnlistedColumns } from './drift';
 import type { Manifest, StagedColumn, Window } from './manifest';
 import { encodeCsvToParquet } from './parquet-encoder';
 import { registerPiiKey } from './pii';
@@ -116,7 +116,7 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
   try {
     const plan = await snapshot(client, req.source, async () => {
       const columns = await readColumns(client, table);
-      const drift = req.baseline ? compareSchemas(req.baseline.columns, columns) : null;
+      const drift = holdUnlistedColumns(req.baseline ? compareSchemas(req.baseline.columns, columns) : null, table);
       const manifest: Manifest = {
         mode: table.mode as Manifest['mode'],
         source: req.sourceName,
@@ -140,7 +140,9 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
         checksum: null,
       };
       // Breaking drift: read nothing; raw keeps the last good schema and data until someone accepts it.
-      if (drift?.breaking && !req.acceptDrift) return { manifest: { ...manifest, blocked: true }, ranges: [] };
+      // Unlisted new columns of a PII table are held whatever acceptDrift says: only config can list them.
+      if ((drift?.breaking && !req.acceptDrift) || drift?.held?.length)
+        return { manifest: { ...manifest, blocked: true }, ranges: [] };
       if (table.mode === 'full') {
         const pk = table.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ');
         const {

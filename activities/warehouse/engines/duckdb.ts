@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, extname } from 'node:path';
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
-import { quoteIdent } from '../sql';
-import type { BindValue, Row, Warehouse } from '../warehouse';
+import { quoteIdent, quoteLiteral } from '../sql';
+import type { BindValue, Row, SandboxReader, Warehouse } from '../warehouse';
 
 /**
  * DuckDB warehouse (embedded default). DuckDB allows one writing process per file and detects
@@ -95,6 +95,39 @@ export class DuckDbWarehouse implements Warehouse {
       query: async <T extends Row = Row>(sql: string, params?: BindValue[]) =>
         (await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined)).getRowObjectsJson() as T[],
       close: () => connection.closeSync(),
+    };
+  }
+
+  /**
+   * A separate in-memory DuckDB that attaches this file READ_ONLY under its usual catalog name, then
+   * disables external access and locks its configuration: enable_external_access and access_mode are
+   * global settings, so the write instance (which must read the stage) cannot be restricted per connection.
+   */
+  async sandbox(): Promise<SandboxReader> {
+    if (this.path === ':memory:') throw new Error('checks with SQL from config need a file-backed DuckDB warehouse');
+    // The read-only attach sees what is checkpointed: flush the shadow tables just written.
+    await this.run('CHECKPOINT');
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      const catalog = basename(this.path, extname(this.path));
+      await connection.run(`ATTACH ${quoteLiteral(this.path, 'duckdb')} AS ${quoteIdent(catalog)} (READ_ONLY)`);
+      await connection.run(`USE ${quoteIdent(catalog)}`);
+      await connection.run("SET TimeZone = 'UTC'");
+      await connection.run('SET enable_external_access = false');
+      await connection.run('SET lock_configuration = true');
+    } catch (err) {
+      connection.closeSync();
+      instance.closeSync();
+      throw err;
+    }
+    return {
+      query: async <T extends Row = Row>(sql: string, params?: BindValue[]) =>
+        (await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined)).getRowObjectsJson() as T[],
+      close: () => {
+        connection.closeSync();
+        instance.closeSync();
+      },
     };
   }
 

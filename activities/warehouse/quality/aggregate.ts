@@ -132,7 +132,9 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
         : pass(`${check.left} = ${check.right} per ${check.groupBy.join('/')} within ${check.tolerance * 100}%`);
     }
     case 'metric_match': {
-      const [r] = await ctx.wh.query<{ l: string | null; r: string | null }>(
+      const [r] = await (
+        await ctx.userSql()
+      ).query<{ l: string | null; r: string | null }>(
         `SELECT (${renderRefs(ctx, check.left)})::VARCHAR AS l, (${renderRefs(ctx, check.right)})::VARCHAR AS r`,
       );
       const [l, rr] = [Number(r.l ?? 0), Number(r.r ?? 0)];
@@ -144,9 +146,10 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
       return volumeAnomaly(ctx, check);
     case 'custom_sql': {
       const sql = renderRefs(ctx, check.sql);
-      const [{ n }] = await ctx.wh.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM (${sql})`);
+      const sandbox = await ctx.userSql();
+      const [{ n }] = await sandbox.query<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM (${sql})`);
       if (!Number(n)) return pass('the query returned no rows');
-      const rows = await ctx.wh.query(`SELECT * FROM (${sql}) LIMIT ${SAMPLE}`);
+      const rows = await sandbox.query(`SELECT * FROM (${sql}) LIMIT ${SAMPLE}`);
       return fail(
         Number(n),
         rows.map((row) => String(Object.values(row)[0])),

@@ -4,7 +4,7 @@ import { renderRefs, SAMPLE, type CheckContext, type CheckResult, type TableCoun
 import { shadowSchema } from '../layout';
 import { releasedHashes, quarantineRows } from './quarantine';
 import { Binds, qualified, quoteIdent } from '../sql';
-import type { Warehouse } from '../warehouse';
+import type { SandboxReader, Warehouse } from '../warehouse';
 
 export type { CheckResult, TableCounts } from './context';
 
@@ -21,6 +21,8 @@ export async function runChecks(
     rebuildDownstream?: (models: string[]) => Promise<void>;
   },
 ): Promise<CheckResult[]> {
+  // Opened on the first check that needs it, closed when the gate's checks are done.
+  let sandbox: Promise<SandboxReader> | undefined;
   const ctx: CheckContext = {
     wh,
     shadow: shadowSchema(opts.dataset.name),
@@ -30,6 +32,7 @@ export async function runChecks(
     window: opts.window,
     now: opts.now ?? new Date(),
     released: new Map(),
+    userSql: () => (sandbox ??= wh.sandbox ? wh.sandbox() : Promise.resolve({ query: wh.query.bind(wh), close() {} })),
   };
   const results: CheckResult[] = [];
   const run = async (check: CheckConfig, fn: () => Promise<CheckResult>) => {
@@ -57,6 +60,7 @@ export async function runChecks(
   if (quarantined.length && opts.rebuildDownstream) await opts.rebuildDownstream(quarantined);
   for (const check of opts.dataset.checks)
     if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
+  if (sandbox) (await sandbox.catch(() => undefined))?.close();
   return results;
 }
 
@@ -124,6 +128,10 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck, binds: Binds): {
 
 async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckResult> {
   const t = qualified(ctx.shadow, check.model);
+  // The SQL from config is embedded in the quarantine's write statements below: it must first run in the
+  // sandbox, where file access or a write fails the check before the write connection sees it.
+  if (check.type === 'custom_sql')
+    await (await ctx.userSql()).query(`SELECT count(*) FROM (${renderRefs(ctx, check.sql)})`);
   // One list of binds for the failing-rows subquery: every statement embedding it passes these values.
   const binds = new Binds();
   const found = failingRowids(ctx, check, binds);

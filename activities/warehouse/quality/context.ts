@@ -40,6 +40,8 @@ export interface CheckContext {
   now: Date;
   /** Per model, the checks with released quarantine rows (read once per gate; see quarantine.ts). */
   released: Map<string, Promise<Set<string>>>;
+  /** Where SQL written in config runs (custom_sql, metric_match): the warehouse's sandbox if it has one. */
+  userSql: () => Promise<Pick<Warehouse, 'query'>>;
 }
 
 /** Sample keys kept per failing check. */
