@@ -13,6 +13,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { formatIssues } from '../config/format-issues';
+import { isoInstant } from './input';
 import {
   notifyOnFinishSignal,
   partitionDoneSignal,
@@ -26,12 +27,8 @@ import { pipelineRun } from './pipeline-run';
 // Patch: runs cancelled before it ended failed (every cancelled partition recorded as a failure).
 const CANCEL_ENDS_CANCELLED = 'backfill-cancel-ends-cancelled';
 
-const isoInstant = z
-  .string()
-  .refine(
-    (s) => !Number.isNaN(Date.parse(s)) && /T/.test(s),
-    'must be an ISO-8601 timestamp, e.g. 2026-08-01T00:00:00Z',
-  );
+/** Most partitions one backfill may cover: the list lives in workflow memory and every task must stay far below 5 s. */
+export const MAX_BACKFILL_PARTITIONS = 10_000;
 
 /** Input of a backfill: a dataset over [from, to), one child pipelineRun per partition. */
 export const BackfillInputSchema = z
@@ -50,7 +47,18 @@ export const BackfillInputSchema = z
     /** Continue as new once the history has this many events (tests lower it to see it happen). */
     historyLimit: z.number().int().min(50).default(4_000),
   })
-  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { message: 'to must be after from', path: ['to'] });
+  .strict()
+  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { message: 'to must be after from', path: ['to'] })
+  .superRefine((b, ctx) => {
+    // Counted arithmetically: materialising the list first is exactly what ran the worker out of memory.
+    const n = partitionCount(b.from, b.to, b.partition);
+    if (n > MAX_BACKFILL_PARTITIONS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `would be ${n} ${b.partition} partitions; a backfill covers at most ${MAX_BACKFILL_PARTITIONS} (split the range or use partition: day)`,
+      });
+  });
 
 export type BackfillInput = z.input<typeof BackfillInputSchema>;
 
@@ -64,6 +72,12 @@ export interface BackfillState {
   startedAt: number;
   continuedAsNew: number;
   failures: { partition: string; error: string }[];
+}
+
+/** How many partitions cover [from, to), without listing them. */
+export function partitionCount(from: string, to: string, partition: 'day' | 'hour'): number {
+  const step = partition === 'day' ? 86_400_000 : 3_600_000;
+  return Math.max(0, Math.ceil((Date.parse(to) - Math.floor(Date.parse(from) / step) * step) / step));
 }
 
 /** The partition starts covering [from, to), aligned to the partition size. */
