@@ -30,6 +30,11 @@ const CANCEL_ENDS_CANCELLED = 'backfill-cancel-ends-cancelled';
 /** Most partitions one backfill may cover: the list lives in workflow memory and every task must stay far below 5 s. */
 export const MAX_BACKFILL_PARTITIONS = 10_000;
 
+/** Failures a backfill keeps in its state (the most recent; `failed` still counts them all). */
+export const MAX_KEPT_FAILURES = 100;
+/** Longest failure text kept per partition. */
+const MAX_FAILURE_CHARS = 500;
+
 /** Input of a backfill: a dataset over [from, to), one child pipelineRun per partition. */
 export const BackfillInputSchema = z
   .object({
@@ -71,6 +76,7 @@ export interface BackfillState {
   joined: number;
   startedAt: number;
   continuedAsNew: number;
+  /** The most recent MAX_KEPT_FAILURES failures (oldest first); `failed` is the full count. */
   failures: { partition: string; error: string }[];
 }
 
@@ -146,7 +152,7 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
       etaSeconds: finished > 0 ? Math.round((elapsed / finished) * (starts.length - finished)) : null,
       publish,
       continuedAsNew: state.continuedAsNew,
-      failures: state.failures.slice(0, 20),
+      failures: state.failures,
     };
   });
 
@@ -154,7 +160,10 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     if (status === 'loaded' || status === 'succeeded' || status.startsWith('published')) state.done++;
     else {
       state.failed++;
-      state.failures.push({ partition: id, error: status });
+      // The state travels through continue-as-new: unbounded, ~20k failures passed the 2 MB payload limit.
+      state.failures.push({ partition: id, error: status.slice(0, MAX_FAILURE_CHARS) });
+      if (state.failures.length > MAX_KEPT_FAILURES)
+        state.failures.splice(0, state.failures.length - MAX_KEPT_FAILURES);
     }
   };
 
