@@ -110,8 +110,14 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   if (!parsed.success)
     throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
   const input = parsed.data;
-  const starts = partitionStarts(input.from, input.to, input.partition);
   const step = input.partition === 'day' ? 86_400_000 : 3_600_000;
+  // Workflow time (deterministic on replay): a partition in the future would certify freshness ahead of time.
+  if (Date.parse(input.to) > Date.now() + step)
+    throw ApplicationFailure.nonRetryable(
+      `invalid backfill input:\nto: ${input.to} is more than one partition (${input.partition}) in the future`,
+      'InvalidInput',
+    );
+  const starts = partitionStarts(input.from, input.to, input.partition);
   const state: BackfillState = carried ?? {
     next: 0,
     done: 0,

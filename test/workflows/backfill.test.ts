@@ -152,3 +152,12 @@ test('failures are counted in full but only the most recent 100 are kept, throug
   expect([...kept].every((id) => id.startsWith(`${dataset}/partition/2026-08-0`))).toBe(true);
   expect(progress.failures.every((f) => f.error.length <= 500)).toBe(true);
 });
+
+test('a backfill whose to is in the future is rejected naming to, before any partition runs', async () => {
+  const { dataset, calls } = world.scenario('bf_future');
+  const handle = await startBackfill({ dataset, from: D1, to: '2036-08-01T00:00:00.000Z' });
+  const failure = await failureOf(handle.result());
+  expect(failure).toMatchObject({ type: 'InvalidInput' });
+  expect(failure.message).toMatch(/to: 2036-08-01T00:00:00.000Z is more than one partition \(day\) in the future/);
+  expect(calls.all).toHaveLength(0);
+});
