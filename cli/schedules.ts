@@ -88,6 +88,16 @@ export function instantArg(value: string, now = new Date()): Date {
   return new Date(t);
 }
 
+/** The `--to` of a catch-up: no later than one cadence past the wall clock (a future window would certify freshness ahead of time). */
+export function catchUpTo(value: string | undefined, cadence: string, now = new Date()): Date {
+  const to = value ? instantArg(value, now) : now;
+  if (to.getTime() > now.getTime() + parseDuration(cadence))
+    throw new Error(
+      `--to: ${to.toISOString()} is more than one cadence (${cadence}) after now (${now.toISOString()}); windows in the future cannot be caught up`,
+    );
+  return to;
+}
+
 /**
  * `freshline schedules catch-up <dataset> --from <when> [--to <when>]`: re-fires the window schedule for
  * every window in the range, oldest first, one at a time (each with its own nominal time and window id).
@@ -99,8 +109,9 @@ export async function schedulesCatchUpCommand(
 ): Promise<number> {
   const ds = getDataset(opts.config ?? loadConfig(), dataset);
   const now = new Date();
+  const to = catchUpTo(opts.to, ds.cadence, now);
   const windows = await withClient(temporalTarget(opts), (client) =>
-    catchUpDataset(client, ds, instantArg(opts.from, now), opts.to ? instantArg(opts.to, now) : now),
+    catchUpDataset(client, ds, instantArg(opts.from, now), to),
   );
   out(
     `catch-up of ${dataset}: ${windows.length} window(s) of ${ds.cadence}, ${windows[0].start} → ${windows[windows.length - 1].end}, run oldest first, one at a time`,

@@ -31,6 +31,7 @@ export interface BackfillProgress {
   publish: string;
   /** How many times this backfill continued as new (history kept small). */
   continuedAsNew: number;
+  /** The most recent failed partitions (at most 100, oldest first); `failed` counts them all. */
   failures: { partition: string; error: string }[];
 }
 

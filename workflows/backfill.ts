@@ -13,6 +13,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { formatIssues } from '../config/format-issues';
+import { isoInstant } from './input';
 import {
   notifyOnFinishSignal,
   partitionDoneSignal,
@@ -26,12 +27,13 @@ import { pipelineRun } from './pipeline-run';
 // Patch: runs cancelled before it ended failed (every cancelled partition recorded as a failure).
 const CANCEL_ENDS_CANCELLED = 'backfill-cancel-ends-cancelled';
 
-const isoInstant = z
-  .string()
-  .refine(
-    (s) => !Number.isNaN(Date.parse(s)) && /T/.test(s),
-    'must be an ISO-8601 timestamp, e.g. 2026-08-01T00:00:00Z',
-  );
+/** Most partitions one backfill may cover: the list lives in workflow memory and every task must stay far below 5 s. */
+export const MAX_BACKFILL_PARTITIONS = 10_000;
+
+/** Failures a backfill keeps in its state (the most recent; `failed` still counts them all). */
+export const MAX_KEPT_FAILURES = 100;
+/** Longest failure text kept per partition. */
+const MAX_FAILURE_CHARS = 500;
 
 /** Input of a backfill: a dataset over [from, to), one child pipelineRun per partition. */
 export const BackfillInputSchema = z
@@ -50,7 +52,18 @@ export const BackfillInputSchema = z
     /** Continue as new once the history has this many events (tests lower it to see it happen). */
     historyLimit: z.number().int().min(50).default(4_000),
   })
-  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { message: 'to must be after from', path: ['to'] });
+  .strict()
+  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { message: 'to must be after from', path: ['to'] })
+  .superRefine((b, ctx) => {
+    // Counted arithmetically: materialising the list first is exactly what ran the worker out of memory.
+    const n = partitionCount(b.from, b.to, b.partition);
+    if (n > MAX_BACKFILL_PARTITIONS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `would be ${n} ${b.partition} partitions; a backfill covers at most ${MAX_BACKFILL_PARTITIONS} (split the range or use partition: day)`,
+      });
+  });
 
 export type BackfillInput = z.input<typeof BackfillInputSchema>;
 
@@ -63,7 +76,14 @@ export interface BackfillState {
   joined: number;
   startedAt: number;
   continuedAsNew: number;
+  /** The most recent MAX_KEPT_FAILURES failures (oldest first); `failed` is the full count. */
   failures: { partition: string; error: string }[];
+}
+
+/** How many partitions cover [from, to), without listing them. */
+export function partitionCount(from: string, to: string, partition: 'day' | 'hour'): number {
+  const step = partition === 'day' ? 86_400_000 : 3_600_000;
+  return Math.max(0, Math.ceil((Date.parse(to) - Math.floor(Date.parse(from) / step) * step) / step));
 }
 
 /** The partition starts covering [from, to), aligned to the partition size. */
@@ -90,8 +110,14 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
   if (!parsed.success)
     throw ApplicationFailure.nonRetryable(`invalid backfill input:\n${formatIssues(parsed.error)}`, 'InvalidInput');
   const input = parsed.data;
-  const starts = partitionStarts(input.from, input.to, input.partition);
   const step = input.partition === 'day' ? 86_400_000 : 3_600_000;
+  // Workflow time (deterministic on replay): a partition in the future would certify freshness ahead of time.
+  if (Date.parse(input.to) > Date.now() + step)
+    throw ApplicationFailure.nonRetryable(
+      `invalid backfill input:\nto: ${input.to} is more than one partition (${input.partition}) in the future`,
+      'InvalidInput',
+    );
+  const starts = partitionStarts(input.from, input.to, input.partition);
   const state: BackfillState = carried ?? {
     next: 0,
     done: 0,
@@ -132,7 +158,7 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
       etaSeconds: finished > 0 ? Math.round((elapsed / finished) * (starts.length - finished)) : null,
       publish,
       continuedAsNew: state.continuedAsNew,
-      failures: state.failures.slice(0, 20),
+      failures: state.failures,
     };
   });
 
@@ -140,7 +166,10 @@ export async function backfill(rawInput: BackfillInput, carried?: BackfillState)
     if (status === 'loaded' || status === 'succeeded' || status.startsWith('published')) state.done++;
     else {
       state.failed++;
-      state.failures.push({ partition: id, error: status });
+      // The state travels through continue-as-new: unbounded, ~20k failures passed the 2 MB payload limit.
+      state.failures.push({ partition: id, error: status.slice(0, MAX_FAILURE_CHARS) });
+      if (state.failures.length > MAX_KEPT_FAILURES)
+        state.failures.splice(0, state.failures.length - MAX_KEPT_FAILURES);
     }
   };
 

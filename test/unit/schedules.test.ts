@@ -1,5 +1,5 @@
 import { summariseMissed } from '../../activities/warehouse/audit/freshness';
-import { instantArg } from '../../cli/schedules';
+import { catchUpTo, instantArg } from '../../cli/schedules';
 import { loadConfig } from '../../config/load';
 import { desiredSchedules, kindOfScheduleId } from '../../schedules/apply';
 import { CONFIG_PAUSE_NOTE, describeSpec, formatMs, planState, type DesiredSchedule } from '../../schedules/diff';
@@ -133,4 +133,13 @@ test('CLI instants: ISO-8601 or a duration before now', () => {
   expect(instantArg('6h', now).toISOString()).toBe('2026-11-22T06:00:00.000Z');
   expect(instantArg('2026-11-20T01:30:00Z', now).toISOString()).toBe('2026-11-20T01:30:00.000Z');
   expect(() => instantArg('yesterday', now)).toThrow(/neither an ISO-8601 instant/);
+});
+
+test('catch-up --to in the future (beyond one cadence) is rejected naming --to; up to one cadence ahead is accepted', () => {
+  const now = new Date('2026-11-22T12:00:00Z');
+  expect(() => catchUpTo('2036-11-22T12:00:00Z', '15m', now)).toThrow(
+    /^--to: 2036-11-22T12:00:00.000Z is more than one cadence \(15m\)/,
+  );
+  expect(catchUpTo('2026-11-22T12:15:00Z', '15m', now).toISOString()).toBe('2026-11-22T12:15:00.000Z');
+  expect(catchUpTo(undefined, '15m', now)).toEqual(now);
 });

@@ -4,7 +4,16 @@ import type { backfill, BackfillInput } from '../../workflows/backfill';
 import { partitionWorkflowId } from '../../workflows/ids';
 import { statusQuery } from '../../workflows/messages';
 import { pipelineRun } from '../../workflows/pipeline-run';
-import { hold, startStubWorld, waitFor, waitForProgress, type StubWorld } from '../support/stub-activities';
+import { progressQuery } from '../../workflows/backfill-messages';
+import {
+  activityError,
+  failureOf,
+  hold,
+  startStubWorld,
+  waitFor,
+  waitForProgress,
+  type StubWorld,
+} from '../support/stub-activities';
 
 jest.setTimeout(20_000);
 
@@ -119,4 +128,36 @@ test('cancelling a backfill cancels its running partition and publishes nothing'
   } finally {
     never.release();
   }
+});
+
+test('failures are counted in full but only the most recent 100 are kept, through continue-as-new', async () => {
+  const { dataset } = world.scenario('bf_failcap', {
+    tables: ['orders'],
+    before: (call) => {
+      if (call.name === 'extract') throw activityError('source unreachable');
+    },
+  });
+  const from = '2026-08-01T00:00:00.000Z';
+  const to = '2026-08-05T07:00:00.000Z'; // 103 hourly partitions
+  const handle = await startBackfill({ dataset, from, to, partition: 'hour', maxConcurrent: 16, historyLimit: 300 });
+  const failure = await failureOf(handle.result());
+  expect(failure.message).toMatch(/103 of 103 partitions failed/);
+  const progress = await handle.query(progressQuery);
+  expect(progress.continuedAsNew).toBeGreaterThan(0);
+  expect(progress.failed).toBe(103);
+  expect(progress.failures).toHaveLength(100);
+  // Kept in the order they failed (concurrent partitions finish in any order): 100 distinct ones of the range.
+  const kept = new Set(progress.failures.map((f) => f.partition));
+  expect(kept.size).toBe(100);
+  expect([...kept].every((id) => id.startsWith(`${dataset}/partition/2026-08-0`))).toBe(true);
+  expect(progress.failures.every((f) => f.error.length <= 500)).toBe(true);
+});
+
+test('a backfill whose to is in the future is rejected naming to, before any partition runs', async () => {
+  const { dataset, calls } = world.scenario('bf_future');
+  const handle = await startBackfill({ dataset, from: D1, to: '2036-08-01T00:00:00.000Z' });
+  const failure = await failureOf(handle.result());
+  expect(failure).toMatchObject({ type: 'InvalidInput' });
+  expect(failure.message).toMatch(/to: 2036-08-01T00:00:00.000Z is more than one partition \(day\) in the future/);
+  expect(calls.all).toHaveLength(0);
 });

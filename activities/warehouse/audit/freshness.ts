@@ -78,11 +78,15 @@ export function summariseMissed(missed: Window[], range: { from: string; to: str
   return { ...range, count: missed.length, gaps: gaps.slice(0, maxGaps), truncated: gaps.length > maxGaps };
 }
 
-/** The dataset's certified watermark: the newest window end of a published run (null: never published). */
+/**
+ * The dataset's certified watermark: the newest window end of a published run, capped at the moment
+ * that run finished (null: never published). A run cannot certify data it has not seen yet, so a
+ * stored future window_end never reports the dataset fresh (nor releases dependsOn) ahead of time.
+ */
 export async function certifiedWatermark(wh: Warehouse, dataset: string): Promise<string | null> {
   const published = PUBLISHED_STATES.map((s) => `'${s}'`).join(', ');
   const [row] = await wh.query<{ through: string | null }>(
-    `SELECT max(window_end)::VARCHAR AS through FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})`,
+    `SELECT max(LEAST(window_end, finished_at))::VARCHAR AS through FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})`,
     [dataset],
   );
   return row?.through ? new Date(isoFromTimestamp(row.through)).toISOString() : null;
