@@ -306,11 +306,12 @@ describe('a source table shared by two datasets is declared once: its PII, PCI, 
     expect(() => parseConfig(cfg)).toThrow(ConfigError);
     expect(() => parseConfig(cfg)).toThrow(message);
   });
+});
 
 test('cdc tables of one source in two datasets are refused, naming both datasets, the field and the fix', () => {
   const cfg = valid();
   const finance = cfg.datasets.findIndex((d: Yaml) => d.name === 'finance');
-  cfg.datasets[0].tables[0].mode = 'cdc';
+  cfg.datasets[0].tables[1].mode = 'cdc';
   cfg.datasets[finance].tables[1].mode = 'cdc';
   const attempt = () => parseConfig(cfg);
   expect(attempt).toThrow(ConfigError);
@@ -321,7 +322,8 @@ test('cdc tables of one source in two datasets are refused, naming both datasets
 
 test('cdc tables of one source in a single dataset, alongside incremental tables elsewhere, are accepted', () => {
   const cfg = valid();
-  cfg.datasets[0].tables[0].mode = 'cdc';
+  // order_items and refunds: tables only sales_core declares (a shared table's declarations agree on mode).
   cfg.datasets[0].tables[1].mode = 'cdc';
+  cfg.datasets[0].tables[3].mode = 'cdc';
   expect(() => parseConfig(cfg)).not.toThrow();
 });
