@@ -98,8 +98,10 @@ test("two overlapping backfills at once: each partition runs once, the second jo
 
 test('hourly partitions: progress is queryable, the history is kept small by continuing as new', async () => {
   const handle = await start({
-    from: `${days[2]}T00:00:00.000Z`,
-    to: `${days[2]}T12:00:00.000Z`,
+    // An earlier business day, not today's (an hourly `to` more than an hour ahead of now is refused), from
+    // 01:00: the day partitions the tests above ran start at 00:00 and share that window id.
+    from: `${days[1]}T01:00:00.000Z`,
+    to: `${days[1]}T13:00:00.000Z`,
     partition: 'hour',
     maxConcurrent: 2,
     historyLimit: 50,
