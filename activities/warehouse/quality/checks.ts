@@ -58,9 +58,16 @@ export async function runChecks(
   for (const check of opts.dataset.checks) if (isRowCheck(check)) await run(check, () => rowCheck(ctx, check));
   const quarantined = [...new Set(results.filter((r) => r.quarantinedRows > 0 && r.model).map((r) => r.model!))];
   if (quarantined.length && opts.rebuildDownstream) await opts.rebuildDownstream(quarantined);
+  // The sandbox reads the file as checkpointed when it opened: the aggregate checks need a fresh one that
+  // sees the quarantine and the rebuilt models.
+  const closeSandbox = async () => {
+    if (sandbox) (await sandbox.catch(() => undefined))?.close();
+    sandbox = undefined;
+  };
+  await closeSandbox();
   for (const check of opts.dataset.checks)
     if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
-  if (sandbox) (await sandbox.catch(() => undefined))?.close();
+  await closeSandbox();
   return results;
 }
 
