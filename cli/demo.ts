@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { EnvSecretStore } from '../activities/secrets/secret-store';
 import { PII_KEY_SECRET } from '../activities/deps';
 import { newPayloadKeys, parseKeyRing, PAYLOAD_KEYS_SECRET } from '../codec/keys';
-import { PayloadEncryptionCodec } from '../codec/payload-codec';
+import { PayloadEncryptionCodec, dataConverterWith } from '../codec/payload-codec';
 import { startCodecServer } from '../codec/server';
 import { getDataset, loadConfig } from '../config/load';
 import { parseDuration } from '../config/duration';
@@ -122,7 +122,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     });
     const connection = await Connection.connect({ address: temporal.address });
     cleanup.push(() => connection.close());
-    const client = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
+    const client = new Client({ connection, dataConverter: dataConverterWith(codec) });
 
     // The window containing now: the schedule's firing at its end re-runs it idempotently with anything written since.
     const cadence = parseDuration(ds.cadence);

@@ -160,7 +160,15 @@ export class PayloadEncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The data converter every Freshline worker and client uses: default payload converter, encryption codec from `secrets`. */
+/** Path of the failure converter module, for data converters and workflow bundles (it runs in both). */
+export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
+
+/** The data converter over `codec`: default payload converter, failure messages encoded so the codec covers them. */
+export function dataConverterWith(codec: PayloadCodec): DataConverter {
+  return { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/** The data converter every Freshline worker and client uses: encryption codec from `secrets`, failures encoded. */
 export async function payloadDataConverter(secrets: SecretStore): Promise<DataConverter> {
-  return { payloadCodecs: [await PayloadEncryptionCodec.fromSecrets(secrets)] };
+  return dataConverterWith(await PayloadEncryptionCodec.fromSecrets(secrets));
 }

@@ -1,12 +1,14 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { payloadDataConverter } from '../codec/payload-codec';
+import { FAILURE_CONVERTER_PATH, payloadDataConverter } from '../codec/payload-codec';
 import { DEFAULT_TASK_QUEUE, extractTaskQueue } from '../workflows/ids';
 
 /** Bundles the workflow code once (webpack); reuse the result across workers in one process. */
 export async function bundleWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
+    // Failures a workflow raises are converted inside its sandbox: the bundle carries the converter too.
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
   });
 }

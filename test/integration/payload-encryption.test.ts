@@ -2,7 +2,8 @@ import { Client } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { PAYLOAD_KEYS_SECRET } from '../../codec/keys';
 import { ENCODING_ENCRYPTED, METADATA_KEY_ID, PayloadEncryptionCodec } from '../../codec/payload-codec';
-import { createHarness, type Harness } from '../support/harness';
+import { statusQuery } from '../../workflows/messages';
+import { createHarness, failureText, type Harness } from '../support/harness';
 import { historyPayloads } from '../support/history';
 
 // A real pipelineRun: what Temporal stores is ciphertext; the codec (worker, clients, codec server) reads it.
@@ -94,4 +95,40 @@ test('a client without the keys cannot read results; one with them can', async (
   await expect(plainClient.workflow.getHandle(`sales_core/window/${h.window.start}`).result()).rejects.toThrow(
     /binary\/encrypted/,
   );
+});
+
+test('a value staging refuses (numeric NaN) fails the run by line and column; the failure is ciphertext in Temporal', async () => {
+  const { rows } = await h.pool.query<{ order_id: string; subtotal: string }>(
+    `UPDATE shop.orders SET total = 'NaN', updated_at = now()
+      WHERE order_id = (SELECT min(order_id) FROM shop.orders) RETURNING order_id::text, subtotal::text`,
+  );
+  const window = { start: new Date(Date.parse(h.window.start) - 60_000).toISOString(), end: h.window.end };
+  const handle = await h.start({ window });
+  const err = await handle.result().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  // The operator (a client with the codec) reads where and what type, not the row.
+  const text = failureText(err);
+  expect(text).toMatch(/cannot stage line \d+ of the COPY stream, column "total": a value the DECIMAL\(12,2\) type/);
+  expect(text).not.toMatch(/Original Line|NaN"/);
+  const status = await handle.query(statusQuery);
+  expect(status.error).toContain('column "total"');
+  const [audit] = await h.sql('SELECT status, error FROM audit.pipeline_runs WHERE run_id = $1', [
+    handle.firstExecutionRunId,
+  ]);
+  expect(audit.status).toBe('failed');
+  expect(String(audit.error)).toContain('column "total"');
+  expect(String(audit.error)).not.toContain(`${rows[0].order_id},`);
+
+  // Temporal stores every failure (activity attempts, the workflow's) as "Encoded failure" with the text encrypted.
+  const raw = await new Client({ connection: h.client.connection }).workflow
+    .getHandle(handle.workflowId)
+    .fetchHistory();
+  const failures = JSON.stringify(raw)
+    .match(/"message":"[^"]*"/g)
+    ?.filter((m) => m !== '"message":"Encoded failure"');
+  expect(failures ?? []).toEqual([]);
+  expect(JSON.stringify(raw)).not.toMatch(/cannot stage|COPY stream|DECIMAL/);
+  expect(raw.events?.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(true);
 });

@@ -3,7 +3,7 @@ import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker
 import { PUBLISHED_STATES } from '../../activities/warehouse/audit/health';
 import { recordRun } from '../../activities/warehouse/audit/runs';
 import { ensureFreshnessAlertsTable, missedWindows, recordBreach } from '../../activities/warehouse/audit/freshness';
-import { payloadDataConverter } from '../../codec/payload-codec';
+import { FAILURE_CONVERTER_PATH, payloadDataConverter } from '../../codec/payload-codec';
 import { ConfigError } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import {
@@ -328,6 +328,7 @@ describe('catch-up and reconciliation', () => {
       dataConverter: await payloadDataConverter(h.deps.secrets),
       workflowBundle: await bundleWorkflowCode({
         workflowsPath: require.resolve('../support/reconcile-stub-workflows'),
+        failureConverterPath: FAILURE_CONVERTER_PATH,
         logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
       }),
     });

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import { DuckDbWarehouse } from '../../warehouse/engines/duckdb';
 import type { Warehouse } from '../../warehouse/warehouse';
+import { encoderError } from './encoder-error';
 import { hmacExpression, piiKeyJoin } from './pii';
 import { throttle } from './throttle';
 
@@ -63,11 +64,15 @@ export async function encodeCsvToParquet(opts: {
   execFileSync('mkfifo', ['-m', '600', fifo]);
   try {
     let failure: Error | null = null;
-    const encoding = db.run(
-      `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo, 'duckdb')}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+    const encoding = db
+      .run(
+        `COPY (SELECT ${select} FROM read_csv(${quoteLiteral(fifo, 'duckdb')}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
               nullstr = '', allow_quoted_nulls = false, buffer_size = ${READ_BUFFER_BYTES}, columns = ${spec}) ${pii ? piiKeyJoin(pii.keyId) : ''})
          TO ${quoteLiteral(parquet, 'duckdb')} (FORMAT parquet, COMPRESSION zstd${opts.fileSizeBytes ? `, FILE_SIZE_BYTES ${Math.floor(opts.fileSizeBytes)}` : ''})`,
-    );
+      )
+      .catch((err: unknown) => {
+        throw encoderError(err, csvColumns);
+      });
     // If the encoder fails, stop the producer and stop waiting for the encoder to open the FIFO.
     encoding.catch((err: Error) => {
       failure = err;
