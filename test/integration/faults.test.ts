@@ -13,7 +13,7 @@ import { createDatabase, startPostgres, type PgCluster } from '../../infra/local
 import { statusQuery } from '../../workflows/messages';
 import { testEnv } from '../support/env';
 import { createHarness, failureText, type Harness } from '../support/harness';
-import { activityHistory } from '../support/history';
+import { activityHistory, decodedFailureMessage } from '../support/history';
 
 let pg: PgCluster;
 let source: Pool;
@@ -88,7 +88,7 @@ test('PostgreSQL stops mid-extract: extract retries with backoff and completes o
     const d = await handle.describe();
     for (const a of d.raw.pendingActivities ?? []) {
       if (a.activityType?.name !== 'extract' || (a.attempt ?? 0) < 2) continue;
-      seen.set(a.attempt!, a.lastFailure?.message ?? '');
+      seen.set(a.attempt!, await decodedFailureMessage(h.client, a.lastFailure));
     }
     await sleep(200);
   }

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import type { Payload } from '@temporalio/common';
+import type { Payload, ProtoFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 
 /** Activity types scheduled in a run's history, and the attempt each activity completed or failed on. */
 export async function activityHistory(client: Client, workflowId: string) {
@@ -52,4 +53,10 @@ export async function decodedHistoryText(client: Client, workflowId: string): Pr
     if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
     return value;
   });
+}
+
+/** A failure as the client's converter reads it (Temporal stores "Encoded failure"; the codec holds the text). */
+export async function decodedFailureMessage(client: Client, failure: ProtoFailure | null | undefined): Promise<string> {
+  const err = await decodeOptionalFailureToOptionalError(client.options.loadedDataConverter, failure);
+  return err?.message ?? '';
 }
