@@ -23,6 +23,10 @@ export async function runChecks(
 ): Promise<CheckResult[]> {
   // Opened on the first check that needs it, closed when the gate's checks are done.
   let sandbox: Promise<SandboxReader> | undefined;
+  const closeSandbox = async () => {
+    if (sandbox) (await sandbox.catch(() => undefined))?.close();
+    sandbox = undefined;
+  };
   const ctx: CheckContext = {
     wh,
     shadow: shadowSchema(opts.dataset.name),
@@ -60,10 +64,6 @@ export async function runChecks(
   if (quarantined.length && opts.rebuildDownstream) await opts.rebuildDownstream(quarantined);
   // The sandbox reads the file as checkpointed when it opened: the aggregate checks need a fresh one that
   // sees the quarantine and the rebuilt models.
-  const closeSandbox = async () => {
-    if (sandbox) (await sandbox.catch(() => undefined))?.close();
-    sandbox = undefined;
-  };
   await closeSandbox();
   for (const check of opts.dataset.checks)
     if (!isRowCheck(check)) await run(check, () => aggregateCheck(ctx, check as AggregateCheck));
