@@ -1,7 +1,7 @@
 import { getDataset } from '../config/load';
 import type { ActivityDeps } from './deps';
-import { PUBLISHED_STATES, refreshDatasetHealth } from './warehouse/audit/health';
-import { isoFromTimestamp } from './warehouse/sql';
+import { certifiedWatermark } from './warehouse/audit/freshness';
+import { refreshDatasetHealth } from './warehouse/audit/health';
 import { openQuarantine, releaseQuarantine, type ReleaseRequest } from './warehouse/quality/quarantine';
 import type { Row } from './warehouse/warehouse';
 
@@ -43,11 +43,8 @@ export function createDqActivities(deps: ActivityDeps) {
       dataset: string;
       through: string;
     }): Promise<{ published: boolean; through: string | null }> {
-      const [r] = await deps.warehouse.query<{ through: string | null }>(
-        `SELECT max(window_end)::VARCHAR AS through FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${PUBLISHED_STATES.map((_, i) => `$${i + 2}`).join(', ')})`,
-        [input.dataset, ...PUBLISHED_STATES],
-      );
-      const through = r?.through ? new Date(isoFromTimestamp(r.through)).toISOString() : null;
+      // Capped at each run's finish: a run stored with a future window_end releases nobody ahead of time.
+      const through = await certifiedWatermark(deps.warehouse, input.dataset);
       return { published: through !== null && Date.parse(through) >= Date.parse(input.through), through };
     },
 

@@ -21,13 +21,34 @@ export interface RunPlan {
   dependsOn: { dataset: string; timeoutMs: number }[];
 }
 
+const DAY_MS = 86_400_000;
+
+function refuseFutureWindow(end: string, aheadMs: number): void {
+  const now = Date.now();
+  if (Date.parse(end) <= now + aheadMs) return;
+  throw ApplicationFailure.nonRetryable(
+    `invalid pipelineRun input:\nwindow.end: ${end} is more than ${aheadMs / 60_000} minutes after now (${new Date(now).toISOString()}); ` +
+      'a window may end at most one cadence (a reload partition: one day) ahead',
+    'InvalidInput',
+  );
+}
+
 /** Creates the plan activity: resolves the dataset from validated config (unknown dataset fails at once). */
 export function createPlanActivities(deps: ActivityDeps) {
   return {
-    /** Looks up the dataset's tables, published models and gate timeout. */
-    async planRun(input: { dataset: string }): Promise<RunPlan> {
+    /**
+     * Looks up the dataset's tables, published models and gate timeout, and refuses a window that ends
+     * further ahead than the dataset's cadence (a business-date partition: one day) — it would certify data
+     * nobody has seen yet.
+     */
+    async planRun(input: {
+      dataset: string;
+      window?: { start: string; end: string };
+      partition?: boolean;
+    }): Promise<RunPlan> {
       try {
         const ds = getDataset(deps.config, input.dataset);
+        if (input.window) refuseFutureWindow(input.window.end, input.partition ? DAY_MS : parseDuration(ds.cadence));
         return {
           dataset: ds.name,
           tables: ds.tables.filter((t) => t.mode !== 'cdc').map((t) => t.name),

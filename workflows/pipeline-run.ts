@@ -154,7 +154,12 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   try {
     plan = await state.step(
       'plan',
-      () => quick.planRun({ dataset: input.dataset }),
+      () =>
+        quick.planRun({
+          dataset: input.dataset,
+          window: input.window,
+          partition: input.mode === 'reload' || input.skipExtract === true,
+        }),
       (p) => ({ tables: p.tables.length, publish: p.publish.length }),
     );
     extractor = proxyActivities<Activities>({

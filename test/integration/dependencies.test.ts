@@ -12,13 +12,15 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const later = (minutes: number) => ({
-  start: new Date(Date.parse(h.window.start) + minutes * 60_000).toISOString(),
-  end: new Date(Date.parse(h.window.end) + minutes * 60_000).toISOString(),
+// Windows that have ended: a published run certifies data only up to the moment it finished, so a window
+// still ahead of now would never release finance. `past` ends a second after the seed (and this call).
+const past = () => ({
+  start: new Date(Date.parse(h.window.start) - 3_600_000).toISOString(),
+  end: new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString(),
 });
 
 test('a finance run waits for sales_core to publish its window, then runs; operations runs on its own', async () => {
-  const w = later(0);
+  const w = past();
   const finance = await h.start({ dataset: 'finance', window: w });
   let waited = false;
   for (let i = 0; i < 50 && !waited; i++) {
@@ -45,6 +47,8 @@ test('a finance run waits for sales_core to publish its window, then runs; opera
 });
 
 test('if sales_core never publishes the window, the finance run fails after its timeout, naming the upstream', async () => {
-  const failure = await h.run({ dataset: 'finance', window: later(60) }).then(() => null, failureText);
+  // Ends ahead of now (within one finance cadence, 4 h): no sales_core run can have certified through it.
+  const window = { start: h.window.end, end: new Date(Date.parse(h.window.end) + 600_000).toISOString() };
+  const failure = await h.run({ dataset: 'finance', window }).then(() => null, failureText);
   expect(failure).toMatch(/upstream dataset sales_core has not published through .* \(last: .*\) within 20s/);
 });

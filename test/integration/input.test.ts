@@ -30,3 +30,17 @@ test('an unknown dataset fails at once, listing the defined ones, without retryi
   expect(attempts.extract).toBeUndefined();
   expect(attempts.audit).toEqual([1]); // the failed run is still audited
 });
+
+test('a window ending more than one cadence ahead is refused before anything is read; the watermark stays put', async () => {
+  const start = new Date(Date.now() - 3_600_000).toISOString();
+  const window = { start, end: new Date(Date.now() + 10 * 365 * 86_400_000).toISOString() };
+  const err = await h.run({ window }).catch((e: unknown) => e);
+  expect(failureText(err)).toMatch(/window\.end: .* is more than 15 minutes after now/);
+  const { attempts } = await activityHistory(h.client, `sales_core/window/${start}`);
+  expect(attempts.planRun).toEqual([1]);
+  expect(attempts.extract).toBeUndefined();
+  const published = await h.sql(
+    `SELECT count(*)::INTEGER AS n FROM audit.pipeline_runs WHERE window_end > now() + INTERVAL 1 DAY AND status <> 'failed'`,
+  );
+  expect(published[0].n).toBe(0);
+});

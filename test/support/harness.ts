@@ -28,7 +28,7 @@ export interface Harness {
   deps: EmbeddedDeps;
   taskQueue: string;
   piiKey: string;
-  /** A window [seed minute, +1 h) that contains every seeded row and any change the test makes. */
+  /** A 1-hour window ending 15 minutes after the seed's minute: every seeded row and the changes a test makes. */
   window: { start: string; end: string };
   /** Starts a worker (one runs after create); `beforeStep` injects faults like a failing dependency. */
   startWorker(beforeStep?: EmbeddedDeps['beforeStep']): Promise<FreshlineWorkers>;
@@ -41,6 +41,9 @@ export interface Harness {
   sql<T extends Row = Row>(query: string, params?: (string | number | null)[]): Promise<T[]>;
   close(): Promise<void>;
 }
+
+/** How far past the seed's minute the harness window ends: one sales_core cadence. */
+const HARNESS_WINDOW_AHEAD_MS = 15 * 60_000;
 
 /** Creates a harness with a freshly seeded demo OLTP database named after the test file. */
 export async function createHarness(
@@ -59,11 +62,12 @@ export async function createHarness(
   await seedDemoData(pool, { ...seed, seed: 42 });
   const { rows } = await pool.query<{ t: Date }>("SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders");
   // Window ids are `<dataset>/window/<start>` on the one Temporal server all test files share: an offset of
-  // its own per file (within the 5-minute lookback, so the seeded rows are still read) keeps them apart.
-  const offsetMs = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 240_000;
-  const startMs = rows[0].t.getTime() + offsetMs;
-  const start = new Date(startMs).toISOString();
-  const window = { start, end: new Date(startMs + 3_600_000).toISOString() };
+  // its own per file (under a minute) keeps them apart. The window ends 15 minutes after the seed — no later
+  // than one sales_core cadence ahead, which pipelineRun refuses beyond — so it holds the seeded rows and
+  // every change a test file makes in its first minutes.
+  const offsetMs = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 60_000;
+  const endMs = rows[0].t.getTime() - offsetMs + HARNESS_WINDOW_AHEAD_MS;
+  const window = { start: new Date(endMs - 3_600_000).toISOString(), end: new Date(endMs).toISOString() };
 
   const piiKey = randomBytes(32).toString('hex');
   const loaded: PipelineConfig = loadConfig();
