@@ -85,7 +85,7 @@ export function createCdcActivities(deps: ActivityDeps) {
               window: input.window,
               readFrom: input.window.start,
               keys: t.keys,
-              rows: t.rows,
+              rows: t.rows - t.rejected,
               sourceRows: t.rows,
               bytes: 0,
               schemaHash: schemaHash(t.columns),
@@ -98,6 +98,8 @@ export function createCdcActivities(deps: ActivityDeps) {
               blocked: false,
               unchanged: false,
               checksum: null,
+              rejects: t.rejects,
+              rejectedRows: t.rejected,
             };
           });
           const health = await slotHealth(url, stream.slot);

@@ -89,10 +89,17 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
         tables: ms.length,
         rows: sum(ms, (m) => m.rows),
         sourceRows: sum(ms, (m) => m.sourceRows),
+        rejected: sum(ms, (m) => m.rejectedRows ?? 0),
         bytes: sum(ms, (m) => m.bytes),
         ...(slotWalBytes === null ? {} : { slotRetainedWalBytes: slotWalBytes }),
       }),
-      (ms) => ms.map((m) => `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}`).join(' '),
+      (ms) =>
+        ms
+          .map(
+            (m) =>
+              `${m.table}${m.mode === 'cdc' ? '(cdc)' : ''}=${m.rows}${m.rejectedRows ? ` (${m.rejectedRows} rejected: audit.source_rejects)` : ''}`,
+          )
+          .join(' '),
     );
     loads = await state.step(
       'load',
@@ -145,6 +152,8 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       table: m.table,
       sourceRows: m.sourceRows,
       stagedRows: m.rows,
+      rejectedRows: m.rejectedRows ?? 0,
+      held: m.mode === 'full' && (m.rejectedRows ?? 0) > 0,
       loadedRows: loads[i]?.rowsLoaded ?? 0,
       loadId: loads[i]?.loadId,
     }));

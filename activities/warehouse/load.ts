@@ -1,6 +1,7 @@
 import type { Manifest } from '../sources/postgres/manifest';
 import { dialectOf, type Dialect } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
+import { recordSourceRejects } from './audit/source-rejects';
 import { writeSourceState } from './audit/source-state';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
 import type { StagedRelation, StagedRowsReader, TypedColumn } from './staged';
@@ -21,6 +22,8 @@ export interface LoadResult {
   evolved: string[];
   /** Why nothing was loaded, when nothing was. */
   skipped: string | null;
+  /** Source rows not staged (values the warehouse cannot hold), recorded in audit.source_rejects. */
+  rejected?: number;
 }
 
 type Tx = Pick<Warehouse, 'run' | 'query'>;
@@ -70,6 +73,14 @@ export async function loadManifest(
   };
   if (manifest.blocked) return { ...base, skipped: `breaking schema drift: ${manifest.drift?.summary}` };
   if (manifest.unchanged) return { ...base, skipped: 'full table unchanged since the last load (same checksum)' };
+  const rejected = await recordSourceRejects(wh, manifest, loadId);
+  if (rejected > 0) base.rejected = rejected;
+  // A full snapshot missing some rows would tombstone them: raw keeps the last whole snapshot instead.
+  if (manifest.mode === 'full' && rejected > 0)
+    return {
+      ...base,
+      skipped: `${rejected} row(s) of the full snapshot could not be staged (see audit.source_rejects); raw keeps the last snapshot`,
+    };
   if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
   if (staged.dialect !== wh.dialect)
     throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);

@@ -127,3 +127,37 @@ test('TRUNCATE retires every earlier row; rows inserted after it stay', async ()
   await certifiedMatchesPostgres();
   expect(again.status).toBe(result.status);
 });
+
+test('a change holding a value the warehouse cannot (numeric NaN) is quarantined by key and LSN; the slot moves on', async () => {
+  const {
+    rows: [a, b],
+  } = await h.pool.query<{ order_id: string; total: string }>(
+    `SELECT order_id::text, total::text FROM shop.orders ORDER BY order_id DESC LIMIT 2`,
+  );
+  await h.pool.query(`UPDATE shop.orders SET total = 'NaN', updated_at = now() WHERE order_id = $1`, [a.order_id]);
+  await h.pool.query(`UPDATE shop.orders SET status = status, updated_at = now() WHERE order_id = $1`, [b.order_id]);
+  const before = await slotHealth(url, 'freshline_shop');
+  const result = await h.run();
+  expect(result.status).toBe('succeeded');
+  expect(result.steps.extract.counts?.rejected).toBe(1);
+  expect((await slotHealth(url, 'freshline_shop')).confirmedFlushLsn).not.toBe(before.confirmedFlushLsn);
+  const rejects = await h.sql<{ k: string; column_name: string }>(
+    `SELECT key_values::VARCHAR AS k, column_name FROM audit.source_rejects WHERE table_name = 'orders' AND load_id LIKE '%@%'`,
+  );
+  expect(rejects).toHaveLength(1);
+  expect(rejects[0].column_name).toBe('total');
+  expect(JSON.parse(rejects[0].k)).toEqual({ order_id: a.order_id, _lsn: expect.stringMatching(/^[0-9A-F]+/) });
+  // The other change of the capture arrived; the rejected one left raw at the order's previous version.
+  const [{ n }] = await h.sql(
+    `SELECT count(*)::INTEGER AS n FROM raw.shop__orders WHERE order_id = $1 AND total IS NULL AND NOT _deleted`,
+    [Number(a.order_id)],
+  );
+  expect(n).toBe(0);
+  // Fixed at the source, the next capture brings it.
+  await h.pool.query(`UPDATE shop.orders SET total = $2, updated_at = now() WHERE order_id = $1`, [
+    a.order_id,
+    a.total,
+  ]);
+  expect((await h.run()).steps.extract.counts?.rejected).toBe(0);
+  await certifiedMatchesPostgres();
+});

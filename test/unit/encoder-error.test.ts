@@ -25,7 +25,7 @@ const columns = [
   { name: 'balance', type: 'DECIMAL(38,10)' },
 ];
 
-const encode = (csv: string, label: string) =>
+const encode = (csv: string, label: string, rejectKeys?: string[]) =>
   encodeCsvToParquet({
     db,
     source: Readable.from([csv]),
@@ -33,6 +33,7 @@ const encode = (csv: string, label: string) =>
     parquet: join(dir, `${label}.parquet`),
     csvColumns: columns,
     pii: null,
+    rejectKeys,
   });
 
 test.each([
@@ -63,5 +64,38 @@ test('a row the reader cannot parse is located by line, its text withheld', asyn
 });
 
 test('valid rows stage as before', async () => {
-  expect(await encode('1,bob@example.com,12.5\n2,alice@example.com,-3\n', 'ok')).toBe(2);
+  expect((await encode('1,bob@example.com,12.5\n2,alice@example.com,-3\n', 'ok')).rows).toBe(2);
+});
+
+test('with reject keys, rows holding NaN, Infinity or an out-of-range numeric are quarantined by key; the rest stage', async () => {
+  const big = '1' + '0'.repeat(40);
+  const csv = `1,bob@example.com,12.5\n2,alice@example.com,NaN\n3,carol@example.com,1\n4,"dan, jr@example.com",-Infinity\n5,eve@example.com,${big}\n`;
+  const out = await encode(csv, 'quarantine', ['customer_id']);
+  expect(out.rows).toBe(2);
+  expect(out.rejected).toBe(3);
+  const reason = 'source value the DECIMAL(38,10) type cannot hold (NaN, ±Infinity or out of range)';
+  expect(out.rejects).toEqual([
+    { line: 2, column: 'balance', key: { customer_id: '2' }, reason },
+    { line: 4, column: 'balance', key: { customer_id: '4' }, reason },
+    { line: 5, column: 'balance', key: { customer_id: '5' }, reason },
+  ]);
+  expect(JSON.stringify(out)).not.toMatch(/example\.com|"NaN"|-Infinity|10000000000/);
+  const staged = await db.query<{ id: string }>(
+    `SELECT customer_id::VARCHAR AS id FROM read_parquet('${join(dir, 'quarantine.parquet')}') ORDER BY 1`,
+  );
+  expect(staged.map((r) => r.id)).toEqual(['1', '3']);
+  // Nothing of the rejected lines stays behind in the converter.
+  const left = await db.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'freshline_rejects%'`,
+  );
+  expect(left).toEqual([]);
+});
+
+test('with reject keys, a malformed COPY stream still fails (no row to blame), its text withheld', async () => {
+  const err = await encode('1,bob@example.com,1\n2,alice@example.com,2,extra\n', 'shape2', ['customer_id']).then(
+    () => null,
+    (e: Error) => e,
+  );
+  expect(err?.message).toMatch(/^cannot stage line 2 of the COPY stream: a row the CSV reader could not parse/);
+  expect(String(err?.stack)).not.toContain('alice@example.com');
 });

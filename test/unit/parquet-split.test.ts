@@ -27,7 +27,7 @@ test('staged Parquet is split into files of about the configured size, every row
     }
   }
   const out = join(dir, 'out.d');
-  const n = await encodeCsvToParquet({
+  const { rows: n } = await encodeCsvToParquet({
     db,
     source: Readable.from(csv()),
     fifo: join(dir, 'in.csv'),

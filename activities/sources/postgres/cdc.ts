@@ -21,8 +21,15 @@ import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import { sourceError } from './connection';
-import type { StagedColumn } from './manifest';
-import { encodeCsvToParquet, maskedSelect, type PiiMask } from './parquet-encoder';
+import type { SourceReject, StagedColumn } from './manifest';
+import {
+  encodeCsvToParquet,
+  maskedSelect,
+  MAX_LISTED_REJECTS,
+  withheldKey,
+  type EncodeResult,
+  type PiiMask,
+} from './parquet-encoder';
 import { registerPiiKey } from './pii';
 import { warehouseType } from './types';
 
@@ -47,6 +54,10 @@ export interface CdcTableManifest {
   truncates: number;
   /** The table's staged columns; every file also carries _op, _deleted, _lsn, _commit_ts, _unchanged_toast. */
   columns: { name: string; sourceType: string; type: string }[];
+  /** Changes not staged (a value the warehouse type cannot hold), keyed by primary key and _lsn. */
+  rejects: SourceReject[];
+  /** Every rejected change, listed or not (rows = staged + rejected). */
+  rejected: number;
 }
 
 /** Result of one capture: changes from the slot's confirmed position up to endLsn, staged but NOT yet confirmed. */
@@ -229,6 +240,8 @@ interface TableState {
   updates: number;
   deletes: number;
   truncates: number;
+  rejects: SourceReject[];
+  rejected: number;
 }
 
 type Tuple = Record<string, string | null | undefined>;
@@ -300,6 +313,8 @@ class CaptureRun {
         updates: 0,
         deletes: 0,
         truncates: 0,
+        rejects: [],
+        rejected: 0,
       });
     }
   }
@@ -368,6 +383,8 @@ class CaptureRun {
       deletes,
       truncates,
       columns: t.columns,
+      rejects: t.rejects.slice(0, MAX_LISTED_REJECTS),
+      rejected: t.rejected,
     };
   }
 
@@ -649,7 +666,11 @@ class CaptureRun {
     const parquet = `${base}.parquet`;
     table.parts.push(parquet); // in stream order, whenever its encoding finishes
     const pii = this.piiKeyId && table.cfg.pii.length ? { columns: table.cfg.pii, keyId: this.piiKeyId } : null;
-    this.encoding = encodeParquet(this.opts.converter, `${base}.csv`, parquet, [...table.columns], pii, lines);
+    this.encoding = encodeParquet(this.opts.converter, `${base}.csv`, parquet, table, pii, lines).then((out) => {
+      // A change no row of the warehouse can hold is quarantined, not retried forever: the slot moves past it.
+      table.rejects.push(...out.rejects.map((r) => withheldKey(r, table.cfg.pii)));
+      table.rejected += out.rejected;
+    });
     this.encoding.catch((err: Error) => this.fail(err));
   }
 
@@ -670,8 +691,10 @@ class CaptureRun {
     const [{ n }] = await db.query<{ n: string }>(
       `SELECT count(*)::VARCHAR AS n FROM read_parquet(${quoteLiteral(file, 'duckdb')})`,
     );
-    if (Number(n) !== table.rows) {
-      throw new Error(`encoded ${n} rows for ${table.slug} but captured ${table.rows}: not staging an incomplete file`);
+    if (Number(n) + table.rejected !== table.rows) {
+      throw new Error(
+        `encoded ${n} rows (+${table.rejected} rejected) for ${table.slug} but captured ${table.rows}: not staging an incomplete file`,
+      );
     }
     const put = await this.opts.stage.putFile(`${this.opts.keyPrefix}/${table.slug}/changes.parquet`, file);
     return this.manifest(table, [put.key]);
@@ -721,11 +744,12 @@ async function encodeParquet(
   db: Warehouse,
   fifo: string,
   parquet: string,
-  columns: StagedColumn[],
+  table: TableState,
   pii: PiiMask,
   lines: string[],
-): Promise<void> {
-  await encodeCsvToParquet({
+): Promise<EncodeResult> {
+  const columns = [...table.columns];
+  return encodeCsvToParquet({
     db,
     source: Readable.from(chunks(lines)),
     fifo,
@@ -740,6 +764,7 @@ async function encodeParquet(
       '_commit_ts',
       '_unchanged_toast',
     ],
+    rejectKeys: [...table.cfg.primaryKey, '_lsn'],
   });
 }
 

@@ -11,10 +11,15 @@ export function encoderError(err: unknown, columns: { name: string; type: string
   const column = /converting column "([^"]+)"/i.exec(message)?.[1];
   const type = columns.find((c) => c.name === column)?.type;
   const where = `${line ? `line ${line} of the COPY stream` : 'the COPY stream'}${column ? `, column "${column}"` : ''}`;
-  const what = column
-    ? `a value the ${type ?? 'column'} type cannot hold (NaN, ±Infinity or out of range)`
-    : 'a row the CSV reader could not parse';
+  const what = column ? `a value ${cannotHold(type ?? 'column')}` : 'a row the CSV reader could not parse';
   const error = new Error(`cannot stage ${where}: ${what}; the value is withheld from this message (it may be PII)`);
   error.name = 'SourceValueError';
   return error;
+}
+
+const cannotHold = (type: string) => `the ${type} type cannot hold (NaN, ±Infinity or out of range)`;
+
+/** Why a quarantined source row was not staged (stored with it; names the type, never the value). */
+export function rejectReason(type: string): string {
+  return `source value ${cannotHold(type)}`;
 }

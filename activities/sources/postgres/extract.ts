@@ -11,8 +11,8 @@ import type { Warehouse } from '../../warehouse/warehouse';
 import type { SourceState } from '../../warehouse/audit/source-state';
 import { sourceError } from './connection';
 import { compareSchemas, holdUnlistedColumns } from './drift';
-import type { Manifest, StagedColumn, Window } from './manifest';
-import { encodeCsvToParquet } from './parquet-encoder';
+import type { Manifest, SourceReject, StagedColumn, Window } from './manifest';
+import { encodeCsvToParquet, MAX_LISTED_REJECTS, withheldKey } from './parquet-encoder';
 import { registerPiiKey } from './pii';
 import { warehouseType } from './types';
 
@@ -54,6 +54,9 @@ export interface ChunkResult {
   sourceRows: number;
   bytes: number;
   maxCursor: string | null;
+  /** Rows of the chunk left out of the stage (values the warehouse type cannot hold), listed by key. */
+  rejects?: SourceReject[];
+  rejected?: number;
 }
 
 /** Progress heartbeated after every chunk: a retried activity skips the chunks listed here. */
@@ -189,6 +192,8 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
       sourceRows: chunks.reduce((n, c) => n + c.sourceRows, 0),
       bytes: chunks.reduce((n, c) => n + c.bytes, 0),
       maxCursor,
+      rejects: chunks.flatMap((c) => c.rejects ?? []).slice(0, MAX_LISTED_REJECTS),
+      rejectedRows: chunks.reduce((n, c) => n + (c.rejected ?? 0), 0),
     };
   } finally {
     await client.end().catch(() => undefined);
@@ -207,7 +212,13 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
       `SELECT count(*) AS n, ${hasCursor ? `max(${cursor})` : 'NULL::timestamptz'} AS max_cursor FROM ${from} ${where}`,
     );
     const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${from} ${where}`;
-    const { rows, dir } = await copyToParquet(client, r, select, columns, `${table.schema}.${table.name}.${index}`);
+    const { rows, rejects, rejected, dir } = await copyToParquet(
+      client,
+      r,
+      select,
+      columns,
+      `${table.schema}.${table.name}.${index}`,
+    );
     try {
       const keys: string[] = [];
       let bytes = 0;
@@ -227,6 +238,8 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
         sourceRows: Number(stats.rows[0].n),
         bytes,
         maxCursor: max ? max.toISOString() : null,
+        rejects,
+        rejected,
       };
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -329,7 +342,7 @@ async function copyToParquet(
   select: string,
   columns: StagedColumn[],
   label: string,
-): Promise<{ rows: number; dir: string }> {
+): Promise<{ rows: number; rejects: SourceReject[]; rejected: number; dir: string }> {
   const fifo = join(req.scratchDir, `${label}.${process.pid}.${Date.now()}.csv`);
   const dir = `${fifo}.parquet.d`;
   try {
@@ -339,7 +352,7 @@ async function copyToParquet(
     const source = client.query(copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv)`));
     const maxBytesPerSecond = req.source.maxReadMBPerSecond ? req.source.maxReadMBPerSecond * 1024 * 1024 : undefined;
     const fileSizeBytes = req.table.fileSizeMB * 1024 * 1024;
-    const rows = await encodeCsvToParquet({
+    const out = await encodeCsvToParquet({
       db: req.converter,
       source,
       fifo,
@@ -348,8 +361,10 @@ async function copyToParquet(
       pii,
       maxBytesPerSecond,
       fileSizeBytes,
+      rejectKeys: req.table.primaryKey,
     });
-    return { rows, dir };
+    const rejects = out.rejects.map((r) => withheldKey(r, req.table.pii));
+    return { rows: out.rows, rejects, rejected: out.rejected, dir };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -13,6 +13,18 @@ export interface StagedColumn {
   type: string;
 }
 
+/**
+ * A source row left out of the stage because a value cannot be represented in the warehouse. Located by
+ * line of its COPY stream and primary key; its values stay in the source (they may be PII).
+ */
+export interface SourceReject {
+  line: number;
+  column: string;
+  /** Primary-key values as PostgreSQL's text output wrote them. */
+  key: Record<string, string | null>;
+  reason: string;
+}
+
 /** What extract returns for one table and window: where the data is, never the data itself. */
 export interface Manifest {
   /** incremental (window), full (whole table), cdc (slot changes) — decides how load replaces raw rows. */
@@ -46,4 +58,8 @@ export interface Manifest {
   unchanged: boolean;
   /** Full mode: checksum of the whole table inside the snapshot. */
   checksum: string | null;
+  /** Rows not staged (see SourceReject); at most MAX_LISTED_REJECTS listed. Absent: none. */
+  rejects?: SourceReject[];
+  /** Every rejected row, listed or not (sourceRows = rows + rejectedRows). */
+  rejectedRows?: number;
 }

@@ -2,6 +2,7 @@ import { dialectOf } from '../dialect';
 import { ensureHealthTables } from './health';
 import { SCHEMAS } from '../layout';
 import type { CheckResult } from '../quality/checks';
+import { ensureSourceRejectsTable } from './source-rejects';
 import { ensureSourceStateTable } from './source-state';
 import type { Warehouse } from '../warehouse';
 
@@ -27,6 +28,7 @@ export async function ensureAuditTables(wh: Warehouse): Promise<void> {
       job_id VARCHAR, joined BOOLEAN NOT NULL, status VARCHAR NOT NULL, finish_code INTEGER, jobs INTEGER NOT NULL, reruns INTEGER NOT NULL,
       duration_ms BIGINT NOT NULL, notes VARCHAR NOT NULL, finished_at TIMESTAMPTZ NOT NULL)`);
   await ensureSourceStateTable(wh);
+  await ensureSourceRejectsTable(wh);
   await ensureHealthTables(wh);
 }
 

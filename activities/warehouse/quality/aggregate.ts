@@ -160,39 +160,60 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
 }
 
 /**
- * Source rows changed in the window (counted in the extract's snapshot) = rows staged = rows in raw
- * under this window's load id, counted again now: a row lost or deleted after the load step is caught.
+ * Source rows changed in the window (counted in the extract's snapshot) = rows staged + rows rejected
+ * (each recorded in audit.source_rejects) and rows staged = loaded = rows in raw under this window's load
+ * id, counted again now: a row lost or deleted after the load step is caught.
  */
 async function reconcileRowCounts(
   ctx: CheckContext,
   check: Extract<AggregateCheck, { type: 'row_count_reconciliation' }>,
 ): Promise<Verdict> {
-  const perTable = new Map<string, { source: number; staged: number; loaded: number; loadIds: Set<string> }>();
+  const perTable = new Map<
+    string,
+    { source: number; staged: number; rejected: number; loaded: number; held: boolean; loadIds: Set<string> }
+  >();
   for (const c of ctx.counts.filter((x) => !check.tables || check.tables.includes(x.table))) {
-    const t = perTable.get(c.table) ?? { source: 0, staged: 0, loaded: 0, loadIds: new Set<string>() };
-    // A load with nothing staged wrote nothing this run (raw may hold an earlier run's rows of the same id).
-    if (c.stagedRows > 0) t.loadIds.add(c.loadId ?? `${ctx.runId}/${c.table}`);
+    const t = perTable.get(c.table) ?? {
+      source: 0,
+      staged: 0,
+      rejected: 0,
+      loaded: 0,
+      held: false,
+      loadIds: new Set<string>(),
+    };
+    // A load with nothing staged, or held, wrote nothing this run (raw may hold an earlier run's rows of the same id).
+    if (c.stagedRows > 0 && !c.held) t.loadIds.add(c.loadId ?? `${ctx.runId}/${c.table}`);
     perTable.set(c.table, {
       source: t.source + c.sourceRows,
       staged: t.staged + c.stagedRows,
+      rejected: t.rejected + (c.rejectedRows ?? 0),
       loaded: t.loaded + c.loadedRows,
+      held: t.held || c.held === true,
       loadIds: t.loadIds,
     });
   }
   const bad: string[] = [];
   const tables: string[] = [];
+  const notes: string[] = [];
   for (const [table, c] of perTable) {
     let inRaw = 0;
     for (const loadId of c.loadIds) inRaw += await rowsUnderLoadId(ctx, table, loadId);
-    if (!(c.source === c.staged && c.staged === c.loaded && c.loaded === inRaw)) {
-      bad.push(`${table}: source ${c.source}, staged ${c.staged}, loaded ${c.loaded}, in raw now ${inRaw}`);
+    const staged = c.source === c.staged + c.rejected;
+    const loaded = c.held || (c.staged === c.loaded && c.loaded === inRaw);
+    if (!(staged && loaded)) {
+      const rejected = c.rejected ? `, rejected ${c.rejected}` : '';
+      bad.push(`${table}: source ${c.source}, staged ${c.staged}${rejected}, loaded ${c.loaded}, in raw now ${inRaw}`);
       tables.push(table);
-    }
+    } else if (c.rejected)
+      notes.push(
+        `${table}: ${c.rejected} rejected (audit.source_rejects)${c.held ? ', full snapshot held: raw keeps the last one' : ''}`,
+      );
   }
   const total = [...perTable.values()].reduce((s, c) => s + c.source, 0);
+  const noted = notes.length ? `; ${notes.join('; ')}` : '';
   return bad.length
     ? fail(bad.length, tables, bad.join('; '))
-    : pass(`${perTable.size} tables: source = staged = loaded = in raw (${total} rows)`);
+    : pass(`${perTable.size} tables: source = staged (+ rejected) = loaded = in raw (${total} rows)${noted}`);
 }
 
 async function rowsUnderLoadId(ctx: CheckContext, table: string, loadId: string): Promise<number> {

@@ -3,12 +3,16 @@ import type { CheckConfig, DatasetConfig, Severity } from '../../../config/schem
 import { qualified } from '../sql';
 import type { Warehouse } from '../warehouse';
 
-/** Per-table counts the row-count reconciliation compares: source snapshot = staged = loaded. */
+/** Per-table counts the row-count reconciliation compares: source snapshot = staged (+ rejected) = loaded. */
 export interface TableCounts {
   table: string;
   sourceRows: number;
   stagedRows: number;
   loadedRows: number;
+  /** Source rows not staged, each recorded in audit.source_rejects (absent: none). */
+  rejectedRows?: number;
+  /** The load kept raw as it was on purpose (a full snapshot with rejected rows): nothing to find in raw. */
+  held?: boolean;
   /** The load that wrote them (raw `_load_id`); the reconciliation recounts raw under it. */
   loadId?: string;
 }
