@@ -84,7 +84,13 @@ function isRowCheck(check: CheckConfig): check is RowLevelCheck {
  * The rowids of the model's rows failing the check; every row-level check is expressed this way. Values from
  * config (accepted values, range bounds) are binds added to `binds`, never SQL text.
  */
-function failingRowids(ctx: CheckContext, check: RowLevelCheck, binds: Binds): { sql: string; reason: string } {
+function failingRowids(
+  ctx: CheckContext,
+  check: RowLevelCheck,
+  binds: Binds,
+  /** custom_sql: the keys its SQL returned (run in the sandbox, never on the write connection). */
+  userKeys: string[] = [],
+): { sql: string; reason: string } {
   const t = qualified(ctx.shadow, check.model);
   switch (check.type) {
     case 'not_null':
@@ -127,7 +133,9 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck, binds: Binds): {
     }
     case 'custom_sql':
       return {
-        sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.key)} IN (SELECT ${quoteIdent(check.key)} FROM (${renderRefs(ctx, check.sql)}))`,
+        sql: userKeys.length
+          ? `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.key)}::VARCHAR IN (${userKeys.map((k) => binds.add(k)).join(', ')})`
+          : `SELECT rowid FROM ${t} WHERE false`,
         reason: `returned by custom check ${check.name}`,
       };
   }
@@ -135,13 +143,12 @@ function failingRowids(ctx: CheckContext, check: RowLevelCheck, binds: Binds): {
 
 async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckResult> {
   const t = qualified(ctx.shadow, check.model);
-  // The SQL from config is embedded in the quarantine's write statements below: it must first run in the
-  // sandbox, where file access or a write fails the check before the write connection sees it.
-  if (check.type === 'custom_sql')
-    await (await ctx.userSql()).query(`SELECT count(*) FROM (${renderRefs(ctx, check.sql)})`);
+  // SQL from config runs in the sandbox only (file access or a write fails the check there); the write
+  // connection sees only the keys it returned, as binds.
+  const userKeys = check.type === 'custom_sql' ? await customSqlKeys(ctx, check) : [];
   // One list of binds for the failing-rows subquery: every statement embedding it passes these values.
   const binds = new Binds();
-  const found = failingRowids(ctx, check, binds);
+  const found = failingRowids(ctx, check, binds, userKeys);
   // Rows an operator released from quarantine (same content) pass this check from now on.
   const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released, binds);
   const failing = released
@@ -177,6 +184,26 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
       ? `${failingRows} rows${share}: ${found.reason}${escalated ? ` — above the error threshold (${describe(check.escalateAbove!)}): escalated to critical, nothing quarantined` : ''}`
       : `no rows with ${found.reason}${released ? ' (released rows excepted)' : ''}`,
   };
+}
+
+/** Most keys a keyed custom_sql check may return; more fails the check (a query that broad is not a row filter). */
+const MAX_CUSTOM_SQL_KEYS = 10_000;
+
+async function customSqlKeys(
+  ctx: CheckContext,
+  check: Extract<RowLevelCheck, { type: 'custom_sql' }>,
+): Promise<string[]> {
+  const key = quoteIdent(check.key);
+  const rows = await (
+    await ctx.userSql()
+  ).query<{ k: string }>(
+    `SELECT DISTINCT ${key}::VARCHAR AS k FROM (${renderRefs(ctx, check.sql)}) AS q WHERE ${key} IS NOT NULL LIMIT ${MAX_CUSTOM_SQL_KEYS + 1}`,
+  );
+  if (rows.length > MAX_CUSTOM_SQL_KEYS)
+    throw new Error(
+      `custom_sql check ${check.name} returned more than ${MAX_CUSTOM_SQL_KEYS} keys: narrow its query (row checks quarantine by key)`,
+    );
+  return rows.map((r) => r.k);
 }
 
 function exceeds(limit: CheckConfig['escalateAbove'], failing: number, total: number): boolean {
