@@ -21,6 +21,8 @@ export interface ActivityDeps {
   scratchDir: string;
   /** Embedded default: the read-only DuckDB file Tableau opens, rewritten after every publish (bi views only). */
   biExportPath?: string;
+  /** Snowflake: the role BI reads the bi views as and the masking policy PII columns get (from config at worker start). */
+  biAccess?: { biRole: string; maskingPolicy: string };
   /**
    * Called before each step's work with the step name and attempt number. Production leaves it unset;
    * recovery tests use it to make a step fail like a crashed dependency would.

@@ -1,7 +1,6 @@
 import { getDataset } from '../config/load';
 import { runWarehouse, withHeartbeat, type RunWindow } from './context';
 import type { ActivityDeps } from './deps';
-import { piiMaskingPolicy } from '../infra/snowflake/render';
 import { exportBiDatabase } from './warehouse/bi-export';
 import { DuckDbWarehouse } from './warehouse/engines/duckdb';
 import { readModels, upstreamSources } from './warehouse/models/catalog';
@@ -27,7 +26,6 @@ export function createPublishActivities(deps: ActivityDeps) {
             ? [{ table: mart, reason: reasons.map((r) => `${r.table}: ${r.reason}`).join('; ') }]
             : [];
         });
-        const wh = deps.config.warehouse;
         // PII follows columns through the models: what is computed from it never reaches BI, whatever its name.
         const piiColumns = await publishedPiiColumns(deps.config);
         const published = await publishTables(
@@ -35,9 +33,7 @@ export function createPublishActivities(deps: ActivityDeps) {
           input.dataset,
           ds.publish,
           hold,
-          wh.type === 'snowflake'
-            ? { biRole: wh.biRole, piiColumns, maskingPolicy: piiMaskingPolicy(wh.database) }
-            : { piiColumns },
+          deps.biAccess ? { ...deps.biAccess, piiColumns } : { piiColumns },
         );
         // Embedded default: Tableau reads a separate read-only file with the bi views only (least privilege).
         if (deps.biExportPath && deps.warehouse instanceof DuckDbWarehouse) {

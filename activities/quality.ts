@@ -87,7 +87,9 @@ function driftResult(d: { table: string; summary: string; breaking: boolean; acc
     quarantinedRows: 0,
     sampleKeys: [],
     detail: held
-      ? `${d.table}: ${d.summary} — not loaded; marts reading it keep their last certified version until the change is accepted (acceptDrift)`
+      ? `${d.table}: ${d.summary} — not loaded; marts reading it keep their last certified version until ${
+          d.summary.includes('— held:') ? 'config lists the held columns' : 'the change is accepted (acceptDrift)'
+        }`
       : `${d.table}: ${d.summary}${d.accepted ? ' (accepted)' : ''} — flowed into raw`,
   };
 }

@@ -13,6 +13,7 @@ import type { Warehouse } from '../activities/warehouse/warehouse';
 import type { PipelineConfig } from '../config/schema';
 import { publishedPiiColumns } from '../activities/warehouse/models/lineage';
 import { checkDatasetModels, openObjectStore, openSecretStore, openWarehouse } from './adapters';
+import { piiMaskingPolicy } from '../infra/snowflake/render';
 
 /** A worker's adapters, with a close for the handles they hold. */
 export interface WorkerDeps extends ActivityDeps {
@@ -75,6 +76,7 @@ async function assemble(parts: {
   beforeStep?: ActivityDeps['beforeStep'];
 }): Promise<WorkerDeps> {
   const { warehouse } = parts;
+  const wh = parts.config.warehouse;
   try {
     // Parquet writing gets its own small in-memory engine so staging never queues behind warehouse work.
     const converter = await openParquetConverter();
@@ -91,6 +93,9 @@ async function assemble(parts: {
       secrets: parts.secrets,
       scratchDir: join(parts.dataDir, 'tmp'),
       ...(warehouse instanceof DuckDbWarehouse ? { biExportPath: join(parts.dataDir, BI_EXPORT_FILE) } : {}),
+      ...(wh.type === 'snowflake'
+        ? { biAccess: { biRole: wh.biRole, maskingPolicy: piiMaskingPolicy(wh.database) } }
+        : {}),
       beforeStep: parts.beforeStep,
       async close() {
         await converter.close();

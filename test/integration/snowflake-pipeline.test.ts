@@ -240,6 +240,7 @@ test('the worker connects with key-pair auth, tags its session and creates the a
     'dq_results',
     'bi_refreshes',
     'source_state',
+    'source_rejects',
     'window_counts',
     'dataset_health',
   ]);
