@@ -7,7 +7,7 @@ import type { Manifest } from '../../activities/sources/postgres/manifest';
 import { SNOWFLAKE } from '../../activities/warehouse/dialect';
 import { loadManifest } from '../../activities/warehouse/load';
 import { publishTables } from '../../activities/warehouse/publish';
-import { SnowflakeWarehouse } from '../../activities/warehouse/engines/snowflake';
+import { SnowflakeWarehouse, SnowflakeWarehouseError } from '../../activities/warehouse/engines/snowflake';
 import { buildModels } from '../../activities/warehouse/models/build';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
@@ -181,7 +181,18 @@ beforeAll(async () => {
   stand = await startSnowflakeStandIn({
     account: 'FRESHLINE_TEST',
     users: [{ name: 'LOADER', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
+    analyze: true,
   });
+  // The account as yesterday's run left it: certified and bi already hold fct_orders.
+  for (const schema of ['certified', 'bi']) stand.catalog.createSchema(schema);
+  for (const [fqn, kind] of [
+    ['certified.fct_orders', 'table'],
+    ['bi.fct_orders', 'view'],
+  ] as const) {
+    const [schema, table] = fqn.split('.');
+    const columns = CATALOG[fqn].map(([name, type]) => ({ name, type }));
+    stand.catalog.define(schema, table, { kind, columns, temporary: false });
+  }
   stand.on(/FROM information_schema\.columns/i, (_sql, [schema, table]) => ({
     columns: [
       { name: 'NAME', type: 'VARCHAR' },
@@ -402,6 +413,7 @@ test('publish clones a table certified does not have yet, and a retried publish 
     return sql(since(from)).filter((s) => /^(ALTER TABLE|CREATE TABLE)/.test(s));
   };
   created = { 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
+  stand.catalog.drop('certified', 'fct_orders');
   expect(await publishStatements()).toEqual([
     'CREATE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"',
   ]);
@@ -433,3 +445,24 @@ select order_id, sum(amount) filter (where amount > 0) as paid from {{ ref('stg_
   );
   expect(stand.logins.length).toBe(logins);
 });
+
+test.each([
+  ['SELECT rowid FROM "raw"."shop__orders"', '000904', /invalid identifier 'ROWID'/],
+  ['SELECT count(*) FILTER (WHERE amount > 0) AS n FROM "raw"."shop__orders"', '001003', /syntax error/],
+  ['SELEC 1 2 3', '001003', /syntax error/],
+  ['SELECT order_id FROM "raw"."no_such_table"', '002003', /Object 'RAW.NO_SUCH_TABLE' does not exist/],
+  ['SELECT now() AS t', '002140', /Unknown function NOW/],
+])(
+  'DuckDB-only or invalid SQL sent through the adapter gets Snowflake’s error (%s → %s)',
+  async (text, code, message) => {
+    const err = await tagged()
+      .query(text)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(SnowflakeWarehouseError);
+    expect(err).toMatchObject({ code });
+    expect((err as Error).message).toMatch(message);
+  },
+);

@@ -2,6 +2,9 @@ import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual, 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { SnowflakeCatalog } from './snowflake-sql/catalog';
+import { holdAnalyzer } from './snowflake-sql/analyzer-server';
+import { checkStatement } from './snowflake-sql/statements';
 
 /**
  * A stand-in for Snowflake's REST protocol as snowflake-sdk speaks it (JSON bodies, gzip-compressed
@@ -33,6 +36,12 @@ export interface SnowflakeStandInOptions {
   /** Account name as the driver sends it (the part before the first dot), compared case-insensitively. */
   account: string;
   users: StandInUser[];
+  /**
+   * Check every statement as Snowflake would (test/stand-ins/snowflake-sql/): analyzed by ZetaSQL's Snowflake
+   * analyzer against the catalog below, or shape-checked; a refused statement gets Snowflake's error code.
+   * Off only for tests of the driver protocol itself (login, renewal, bind encoding) with synthetic SQL.
+   */
+  analyze?: boolean;
 }
 
 /** A result column: a name and a Snowflake type as written in DDL, e.g. `NUMBER(12,2)`, `TIMESTAMP_NTZ(6)`. */
@@ -116,6 +125,8 @@ export interface SnowflakeStandIn {
   logins: RecordedLogin[];
   requests: RecordedRequest[];
   sessions: Map<number, StandInSession>;
+  /** The account's schemas, tables and views as the analyzed DDL left them (tests may define pre-existing ones). */
+  catalog: SnowflakeCatalog;
   /** Makes every current session token expire: the next request gets 390112 and the driver must renew. */
   expireSessionTokens(): void;
   /** Stops listening. */
@@ -167,6 +178,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
 
   const stand: SnowflakeStandIn = {
     url: '',
+    catalog: new SnowflakeCatalog(),
     on(pattern, handler) {
       const entry = { pattern, handler };
       handlers.unshift(entry);
@@ -302,8 +314,10 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       queryId,
       user: session.user,
     });
-    let result: StandInResult | undefined;
-    for (const { pattern, handler } of [...handlers]) {
+    let result: StandInResult | undefined = options.analyze
+      ? await checkStatement(stand.catalog, sqlText).then((error) => (error ? { error } : undefined))
+      : undefined;
+    for (const { pattern, handler } of result ? [] : [...handlers]) {
       pattern.lastIndex = 0;
       if (!pattern.test(sqlText)) continue;
       result = await handler(sqlText, binds);
@@ -438,8 +452,10 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   stand.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const release = options.analyze ? holdAnalyzer() : () => undefined;
   stand.close = () =>
     new Promise<void>((resolve, reject) => {
+      release();
       server.closeAllConnections();
       server.close((err) => (err ? reject(err) : resolve()));
     });
