@@ -9,6 +9,7 @@ import { loadManifest } from '../../activities/warehouse/load';
 import { publishTables } from '../../activities/warehouse/publish';
 import { SnowflakeWarehouse, SnowflakeWarehouseError } from '../../activities/warehouse/engines/snowflake';
 import { buildModels } from '../../activities/warehouse/models/build';
+import { refreshDatasetHealth } from '../../activities/warehouse/audit/health';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
@@ -466,3 +467,24 @@ test.each([
     expect((err as Error).message).toMatch(message);
   },
 );
+
+test('dataset health is recomputed on Snowflake with SQL Snowflake accepts (no row-tuple comparison)', async () => {
+  const wh = tagged();
+  const undo = stand.on(/AS last_status/, () => ({
+    columns: ['LAST_STATUS', 'LAST_AT', 'GOOD_AT', 'THROUGH'].map((name) => ({ name, type: 'VARCHAR' })),
+    rows: [
+      ['succeeded', '2024-03-01 00:20:00.000 +0000', '2024-03-01 00:20:00.000 +0000', '2024-03-01 00:15:00.000 +0000'],
+    ],
+  }));
+  try {
+    const from = stand.statements.length;
+    await refreshDatasetHealth(wh, configFor(['fct_orders']).datasets[0], new Date('2024-03-01T00:25:00Z'));
+    const sent = sql(since(from));
+    expect(sent.some((s) => s.startsWith('INSERT INTO audit.dataset_health VALUES'))).toBe(true);
+    expect(sent.find((s) => s.includes('audit.dq_results'))).toMatch(
+      /JOIN \(SELECT run_id, gate_attempt FROM audit\.dq_results/,
+    );
+  } finally {
+    undo();
+  }
+});

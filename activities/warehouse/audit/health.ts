@@ -52,7 +52,8 @@ export async function recordWindowCounts(
 /**
  * Recomputes the dataset's row of audit.dataset_health — what a "data health" dashboard reads: the
  * last good publish, how far certified data is behind now against the SLA, critical checks failing in
- * the latest gate (open until a later gate passes them), and rows waiting in quarantine.
+ * the latest gate (open until a later gate passes them), and rows waiting in quarantine. Data is certified
+ * through the newest published window end, capped at when that run finished (as the freshness monitor reads it).
  */
 export async function refreshDatasetHealth(wh: Warehouse, ds: DatasetConfig, now = new Date()): Promise<void> {
   const published = PUBLISHED_STATES.map((s) => `'${s}'`).join(', ');
@@ -65,13 +66,15 @@ export async function refreshDatasetHealth(wh: Warehouse, ds: DatasetConfig, now
     `SELECT (SELECT status FROM audit.pipeline_runs WHERE dataset = $1 ORDER BY finished_at DESC LIMIT 1) AS last_status,
             (SELECT max(finished_at)::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1) AS last_at,
             (SELECT max(finished_at)::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})) AS good_at,
-            (SELECT max(window_end)::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})) AS through`,
+            (SELECT max(LEAST(window_end, finished_at))::VARCHAR FROM audit.pipeline_runs WHERE dataset = $1 AND status IN (${published})) AS through`,
     [ds.name],
   );
   const critical = await wh.query<{ check_name: string }>(
-    `SELECT check_name FROM audit.dq_results
-      WHERE dataset = $1 AND severity = 'critical' AND status = 'fail'
-        AND (run_id, gate_attempt) = (SELECT (run_id, gate_attempt) FROM audit.dq_results WHERE dataset = $1 ORDER BY checked_at DESC LIMIT 1)
+    // A join, not a row-tuple comparison: Snowflake has no (a, b) = (SELECT …).
+    `SELECT r.check_name FROM audit.dq_results AS r
+       JOIN (SELECT run_id, gate_attempt FROM audit.dq_results WHERE dataset = $1 ORDER BY checked_at DESC LIMIT 1) AS latest
+         ON r.run_id = latest.run_id AND r.gate_attempt = latest.gate_attempt
+      WHERE r.dataset = $1 AND r.severity = 'critical' AND r.status = 'fail'
       ORDER BY 1`,
     [ds.name],
   );

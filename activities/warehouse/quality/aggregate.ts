@@ -52,7 +52,8 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
   switch (check.type) {
     case 'null_rate': {
       const [r] = await ctx.wh.query<{ total: number; nulls: number }>(
-        `SELECT count(*)::BIGINT AS total, count(*) FILTER (WHERE ${quoteIdent(check.column)} IS NULL)::BIGINT AS nulls FROM ${qualified(ctx.shadow, check.model)}`,
+        // count(*) − count(col), not an aggregate FILTER, which Snowflake does not have.
+        `SELECT count(*)::BIGINT AS total, (count(*) - count(${quoteIdent(check.column)}))::BIGINT AS nulls FROM ${qualified(ctx.shadow, check.model)}`,
       );
       const rate = Number(r.total) ? Number(r.nulls) / Number(r.total) : 0;
       const text = `${check.column} is NULL in ${r.nulls} of ${r.total} rows (${(rate * 100).toFixed(2)}%, limit ${(check.max * 100).toFixed(2)}%)`;
