@@ -28,6 +28,8 @@ export interface Dialect {
   readonly unsupported: { pattern: RegExp; what: string }[];
   /** Query for a table's columns as `name`, `type` (DDL-usable) in table order; binds $1 schema, $2 table. */
   readonly columnsSql: string;
+  /** Query for a schema's base tables as `name` (lower case), by name; binds $1 schema. */
+  readonly tablesSql: string;
   /** Column type for the JSON documents Freshline writes to audit tables. */
   readonly jsonType: string;
   /** Turns a bind holding JSON text into a value of `jsonType` (usable in INSERT … VALUES). */
@@ -61,6 +63,8 @@ export const DUCKDB: Dialect = {
   ],
   columnsSql: `SELECT column_name AS name, data_type AS type FROM information_schema.columns
         WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+  tablesSql: `SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1`,
   jsonType: 'JSON',
   jsonFromText: (bind) => `${bind}::JSON`,
   now: 'now()',
@@ -101,6 +105,8 @@ export const SNOWFLAKE: Dialect = {
                CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type
           FROM information_schema.columns
          WHERE table_schema = upper($1) AND table_name = upper($2) ORDER BY ordinal_position`,
+  tablesSql: `SELECT lower(table_name) AS name FROM information_schema.tables
+         WHERE table_schema = upper($1) AND table_type = 'BASE TABLE' ORDER BY 1`,
   // JSON text as VARCHAR: Snowflake accepts no PARSE_JSON in INSERT … VALUES, and readers parse the text anyway.
   jsonType: 'VARCHAR',
   jsonFromText: (bind) => bind,

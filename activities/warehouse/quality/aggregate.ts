@@ -3,6 +3,7 @@ import { parseDuration } from '../../../config/duration';
 import { rawTable, SCHEMAS } from '../layout';
 import { renderRefs, SAMPLE, type CheckContext, type CheckResult } from './context';
 import { isoFromTimestamp, qualified, quoteIdent } from '../sql';
+import { tableColumns } from '../information-schema';
 
 /** Checks judged on the whole model or window (nothing row-level to quarantine). */
 export type AggregateCheck = Extract<
@@ -61,12 +62,10 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
     }
     case 'schema_contract': {
       const live = new Map(
-        (
-          await ctx.wh.query<{ name: string; type: string }>(
-            `SELECT column_name AS name, upper(data_type) AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-            [ctx.shadow, check.model],
-          )
-        ).map((c) => [c.name, c.type.replace(/\s+/g, ' ')]),
+        (await tableColumns(ctx.wh, ctx.shadow, check.model)).map((c) => [
+          c.name,
+          c.type.toUpperCase().replace(/\s+/g, ' '),
+        ]),
       );
       const broken = Object.entries(check.columns).flatMap(([name, type]) => {
         const actual = live.get(name);

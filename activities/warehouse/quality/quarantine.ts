@@ -2,6 +2,7 @@ import { SCHEMAS } from '../layout';
 import type { CheckContext } from './context';
 import { Binds, qualified } from '../sql';
 import type { Warehouse } from '../warehouse';
+import { schemaTables, tableColumns } from '../information-schema';
 
 /** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
 const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR', '_dq_release_reason VARCHAR'];
@@ -64,11 +65,8 @@ export async function releasedHashes(
 
 /** The checks with released rows in quarantine.<model> (empty when the table, its hashes or releases are missing). */
 async function releasedChecks(wh: Warehouse, model: string): Promise<Set<string>> {
-  const cols = await wh.query<{ name: string }>(
-    `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name IN ('_row_hash', '_dq_released_at')`,
-    [SCHEMAS.quarantine, model],
-  );
-  if (cols.length < 2) return new Set();
+  const cols = (await tableColumns(wh, SCHEMAS.quarantine, model)).map((c) => c.name);
+  if (!cols.includes('_row_hash') || !cols.includes('_dq_released_at')) return new Set();
   const rows = await wh.query<{ c: string }>(
     `SELECT DISTINCT _dq_check AS c FROM ${qualified(SCHEMAS.quarantine, model)} WHERE _dq_released_at IS NOT NULL`,
   );
@@ -105,18 +103,11 @@ export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Pro
 
 /** Unreleased quarantined rows per model (for dataset health and the dq report). */
 export async function openQuarantine(wh: Warehouse): Promise<{ model: string; rows: number }[]> {
-  const tables = await wh.query<{ t: string }>(
-    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
-    [SCHEMAS.quarantine],
-  );
   const out: { model: string; rows: number }[] = [];
-  for (const { t } of tables) {
-    const released = await wh.query(
-      `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = '_dq_released_at'`,
-      [SCHEMAS.quarantine, t],
-    );
+  for (const t of await schemaTables(wh, SCHEMAS.quarantine)) {
+    const released = (await tableColumns(wh, SCHEMAS.quarantine, t)).some((c) => c.name === '_dq_released_at');
     const [{ n }] = await wh.query<{ n: number }>(
-      `SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, t)}${released.length ? ' WHERE _dq_released_at IS NULL' : ''}`,
+      `SELECT count(*)::INTEGER AS n FROM ${qualified(SCHEMAS.quarantine, t)}${released ? ' WHERE _dq_released_at IS NULL' : ''}`,
     );
     out.push({ model: t, rows: Number(n) });
   }
