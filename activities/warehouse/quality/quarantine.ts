@@ -1,6 +1,7 @@
 import { SCHEMAS } from '../layout';
 import type { CheckContext } from './context';
-import { Binds, qualified } from '../sql';
+import { dialectOf } from '../dialect';
+import { Binds, qualified, quoteIdent } from '../sql';
 import type { Warehouse } from '../warehouse';
 import { schemaTables, tableColumns } from '../information-schema';
 
@@ -22,21 +23,34 @@ export async function quarantineRows(
 ): Promise<number> {
   const source = qualified(ctx.shadow, model);
   const target = qualified(SCHEMAS.quarantine, model);
+  const { wh } = ctx;
   // The bookkeeping columns are binds after the subquery's own (a fork of its list).
-  const select = (b: Binds) =>
-    `SELECT *, ${b.add(check)}::VARCHAR AS _dq_check, ${b.add(reason)}::VARCHAR AS _dq_reason, ${b.add(ctx.runId)}::VARCHAR AS _dq_run_id, now() AS _dq_quarantined_at FROM ${source}`;
-  await ctx.wh.ensureSchema(SCHEMAS.quarantine);
-  return ctx.wh.transaction(async (tx) => {
-    const create = new Binds();
-    await tx.run(`CREATE TABLE IF NOT EXISTS ${target} AS ${select(create)} LIMIT 0`, create.values);
-    for (const col of RELEASE_COLUMNS) await tx.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
+  const bookkeeping = (b: Binds) =>
+    `${b.add(check)}::VARCHAR AS _dq_check, ${b.add(reason)}::VARCHAR AS _dq_reason, ${b.add(ctx.runId)}::VARCHAR AS _dq_run_id, ${dialectOf(wh.dialect).now} AS _dq_quarantined_at`;
+  // DDL first and idempotent, outside the data transaction (Snowflake commits DDL implicitly).
+  await wh.ensureSchema(SCHEMAS.quarantine);
+  const create = new Binds();
+  await wh.run(
+    `CREATE TABLE IF NOT EXISTS ${target} AS SELECT *, ${bookkeeping(create)} FROM ${source} LIMIT 0`,
+    create.values,
+  );
+  for (const col of RELEASE_COLUMNS) await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
+  // The model may have gained columns since its quarantine table was made: the table follows it.
+  const columns = await tableColumns(wh, ctx.shadow, model);
+  const present = new Set((await tableColumns(wh, SCHEMAS.quarantine, model)).map((c) => c.name));
+  for (const c of columns.filter((c) => !present.has(c.name)))
+    await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.type}`);
+  const names = columns.map((c) => quoteIdent(c.name));
+  const into = [...names, '_dq_check', '_dq_reason', '_dq_run_id', '_dq_quarantined_at'];
+  return wh.transaction(async (tx) => {
     await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [
       ctx.runId,
       check,
     ]);
     const insert = failing.binds.fork();
+    // An explicit column list, not INSERT … BY NAME (DuckDB only).
     const moved = await tx.run(
-      `INSERT INTO ${target} BY NAME ${select(insert)} WHERE rowid IN (${failing.sql})`,
+      `INSERT INTO ${target} (${into.join(', ')}) SELECT ${names.join(', ')}, ${bookkeeping(insert)} FROM ${source} WHERE rowid IN (${failing.sql})`,
       insert.values,
     );
     await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing.sql})`, failing.binds.values);
@@ -95,7 +109,7 @@ export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Pro
   for (const col of RELEASE_COLUMNS) await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${col}`);
   const params = [req.by, req.reason, req.check, ...(req.runId ? [req.runId] : [])];
   return wh.run(
-    `UPDATE ${target} SET _dq_released_at = now(), _dq_released_by = $1, _dq_release_reason = $2
+    `UPDATE ${target} SET _dq_released_at = ${dialectOf(wh.dialect).now}, _dq_released_by = $1, _dq_release_reason = $2
       WHERE _dq_check = $3 AND _dq_released_at IS NULL${req.runId ? ' AND _dq_run_id = $4' : ''}`,
     params,
   );
