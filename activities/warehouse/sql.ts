@@ -50,7 +50,16 @@ export class Binds {
   }
 }
 
-/** A timestamp as the warehouse renders it ('2026-11-22 06:00:00+00') in ISO form for Date.parse. */
+const TIMESTAMP_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/**
+ * A timestamp as either engine renders it as text — DuckDB '2026-11-22 06:00:00+00', Snowflake's default
+ * '2026-11-22 06:00:00.000 +0000', ISO — in ISO form for Date.parse. Without an offset it is UTC (both
+ * engines' sessions run in UTC). Anything else fails, naming the text, rather than becoming NaN downstream.
+ */
 export function isoFromTimestamp(ts: string): string {
-  return ts.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00');
+  const m = TIMESTAMP_TEXT.exec(ts.trim());
+  if (!m) throw new Error(`not a timestamp the warehouse renders: '${ts}'`);
+  const zone = !m[3] || m[3] === 'Z' ? 'Z' : `${m[3].slice(0, 3)}:${m[3].slice(3).replace(':', '') || '00'}`;
+  return `${m[1]}T${m[2]}${zone}`;
 }

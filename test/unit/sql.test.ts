@@ -3,7 +3,7 @@ import { EnvSecretStore } from '../../activities/secrets/secret-store';
 import { DuckDbWarehouse } from '../../activities/warehouse/engines/duckdb';
 import { SnowflakeWarehouse } from '../../activities/warehouse/engines/snowflake';
 import { runChecks } from '../../activities/warehouse/quality/checks';
-import { Binds, quoteLiteral } from '../../activities/warehouse/sql';
+import { Binds, isoFromTimestamp, quoteLiteral } from '../../activities/warehouse/sql';
 import { parseConfig } from '../../config/load';
 import { testEnv } from '../support/env';
 import { parseAlterSession, startSnowflakeStandIn } from '../stand-ins/snowflake';
@@ -138,4 +138,20 @@ test('Snowflake: accepted values and range bounds reach the statement as binds, 
     await wh.close();
     await stand.close();
   }
+});
+
+test.each([
+  ['2026-11-22 06:00:00+00', '2026-11-22T06:00:00.000Z'],
+  ['2026-11-22 06:00:00.123+00', '2026-11-22T06:00:00.123Z'],
+  ['2026-11-22 10:15:00.000 +0000', '2026-11-22T10:15:00.000Z'],
+  ['2026-11-22 11:15:00.000 +0100', '2026-11-22T10:15:00.000Z'],
+  ['2026-11-22 04:45:00 -05:30', '2026-11-22T10:15:00.000Z'],
+  ['2026-11-22T10:15:00.000Z', '2026-11-22T10:15:00.000Z'],
+  ['2026-11-22 10:15:00', '2026-11-22T10:15:00.000Z'],
+])('timestamp text from either engine (%s) reads as one instant', (text, iso) => {
+  expect(new Date(isoFromTimestamp(text)).toISOString()).toBe(iso);
+});
+
+test('text that is no timestamp fails naming it instead of becoming NaN', () => {
+  expect(() => isoFromTimestamp('Tue Nov 22 2026')).toThrow("not a timestamp the warehouse renders: 'Tue Nov 22 2026'");
 });
