@@ -151,10 +151,10 @@ function shapeChecked(catalog: SnowflakeCatalog, sql: string): SnowflakeError | 
   ).exec(sql);
   if (m) {
     const src = existing(catalog, m[5]);
-    const target = qualifiedName(m[4])!;
-    const exists = catalog.get(target.schema, target.name);
-    if (exists && !m[1] && !m[3]) return alreadyExists(target);
-    if (!exists || m[1]) catalog.define(target.schema, target.name, { ...catalog.get(src.schema, src.name)! });
+    const target = createTarget(catalog, m[4], !!m[1], !!m[3]);
+    if (target === 'skip') return null;
+    if ('code' in target) return target;
+    catalog.define(target.schema, target.name, { ...catalog.get(src.schema, src.name)! });
     return null;
   }
   m = new RegExp(
@@ -163,11 +163,9 @@ function shapeChecked(catalog: SnowflakeCatalog, sql: string): SnowflakeError | 
   ).exec(sql);
   if (m) {
     // Column definitions follow Snowflake's type rules (ZetaSQL's DDL checks differ, e.g. NUMBER(38,0)).
-    const q = qualifiedName(m[4])!;
-    if (!catalog.hasSchema(q.schema)) throw missing(normalizeName(q.schema));
-    const exists = catalog.get(q.schema, q.name);
-    if (exists && m[3]) return null;
-    if (exists && !m[1]) return alreadyExists(q);
+    const q = createTarget(catalog, m[4], !!m[1], !!m[3]);
+    if (q === 'skip') return null;
+    if ('code' in q) return q;
     const columns = columnDefinitions(sql.slice(m[0].length - 1));
     for (const c of columns) zetaType(c.type);
     catalog.define(q.schema, q.name, { kind: 'table', columns, temporary: /TEMPORARY/i.test(m[2] ?? '') });
@@ -180,6 +178,23 @@ function shapeChecked(catalog: SnowflakeCatalog, sql: string): SnowflakeError | 
     return null;
   }
   return undefined;
+}
+
+/**
+ * Where a CREATE lands: its name to go on with, 'skip' when IF NOT EXISTS found the object (Snowflake then
+ * looks at nothing else), or Snowflake's error (schema missing, or the object exists without OR REPLACE).
+ */
+function createTarget(
+  catalog: SnowflakeCatalog,
+  nameText: string,
+  orReplace: boolean,
+  ifNotExists: boolean,
+): { schema: string; name: string } | 'skip' | SnowflakeError {
+  const q = qualifiedName(nameText)!;
+  if (!catalog.hasSchema(q.schema)) throw missing(normalizeName(q.schema));
+  if (!catalog.get(q.schema, q.name)) return q;
+  if (ifNotExists) return 'skip';
+  return orReplace ? q : alreadyExists(q);
 }
 
 const alreadyExists = (q: { schema: string; name: string }) =>
@@ -281,13 +296,9 @@ async function analyzed(catalog: SnowflakeCatalog, sql: string): Promise<Snowfla
     String.raw`^CREATE\s+(OR\s+REPLACE\s+)?(?:(TRANSIENT|TEMPORARY)\s+)?(TABLE|VIEW)\s+(IF\s+NOT\s+EXISTS\s+)?(${QNAME})`,
     'i',
   ).exec(sql);
-  if (create) {
-    const q = qualifiedName(create[5])!;
-    if (!catalog.hasSchema(q.schema)) throw missing(normalizeName(q.schema));
-    const exists = catalog.get(q.schema, q.name);
-    if (exists && create[4]) return null; // IF NOT EXISTS: Snowflake does not look at the rest
-    if (exists && !create[1]) return alreadyExists(q);
-  }
+  const target = create ? createTarget(catalog, create[5], !!create[1], !!create[4]) : null;
+  if (target === 'skip') return null;
+  if (target && 'code' in target) return target;
   let response: AnalyzeResponse__Output | undefined;
   try {
     response = await client.analyze({
@@ -301,8 +312,8 @@ async function analyzed(catalog: SnowflakeCatalog, sql: string): Promise<Snowfla
     if (e.code !== 3) throw new Error(`the ZetaSQL analyzer failed: ${e.details ?? e.message}`, { cause: err });
     return snowflakeError(String(e.details ?? e.message));
   }
-  if (create) {
-    const q = qualifiedName(create[5])!;
+  if (create && target) {
+    const q = target;
     const rest = sql.slice(create[0].length).trimStart();
     const fromQuery = /^AS\b/i.test(rest) || create[3].toUpperCase() === 'VIEW';
     const columns = fromQuery ? outputColumns(response) : columnDefinitions(rest);
