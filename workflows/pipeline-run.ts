@@ -153,7 +153,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       sourceRows: m.sourceRows,
       stagedRows: m.rows,
       rejectedRows: m.rejectedRows ?? 0,
-      held: m.mode === 'full' && (m.rejectedRows ?? 0) > 0,
+      held: loads[i]?.held === true,
       loadedRows: loads[i]?.rowsLoaded ?? 0,
       loadId: loads[i]?.loadId,
     }));

@@ -24,6 +24,8 @@ export interface LoadResult {
   skipped: string | null;
   /** Source rows not staged (values the warehouse cannot hold), recorded in audit.source_rejects. */
   rejected?: number;
+  /** Raw kept as it was on purpose (a full snapshot with rejected rows): nothing of this load is in raw. */
+  held?: boolean;
 }
 
 type Tx = Pick<Warehouse, 'run' | 'query'>;
@@ -79,6 +81,7 @@ export async function loadManifest(
   if (manifest.mode === 'full' && rejected > 0)
     return {
       ...base,
+      held: true,
       skipped: `${rejected} row(s) of the full snapshot could not be staged (see audit.source_rejects); raw keeps the last snapshot`,
     };
   if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };

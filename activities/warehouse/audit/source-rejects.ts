@@ -22,22 +22,22 @@ export async function recordSourceRejects(wh: Warehouse, manifest: Manifest, loa
   if (!manifest.rejectedRows) return 0;
   const dialect = dialectOf(wh.dialect);
   await wh.run('DELETE FROM audit.source_rejects WHERE load_id = $1', [loadId]);
-  for (const r of manifest.rejects ?? []) {
-    await wh.run(
-      `INSERT INTO audit.source_rejects VALUES ($1, $2, $3, $4, $5::TIMESTAMPTZ, $6::TIMESTAMPTZ, $7, $8, ${dialect.jsonFromText('$9')}, $10, ${dialect.now})`,
-      [
-        loadId,
-        manifest.source,
-        manifest.schema,
-        manifest.table,
-        manifest.window.start,
-        manifest.window.end,
-        r.line,
-        r.column,
-        JSON.stringify(r.key),
-        r.reason,
-      ],
-    );
-  }
+  // One statement for all of them (at most MAX_LISTED_REJECTS rows), not a round trip per row.
+  const rows = manifest.rejects ?? [];
+  if (!rows.length) return manifest.rejectedRows;
+  // Binds $1–$6 are shared (load, table, window); each row adds line, column, key, reason.
+  const values = rows.map((_, i) => {
+    const n = (k: number) => `$${6 + i * 4 + k}`;
+    return `($1, $2, $3, $4, $5::TIMESTAMPTZ, $6::TIMESTAMPTZ, ${n(1)}, ${n(2)}, ${dialect.jsonFromText(n(3))}, ${n(4)}, ${dialect.now})`;
+  });
+  await wh.run(`INSERT INTO audit.source_rejects VALUES ${values.join(', ')}`, [
+    loadId,
+    manifest.source,
+    manifest.schema,
+    manifest.table,
+    manifest.window.start,
+    manifest.window.end,
+    ...rows.flatMap((r) => [r.line, r.column, JSON.stringify(r.key), r.reason]),
+  ]);
   return manifest.rejectedRows;
 }
