@@ -13,6 +13,8 @@ import { duckdbStagedRows, type StagedRowsReader } from '../activities/warehouse
 import type { Warehouse } from '../activities/warehouse/warehouse';
 import { parseDuration } from '../config/duration';
 import { modelsToBuild } from '../config/load';
+import { isRowCheck } from '../activities/warehouse/quality/checks';
+import { identityColumns } from '../activities/warehouse/quality/row-identity';
 import type {
   PipelineConfig,
   SecretsConfig,
@@ -89,8 +91,8 @@ export function snowflakeOptions(cfg: SnowflakeWarehouseConfig): Parameters<type
 }
 
 /**
- * Fails when a dataset builds a model the dialect cannot run, naming each model and construct: at worker
- * start, rather than when a run reaches the model hours later.
+ * Fails when a dataset builds a model the dialect cannot run, naming each model and construct, or checks
+ * rows of a model that declares no key: at worker start, rather than when a run reaches the model hours later.
  */
 export function checkDatasetModels(config: PipelineConfig, dialect: Dialect, modelsDir = MODELS_DIR): void {
   const models = readModels(modelsDir);
@@ -101,6 +103,12 @@ export function checkDatasetModels(config: PipelineConfig, dialect: Dialect, mod
     } catch (err) {
       problems.push(`dataset ${ds.name}: ${(err as Error).message}`);
     }
+    for (const check of ds.checks.filter(isRowCheck))
+      try {
+        identityColumns(models.get(check.model), check.model);
+      } catch (err) {
+        problems.push(`dataset ${ds.name}, check ${check.name}: ${(err as Error).message}`);
+      }
   }
   if (problems.length) throw new Error(problems.join('\n'));
 }

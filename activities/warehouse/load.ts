@@ -3,7 +3,7 @@ import { dialectOf, type Dialect } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
 import { recordSourceRejects } from './audit/source-rejects';
 import { writeSourceState } from './audit/source-state';
-import { qualified, quoteIdent, quoteLiteral } from './sql';
+import { qualified, quoteIdent } from './sql';
 import type { StagedRelation, StagedRowsReader, TypedColumn } from './staged';
 import type { Warehouse } from './warehouse';
 
@@ -87,12 +87,6 @@ export async function loadManifest(
   if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
   if (staged.dialect !== wh.dialect)
     throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);
-  if (manifest.mode === 'cdc' && wh.dialect !== 'duckdb') {
-    throw new Error(
-      `not implemented on ${wh.dialect}: CDC load of ${manifest.source}.${manifest.table} (TRUNCATE markers and unchanged TOAST ` +
-        'values are applied with DuckDB-only SQL: applyTruncates, carryUnchangedToast in activities/warehouse/load.ts)',
-    );
-  }
 
   await wh.ensureSchema(SCHEMAS.raw);
   const incoming = await staged.open(wh, manifest);
@@ -267,28 +261,35 @@ async function applyTruncates(
 
 /**
  * Under REPLICA IDENTITY DEFAULT an update that leaves a TOASTed value alone does not send it; the
- * change lists it in `_unchanged_toast` with NULL in its place. The value is the key's previous
- * version's (from an earlier load or earlier in this capture), so it is carried forward here and
- * staging sees whole rows. The struct wrapper keeps a genuine NULL from being skipped as "unknown".
+ * change lists it in `_unchanged_toast` with NULL in its place. The value is the key's latest earlier
+ * version that did send it (from an earlier load or earlier in this capture), so it is carried forward
+ * here and staging sees whole rows; a genuine NULL that was sent is carried as NULL. A change is named by
+ * key + `_lsn` (CDC's identity in raw), so the same SQL runs on DuckDB and Snowflake.
  */
 async function carryUnchangedToast(tx: Tx, fqn: string, manifest: Manifest, loadId: string): Promise<void> {
-  const listed = await tx.query<{ col: string }>(
-    `SELECT DISTINCT unnest(string_split(_unchanged_toast, ',')) AS col FROM ${fqn} WHERE _load_id = $1 AND _unchanged_toast IS NOT NULL`,
+  const lists = await tx.query<{ cols: string }>(
+    `SELECT DISTINCT _unchanged_toast AS cols FROM ${fqn} WHERE _load_id = $1 AND _unchanged_toast IS NOT NULL`,
     [loadId],
   );
   const known = new Set(manifest.columns.map((c) => c.name));
-  const cols = listed.map((r) => r.col).filter((c) => known.has(c));
-  if (!cols.length) return;
-  const pk = manifest.primaryKey.map(quoteIdent).join(', ');
-  const omitted = (c: string) => `list_contains(string_split(_unchanged_toast, ','), ${quoteLiteral(c, 'duckdb')})`;
-  await tx.run(
-    `UPDATE ${fqn} AS r SET ${cols.map((c) => `${quoteIdent(c)} = CASE WHEN ${omitted(c).replace('_unchanged_toast', 'r._unchanged_toast')} THEN f.${quoteIdent(c)} ELSE r.${quoteIdent(c)} END`).join(', ')}
-       FROM (SELECT rowid AS rid,
-                    ${cols.map((c) => `(last_value(CASE WHEN ${omitted(c)} THEN NULL ELSE {'v': ${quoteIdent(c)}} END IGNORE NULLS) OVER w).v AS ${quoteIdent(c)}`).join(', ')}
-               FROM ${fqn}
-              WHERE (${pk}) IN (SELECT (${pk}) FROM ${fqn} WHERE _load_id = $1 AND _unchanged_toast IS NOT NULL)
-             WINDOW w AS (PARTITION BY ${pk} ORDER BY _extracted_at, _lsn NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS f
-      WHERE r.rowid = f.rid AND r._load_id = $1 AND r._unchanged_toast IS NOT NULL`,
-    [loadId],
-  );
+  const cols = [...new Set(lists.flatMap((r) => r.cols.split(',')))].filter((c) => known.has(c)).sort();
+  const pk = manifest.primaryKey.map(quoteIdent);
+  const same = (a: string, b: string) => pk.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
+  // `,a,b,` contains `,col,`: exact names, no LIKE wildcards (column names hold underscores).
+  const omitted = (alias: string) => `coalesce(contains(',' || ${alias}._unchanged_toast || ',', $2), false)`;
+  for (const col of cols) {
+    const c = quoteIdent(col);
+    await tx.run(
+      `UPDATE ${fqn} AS r SET ${c} = f.v
+         FROM (SELECT ${pk.map((k) => `o.${k}`).join(', ')}, o._lsn, p.${c} AS v
+                 FROM ${fqn} AS o
+                 JOIN ${fqn} AS p ON ${same('p', 'o')}
+                  AND (p._extracted_at < o._extracted_at OR (p._extracted_at = o._extracted_at AND coalesce(p._lsn, '') < o._lsn))
+                WHERE o._load_id = $1 AND ${omitted('o')} AND NOT ${omitted('p')}
+              QUALIFY row_number() OVER (PARTITION BY ${pk.map((k) => `o.${k}`).join(', ')}, o._lsn
+                                         ORDER BY p._extracted_at DESC, p._lsn DESC NULLS LAST) = 1) AS f
+        WHERE ${same('r', 'f')} AND r._lsn = f._lsn AND r._load_id = $1`,
+      [loadId, `,${col},`],
+    );
+  }
 }

@@ -4,6 +4,7 @@
 -- source closes the customer's history. Incremental extracts see the states that existed at
 -- extraction time; CDC sees every committed state.
 -- grain: one row per customer_id per version (valid_from)
+-- key: customer_id, valid_from
 with stamped as (
     select
         customer_id,

@@ -1,6 +1,7 @@
 -- int_order_fulfilment: shipping progress per order. An order is fulfilled once a shipment of it
 -- was delivered (and not returned).
 -- grain: one row per order_id that has at least one shipment
+-- key: order_id
 select
     order_id,
     count(*) as shipment_count,

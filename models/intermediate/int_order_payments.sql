@@ -1,5 +1,6 @@
 -- int_order_payments: money actually captured per order (voided and failed payments excluded).
 -- grain: one row per order_id that has at least one payment
+-- key: order_id
 select
     order_id,
     count(*) as payment_count,

@@ -1,5 +1,6 @@
 -- int_order_refunds: money refunded per order.
 -- grain: one row per order_id that has at least one refund
+-- key: order_id
 select
     order_id,
     count(*) as refund_count,

@@ -1,6 +1,7 @@
 -- agg_payments_daily: finance's cash view — money captured, voided and failed per payment day and
 -- method (card data never reaches this mart; fct_payments keeps brand and last 4 only).
 -- grain: one row per payment_date per method
+-- key: payment_date, method
 select
     cast(paid_at as date) as payment_date,
     method,

@@ -4,6 +4,7 @@
 --   net_revenue      = gmv minus refunds of those orders (refunds land on the order's business date)
 --   fulfilled_orders = orders placed that day that have a delivered shipment and are not cancelled
 -- grain: one row per order_date per store_id per channel
+-- key: order_date, store_id, channel
 -- materialized: incremental
 -- partition_by: order_date
 select

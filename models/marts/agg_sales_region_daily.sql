@@ -1,6 +1,7 @@
 -- agg_sales_region_daily: the sales-by-region dashboard table, rolled up from agg_sales_daily so
 -- its numbers are the certified metric definitions (gross_revenue is GMV).
 -- grain: one row per region per order_date
+-- key: region, order_date
 -- materialized: incremental
 -- partition_by: order_date
 select

@@ -1,6 +1,7 @@
 -- agg_shipments_daily: operations' fulfilment view — shipments per ship day and carrier, how many were
 -- delivered and how fast.
 -- grain: one row per ship_date per carrier
+-- key: ship_date, carrier
 select
     cast(shipped_at as date) as ship_date,
     carrier,

@@ -1,5 +1,6 @@
 -- dim_date: the calendar, 2015 through 2035, ISO weeks (Monday = 1).
 -- grain: one row per calendar date
+-- key: date_day
 select
     cast({{ date_key('date_day') }} as integer) as date_key,
     date_day,

@@ -1,5 +1,6 @@
 -- stg_order_items: the latest version of every order line.
 -- grain: one row per order_item_id
+-- key: order_item_id
 select
     order_item_id,
     order_id,

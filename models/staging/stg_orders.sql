@@ -2,6 +2,7 @@
 -- source delivered the same id twice in one version (a source without an enforced key, a replayed
 -- file): is_duplicate_in_source flags those orders and a warn check lists them.
 -- grain: one row per order_id
+-- key: order_id
 select
     order_id,
     order_number,

@@ -1,6 +1,7 @@
 -- stg_payments: the latest version of every payment. Card data arrives tokenized by the provider
 -- (brand, last4); the provider token itself is excluded at extraction.
 -- grain: one row per payment_id
+-- key: payment_id
 select
     payment_id,
     order_id,

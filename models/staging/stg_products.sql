@@ -1,5 +1,6 @@
 -- stg_products: the latest version of every product.
 -- grain: one row per product_id
+-- key: product_id
 select
     product_id,
     sku,

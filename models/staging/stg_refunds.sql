@@ -1,5 +1,6 @@
 -- stg_refunds: the latest version of every refund.
 -- grain: one row per refund_id
+-- key: refund_id
 select
     refund_id,
     order_id,

@@ -1,6 +1,7 @@
 -- stg_shipments: the latest version of every shipment (tracking numbers are carrier references,
 -- not personal data).
 -- grain: one row per shipment_id
+-- key: shipment_id
 select
     shipment_id,
     order_id,

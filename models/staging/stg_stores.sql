@@ -1,5 +1,6 @@
 -- stg_stores: the latest version of every store.
 -- grain: one row per store_id
+-- key: store_id
 select
     store_id,
     store_code,

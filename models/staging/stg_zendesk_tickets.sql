@@ -3,6 +3,7 @@
 -- until then raw.zendesk__tickets is created empty from models/sources.yaml and this model has 0 rows.
 -- subject and description are free text written by customers (may hold personal data): not staged.
 -- grain: one row per ticket_id
+-- key: ticket_id
 select
     id as ticket_id,
     external_id as order_number,

@@ -249,6 +249,29 @@ test('error quarantines failing rows with check, reason and run id; the good row
   expect(await wh.query('SELECT count(*)::INTEGER AS n FROM quarantine.fct_orders')).toEqual([{ n: 1 }]);
 });
 
+test('quarantine names rows by the model key and content: a NULL-key row goes, the other version of a key stays', async () => {
+  await wh.run(`INSERT INTO shadow_ds.fct_orders VALUES
+      (NULL, 'SO-4', 13, 5.00, 5.00, 'lost', TIMESTAMPTZ '2026-11-20 09:50:00+00', md5('4')),
+      (2, 'SO-2b', 11, 55.00, 55.00, 'lost', TIMESTAMPTZ '2026-11-20 09:55:00+00', md5('2b'))`);
+  const r = await check({
+    type: 'accepted_values',
+    model: 'fct_orders',
+    column: 'status',
+    values: ['paid', 'shipped'],
+    severity: 'error',
+  });
+  expect(r).toMatchObject({ status: 'fail', failingRows: 2, quarantinedRows: 2, sampleKeys: ['lost', 'lost'] });
+  expect(await wh.query('SELECT order_id, order_number FROM shadow_ds.fct_orders ORDER BY 2')).toEqual([
+    { order_id: 1, order_number: 'SO-1' },
+    { order_id: 2, order_number: 'SO-2' },
+    { order_id: 3, order_number: 'SO-3' },
+  ]);
+  expect(await wh.query('SELECT order_id, order_number FROM quarantine.fct_orders ORDER BY 2')).toEqual([
+    { order_id: 2, order_number: 'SO-2b' },
+    { order_id: null, order_number: 'SO-4' },
+  ]);
+});
+
 test('error escalates to critical above its threshold and then quarantines nothing (publish is blocked instead)', async () => {
   await wh.run(`UPDATE shadow_ds.fct_orders SET order_total = -1 WHERE order_id IN (1, 2)`);
   const r = await check({

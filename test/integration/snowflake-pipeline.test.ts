@@ -10,6 +10,8 @@ import { publishTables } from '../../activities/warehouse/publish';
 import { SnowflakeWarehouse, SnowflakeWarehouseError } from '../../activities/warehouse/engines/snowflake';
 import { buildModels } from '../../activities/warehouse/models/build';
 import { refreshDatasetHealth } from '../../activities/warehouse/audit/health';
+import { runChecks } from '../../activities/warehouse/quality/checks';
+import { readModels } from '../../activities/warehouse/models/catalog';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
@@ -398,12 +400,50 @@ test.each([
   ]);
 });
 
-test('a CDC load on Snowflake stops before any statement: its TRUNCATE/TOAST steps are DuckDB-only', async () => {
+test('a CDC load runs on Snowflake: change metadata copied, re-delivered changes replaced, TRUNCATE tombstones, TOAST carried', async () => {
+  const undo = [
+    // Two changes of this load omitted TOASTed values (one listing two columns).
+    stand.on(/^SELECT DISTINCT _unchanged_toast AS cols/, () => ({
+      columns: [{ name: 'COLS', type: 'VARCHAR' }],
+      rows: [['amount'], ['updated_at,amount']],
+    })),
+    stand.on(/^INSERT INTO "raw"\."shop__orders"/, () => ({ updated: 3 })),
+  ];
   const from = stand.statements.length;
-  await expect(loadManifest(tagged(), deps.stagedRows, manifest({ mode: 'cdc' }), 'x')).rejects.toThrow(
-    /^not implemented on snowflake: CDC load of shop\.orders/,
+  try {
+    const load = await loadManifest(tagged(), deps.stagedRows, manifest({ mode: 'cdc' }), 'sales/cdc/1/orders');
+    expect(load).toMatchObject({ rowsLoaded: 3, tombstones: 3, skipped: null });
+  } finally {
+    for (const off of undo) off();
+  }
+  const sent = sql(since(from));
+  // The temporary table holds the change metadata the files carry; raw gains the columns it lacked.
+  expect(sent.find((s) => s.startsWith('CREATE OR REPLACE TEMPORARY TABLE'))).toMatch(
+    /"updated_at" TIMESTAMP_TZ, "_op" VARCHAR, "_deleted" BOOLEAN, "_lsn" VARCHAR, "_commit_ts" TIMESTAMP_TZ, "_unchanged_toast" VARCHAR, "filename" VARCHAR\)$/,
   );
-  expect(since(from)).toEqual([]);
+  for (const col of ['_op', '_commit_ts', '_unchanged_toast'])
+    expect(sent).toContain(
+      `ALTER TABLE "raw"."shop__orders" ADD COLUMN IF NOT EXISTS "${col}" ${col === '_commit_ts' ? 'TIMESTAMP_TZ' : 'VARCHAR'}`,
+    );
+  const tx = sent.slice(sent.indexOf('BEGIN TRANSACTION'), sent.indexOf('COMMIT') + 1);
+  expect(tx.map((s) => s.split(' ').slice(0, 3).join(' '))).toEqual([
+    'BEGIN TRANSACTION',
+    'DELETE FROM "raw"."shop__orders"', // re-delivered changes, by key + LSN
+    'DELETE FROM "raw"."shop__orders"', // re-delivered TRUNCATE tombstones
+    'INSERT INTO "raw"."shop__orders"',
+    'INSERT INTO "raw"."shop__orders"', // TRUNCATE tombstones
+    'SELECT DISTINCT _unchanged_toast',
+    'UPDATE "raw"."shop__orders" AS', // amount
+    'UPDATE "raw"."shop__orders" AS', // updated_at
+    'DELETE FROM audit.source_state',
+    'INSERT INTO audit.source_state',
+    'COMMIT',
+  ]);
+  expect(tx.filter((s) => s.startsWith('UPDATE')).map((s) => /SET ("\w+")/.exec(s)?.[1])).toEqual([
+    '"amount"',
+    '"updated_at"',
+  ]);
+  expect(sent.filter((s) => /\browid\b|string_split|list_contains|unnest/i.test(s))).toEqual([]);
 });
 
 test('publish clones a table certified does not have yet, and a retried publish does not swap yesterday’s table back', async () => {
@@ -487,4 +527,89 @@ test('dataset health is recomputed on Snowflake with SQL Snowflake accepts (no r
   } finally {
     undo();
   }
+});
+
+test('row checks and quarantine name rows by the model key and content hash, in SQL Snowflake accepts (no rowid)', async () => {
+  const wh = tagged();
+  const mart: [string, string][] = [...CATALOG['certified.fct_orders']];
+  stand.catalog.createSchema('shadow_sales');
+  stand.catalog.define('shadow_sales', 'fct_orders', {
+    kind: 'table',
+    columns: mart.map(([name, type]) => ({ name, type })),
+    temporary: false,
+  });
+  CATALOG['shadow_sales.fct_orders'] = mart;
+  const ds = parseConfig({
+    ...configFor(['fct_orders']),
+    datasets: [
+      {
+        ...configFor(['fct_orders']).datasets[0],
+        checks: [
+          { name: 'amount_present', type: 'not_null', model: 'fct_orders', columns: ['amount'], severity: 'error' },
+          { name: 'order_unique', type: 'unique', model: 'fct_orders', columns: ['order_id'], severity: 'warn' },
+        ],
+      },
+    ],
+  }).datasets[0];
+  const undo = [
+    stand.on(/^SELECT \(SELECT count\(\*\)/, () => ({
+      columns: [
+        { name: 'N', type: 'NUMBER(18,0)' },
+        { name: 'TOTAL', type: 'NUMBER(18,0)' },
+      ],
+      rows: [[2, 7]],
+    })),
+    stand.on(/AS k FROM/, () => ({ columns: [{ name: 'K', type: 'VARCHAR' }], rows: [['41'], ['42']] })),
+    stand.on(/^INSERT INTO "quarantine"/, () => ({ updated: 2 })),
+  ];
+  try {
+    const from = stand.statements.length;
+    const results = await runChecks(wh, {
+      dataset: ds,
+      runId: 'sales/window/2024-03-01T00:00:00Z',
+      counts: [],
+      window: { start: '2024-03-01T00:00:00.000Z', end: '2024-03-01T00:15:00.000Z' },
+      models: readModels(modelsDir),
+    });
+    // Both checks ran (a statement the analyzer refused would read "check could not run: …").
+    expect(results.map((r) => [r.check, r.status, r.failingRows, r.quarantinedRows, r.sampleKeys])).toEqual([
+      ['amount_present', 'fail', 2, 2, ['41', '42']],
+      ['order_unique', 'fail', 2, 0, ['41', '42']],
+    ]);
+    const sent = sql(since(from));
+    expect(sent.filter((s) => /\browid\b/i.test(s))).toEqual([]);
+    expect(sent.find((s) => s.startsWith('INSERT INTO "quarantine"."fct_orders"'))).toContain(
+      'JOIN (SELECT DISTINCT "order_id", "_row_hash" FROM (SELECT "order_id", "_row_hash" FROM "shadow_sales"."fct_orders" WHERE "amount" IS NULL) AS f0) AS f ' +
+        'ON t."order_id" IS NOT DISTINCT FROM f."order_id" AND t."_row_hash" IS NOT DISTINCT FROM f."_row_hash"',
+    );
+    expect(sent).toContain(
+      'DELETE FROM "shadow_sales"."fct_orders" AS t USING (SELECT DISTINCT "order_id", "_row_hash" FROM (SELECT "order_id", "_row_hash" FROM "shadow_sales"."fct_orders" WHERE "amount" IS NULL) AS f0) AS f ' +
+        'WHERE t."order_id" IS NOT DISTINCT FROM f."order_id" AND t."_row_hash" IS NOT DISTINCT FROM f."_row_hash"',
+    );
+  } finally {
+    for (const off of undo) off();
+    delete CATALOG['shadow_sales.fct_orders'];
+  }
+});
+
+test('a row check on a model that declares no key is refused at worker start, naming model and check', async () => {
+  const config = configFor(['fct_orders']);
+  config.datasets[0].checks.push(
+    ...parseConfig({
+      ...config,
+      datasets: [
+        {
+          ...config.datasets[0],
+          checks: [
+            { name: 'stg_amount', type: 'not_null', model: 'stg_orders', columns: ['amount'], severity: 'warn' },
+          ],
+        },
+      ],
+    }).datasets[0].checks,
+  );
+  const logins = stand.logins.length;
+  await expect(openDeps({ dataDir: join(tmp, 'nokey'), config, secrets, modelsDir })).rejects.toThrow(
+    /dataset sales, check stg_amount: model staging\/stg_orders\.sql declares no key \('-- key: col, …' under its grain\)/,
+  );
+  expect(stand.logins.length).toBe(logins);
 });

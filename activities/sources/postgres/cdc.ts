@@ -21,7 +21,7 @@ import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import { sourceError } from './connection';
-import type { SourceReject, StagedColumn } from './manifest';
+import { CDC_FILE_COLUMNS, type SourceReject, type StagedColumn } from './manifest';
 import {
   encodeCsvToParquet,
   maskedSelect,
@@ -89,12 +89,8 @@ const SLOT_RE = /^[a-z0-9_]{1,63}$/;
 // lower-case names survive the round trip unchanged.
 const PUBLICATION_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 const LSN_RE = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
-const META = [
-  { name: '_op', type: 'VARCHAR' },
-  { name: '_lsn', type: 'VARCHAR' },
-  { name: '_commit_ts', type: 'TIMESTAMPTZ' },
-  { name: '_unchanged_toast', type: 'VARCHAR' },
-];
+// The CSV the decoder writes: CDC_FILE_COLUMNS but _deleted, which the encoder derives from _op.
+const META = CDC_FILE_COLUMNS.filter((c) => c.name !== '_deleted');
 const RESERVED = new Set([...META.map((m) => m.name), '_deleted']);
 // The walsender renders values with the session's settings; pin them so text is unambiguous and
 // round-trips exactly (timestamptz in UTC with microseconds, floats with all digits).

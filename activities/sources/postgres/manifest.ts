@@ -25,6 +25,18 @@ export interface SourceReject {
   reason: string;
 }
 
+/**
+ * Columns every CDC file carries after the table's own: the change's operation (I/U/D/T), its tombstone
+ * flag, position (sortable LSN text), commit time and the TOASTed columns it did not send.
+ */
+export const CDC_FILE_COLUMNS: readonly { name: string; type: string }[] = [
+  { name: '_op', type: 'VARCHAR' },
+  { name: '_deleted', type: 'BOOLEAN' },
+  { name: '_lsn', type: 'VARCHAR' },
+  { name: '_commit_ts', type: 'TIMESTAMPTZ' },
+  { name: '_unchanged_toast', type: 'VARCHAR' },
+];
+
 /** What extract returns for one table and window: where the data is, never the data itself. */
 export interface Manifest {
   /** incremental (window), full (whole table), cdc (slot changes) — decides how load replaces raw rows. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Manifest } from '../../sources/postgres/manifest';
+import { CDC_FILE_COLUMNS, type Manifest } from '../../sources/postgres/manifest';
 import { snowflakeType } from '../dialect';
 import { SCHEMAS, rawTable } from '../layout';
 import { snowflakeStringLiteral } from './snowflake-sql';
@@ -50,7 +50,11 @@ export function snowflakeStagedRows(stage: ExternalStage): StagedRowsReader {
     dialect: 'snowflake',
     async open(wh, manifest): Promise<StagedRelation> {
       await ensureStage(wh);
-      const columns = manifest.columns.map((c) => ({ name: c.name, type: snowflakeType(c.type, c.name) }));
+      // CDC files carry their change metadata too (DuckDB reads it from the files' own schema).
+      const columns = [...manifest.columns, ...(manifest.mode === 'cdc' ? CDC_FILE_COLUMNS : [])].map((c) => ({
+        name: c.name,
+        type: snowflakeType(c.type, c.name),
+      }));
       const temp = qualified(SCHEMAS.raw, tempTableName(manifest));
       const drop = async () => {
         await wh.run(`DROP TABLE IF EXISTS ${temp}`);

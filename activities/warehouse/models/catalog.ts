@@ -11,7 +11,8 @@ export const MODELS_DIR = resolve(__dirname, '../../../models');
 
 /**
  * A SQL model file. Header comments: `-- grain: …` (required), `-- materialized: table|incremental`,
- * `-- unique_key: col` (incremental: MERGE on this business key), `-- partition_by: col` (incremental:
+ * `-- unique_key: col` (incremental: MERGE on this business key), `-- key: a, b` (the columns naming a row
+ * at the grain; default unique_key), `-- partition_by: col` (incremental:
  * only the partitions whose rows changed are rewritten), `-- dialects: duckdb, snowflake`.
  * Template functions, written once for every dialect (see dialect.ts):
  * `{{ ref('model') }}`, `{{ source('src', 'table') }}` (every raw version), `{{ latest('src', 'table',
@@ -31,6 +32,11 @@ export interface Model {
   materialized: 'table' | 'incremental';
   /** Business key an incremental model is merged on. */
   uniqueKey: string | null;
+  /**
+   * Columns naming one row at the stated grain (`-- key: a, b`; default: unique_key). Row checks and
+   * quarantine identify rows by it, never by an engine's hidden row id. Empty: not declared.
+   */
+  key: string[];
   /** Column whose changed values an incremental model rewrites (e.g. the business date). */
   partitionBy: string | null;
   /** Dialects the model runs on (default: all). */
@@ -96,6 +102,9 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
         throw new Error(`${where}: an incremental model needs exactly one of unique_key or partition_by`);
       if (materialized === 'incremental' && layer !== 'marts')
         throw new Error(`${where}: only marts are incremental (staging and intermediate are rebuilt every run)`);
+      const key = (header(sql, 'key') ?? uniqueKey ?? '').split(/\s*,\s*/).filter(Boolean);
+      const badKey = key.find((k) => !/^[a-z_][a-z0-9_]*$/.test(k));
+      if (badKey) throw new Error(`${where}: key lists '${badKey}', not a column name`);
       const dialects = (header(sql, 'dialects') ?? 'duckdb, snowflake').split(/\s*,\s*/) as DialectName[];
       if (dialects.some((d) => d !== 'duckdb' && d !== 'snowflake'))
         throw new Error(`${where}: dialects must list duckdb and/or snowflake`);
@@ -108,6 +117,7 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
         sources,
         materialized: materialized as Model['materialized'],
         uniqueKey,
+        key,
         partitionBy,
         dialects,
       });

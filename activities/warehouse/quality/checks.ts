@@ -5,6 +5,8 @@ import { shadowSchema } from '../layout';
 import { releasedHashes, quarantineRows } from './quarantine';
 import { Binds, qualified, quoteIdent } from '../sql';
 import type { SandboxReader, Warehouse } from '../warehouse';
+import { readModels, type Model } from '../models/catalog';
+import { identityColumns, joinFailing } from './row-identity';
 
 export type { CheckResult, TableCounts } from './context';
 
@@ -19,6 +21,8 @@ export async function runChecks(
     now?: Date;
     /** Rebuilds the models built from these (quarantine removed rows from them). */
     rebuildDownstream?: (models: string[]) => Promise<void>;
+    /** The model catalog (row checks read each model's key); the shipped models when omitted. */
+    models?: Map<string, Model>;
   },
 ): Promise<CheckResult[]> {
   // Opened on the first check that needs it, closed when the gate's checks are done.
@@ -36,6 +40,7 @@ export async function runChecks(
     window: opts.window,
     now: opts.now ?? new Date(),
     released: new Map(),
+    models: opts.models ?? readModels(),
     userSql: () => (sandbox ??= wh.sandbox ? wh.sandbox() : Promise.resolve({ query: wh.query.bind(wh), close() {} })),
   };
   const results: CheckResult[] = [];
@@ -75,37 +80,45 @@ type RowLevelCheck =
   | Extract<CheckConfig, { type: 'not_null' | 'unique' | 'relationships' | 'accepted_values' | 'range' }>
   | (Extract<CheckConfig, { type: 'custom_sql' }> & { model: string; key: string });
 
-function isRowCheck(check: CheckConfig): check is RowLevelCheck {
+/** Checks judged row by row (their failing rows can be quarantined), as opposed to aggregate checks. */
+export function isRowCheck(check: CheckConfig): check is RowLevelCheck {
   if (check.type === 'custom_sql') return check.model !== undefined && check.key !== undefined;
   return ['not_null', 'unique', 'relationships', 'accepted_values', 'range'].includes(check.type);
 }
 
 /**
- * The rowids of the model's rows failing the check; every row-level check is expressed this way. Values from
- * config (accepted values, range bounds) are binds added to `binds`, never SQL text.
+ * The identities (see row-identity.ts) of the model's rows failing the check, one per failing row; every
+ * row-level check is expressed this way. Values from config (accepted values, range bounds) are binds
+ * added to `binds`, never SQL text.
  */
-function failingRowids(
+function failingIdentities(
   ctx: CheckContext,
   check: RowLevelCheck,
   binds: Binds,
+  /** The identity columns of the checked model. */
+  identity: string[],
   /** custom_sql: the keys its SQL returned (run in the sandbox, never on the write connection). */
   userKeys: string[] = [],
 ): { sql: string; reason: string } {
   const t = qualified(ctx.shadow, check.model);
+  const ids = identity.map(quoteIdent).join(', ');
+  const where = (cond: string) => `SELECT ${ids} FROM ${t} WHERE ${cond}`;
   switch (check.type) {
     case 'not_null':
       return {
-        sql: `SELECT rowid FROM ${t} WHERE ${check.columns.map((c) => `${quoteIdent(c)} IS NULL`).join(' OR ')}`,
+        sql: where(check.columns.map((c) => `${quoteIdent(c)} IS NULL`).join(' OR ')),
         reason: `null in ${check.columns.join(' or ')}`,
       };
     case 'unique':
       return {
-        sql: `SELECT rid FROM (SELECT rowid AS rid, count(*) OVER (PARTITION BY ${check.columns.map(quoteIdent).join(', ')}) AS n FROM ${t}) WHERE n > 1`,
+        sql: `SELECT ${ids} FROM (SELECT ${ids}, count(*) OVER (PARTITION BY ${check.columns.map(quoteIdent).join(', ')}) AS _n FROM ${t}) AS d WHERE _n > 1`,
         reason: `duplicate ${check.columns.join(', ')}`,
       };
     case 'accepted_values':
       return {
-        sql: `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.column)} IS NOT NULL AND ${quoteIdent(check.column)}::VARCHAR NOT IN (${check.values.map((v) => binds.add(v)).join(', ')})`,
+        sql: where(
+          `${quoteIdent(check.column)} IS NOT NULL AND ${quoteIdent(check.column)}::VARCHAR NOT IN (${check.values.map((v) => binds.add(v)).join(', ')})`,
+        ),
         reason: `${check.column} not in (${check.values.join(', ')})`,
       };
     case 'range': {
@@ -115,7 +128,7 @@ function failingRowids(
         ...(check.max !== undefined ? [`${c} > ${binds.add(check.max)}`] : []),
       ];
       return {
-        sql: `SELECT rowid FROM ${t} WHERE ${out.length ? out.join(' OR ') : 'false'}`,
+        sql: where(out.length ? out.join(' OR ') : 'false'),
         reason: `${check.column} outside [${check.min ?? '-∞'}, ${check.max ?? '∞'}]`,
       };
     }
@@ -126,16 +139,18 @@ function failingRowids(
             AND (p.${quoteIdent(check.asOf.validTo)} IS NULL OR c.${quoteIdent(check.asOf.at)} < p.${quoteIdent(check.asOf.validTo)})`
         : '';
       return {
-        sql: `SELECT c.rowid FROM ${t} AS c WHERE c.${quoteIdent(check.column)} IS NOT NULL
+        sql: `SELECT ${identity.map((c) => `c.${quoteIdent(c)}`).join(', ')} FROM ${t} AS c WHERE c.${quoteIdent(check.column)} IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM ${parent} AS p WHERE p.${quoteIdent(check.to.column)} = c.${quoteIdent(check.column)}${asOf})`,
         reason: `${check.column} has no match in ${check.to.model}.${check.to.column}${check.asOf ? ` valid at ${check.asOf.at}` : ''}`,
       };
     }
     case 'custom_sql':
       return {
-        sql: userKeys.length
-          ? `SELECT rowid FROM ${t} WHERE ${quoteIdent(check.key)}::VARCHAR IN (${userKeys.map((k) => binds.add(k)).join(', ')})`
-          : `SELECT rowid FROM ${t} WHERE false`,
+        sql: where(
+          userKeys.length
+            ? `${quoteIdent(check.key)}::VARCHAR IN (${userKeys.map((k) => binds.add(k)).join(', ')})`
+            : 'false',
+        ),
         reason: `returned by custom check ${check.name}`,
       };
   }
@@ -148,28 +163,37 @@ async function rowCheck(ctx: CheckContext, check: RowLevelCheck): Promise<CheckR
   const userKeys = check.type === 'custom_sql' ? await customSqlKeys(ctx, check) : [];
   // One list of binds for the failing-rows subquery: every statement embedding it passes these values.
   const binds = new Binds();
-  const found = failingRowids(ctx, check, binds, userKeys);
-  // Rows an operator released from quarantine (same content) pass this check from now on.
-  const released = await releasedHashes(ctx.wh, check.model, check.name, ctx.released, binds);
+  const identity = identityColumns(ctx.models.get(check.model), check.model);
+  const found = failingIdentities(ctx, check, binds, identity, userKeys);
+  // Rows an operator released from quarantine (same content) pass this check from now on; only marts
+  // carry the content hash a release is recorded by.
+  const released = identity.includes('_row_hash')
+    ? await releasedHashes(ctx.wh, check.model, check.name, ctx.released, binds)
+    : null;
   const failing = released
-    ? `SELECT rowid FROM ${t} WHERE rowid IN (${found.sql}) AND _row_hash NOT IN (${released})`
+    ? `SELECT ${identity.map(quoteIdent).join(', ')} FROM (${found.sql}) AS r WHERE _row_hash NOT IN (${released})`
     : found.sql;
   const keyColumn = check.type === 'custom_sql' ? check.key : 'columns' in check ? check.columns[0] : check.column;
   const [{ n, total }] = await ctx.wh.query<{ n: number; total: number }>(
-    `SELECT (SELECT count(*) FROM (${failing}))::BIGINT AS n, (SELECT count(*) FROM ${t})::BIGINT AS total`,
+    `SELECT (SELECT count(*) FROM (${failing}) AS f)::BIGINT AS n, (SELECT count(*) FROM ${t})::BIGINT AS total`,
     binds.values,
   );
   const failingRows = Number(n);
+  const match = joinFailing(identity, failing);
   const samples = failingRows
     ? await ctx.wh.query<{ k: string | null }>(
-        `SELECT ${quoteIdent(keyColumn)}::VARCHAR AS k FROM ${t} WHERE rowid IN (${failing}) ORDER BY 1 NULLS FIRST LIMIT ${SAMPLE}`,
+        `SELECT t.${quoteIdent(keyColumn)}::VARCHAR AS k FROM ${t} AS t JOIN ${match.source} ON ${match.on} ORDER BY 1 NULLS FIRST LIMIT ${SAMPLE}`,
         binds.values,
       )
     : [];
   const escalated = check.severity === 'error' && exceeds(check.escalateAbove, failingRows, Number(total));
   let quarantinedRows = 0;
   if (failingRows && check.severity === 'error' && !escalated)
-    quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, { sql: failing, binds });
+    quarantinedRows = await quarantineRows(ctx, check.model, check.name, found.reason, {
+      sql: failing,
+      binds,
+      identity,
+    });
   const share = Number(total) ? ` (${((100 * failingRows) / Number(total)).toFixed(2)}% of ${total})` : '';
   return {
     check: check.name,

@@ -2,6 +2,7 @@
 import type { CheckConfig, DatasetConfig, Severity } from '../../../config/schema';
 import { qualified } from '../sql';
 import type { Warehouse } from '../warehouse';
+import type { Model } from '../models/catalog';
 
 /** Per-table counts the row-count reconciliation compares: source snapshot = staged (+ rejected) = loaded. */
 export interface TableCounts {
@@ -44,6 +45,8 @@ export interface CheckContext {
   now: Date;
   /** Per model, the checks with released quarantine rows (read once per gate; see quarantine.ts). */
   released: Map<string, Promise<Set<string>>>;
+  /** The model catalog: row checks name rows by each model's key. */
+  models: Map<string, Model>;
   /** Where SQL written in config runs (custom_sql, metric_match): the warehouse's sandbox if it has one. */
   userSql: () => Promise<Pick<Warehouse, 'query'>>;
 }

@@ -4,6 +4,7 @@ import { dialectOf } from '../dialect';
 import { Binds, qualified, quoteIdent } from '../sql';
 import type { Warehouse } from '../warehouse';
 import { schemaTables, tableColumns } from '../information-schema';
+import { joinFailing } from './row-identity';
 
 /** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
 const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR', '_dq_release_reason VARCHAR'];
@@ -18,8 +19,8 @@ export async function quarantineRows(
   model: string,
   check: string,
   reason: string,
-  /** The failing rows' rowids: a subquery and the binds it was composed with. */
-  failing: { sql: string; binds: Binds },
+  /** The failing rows' identities: a subquery, the binds it was composed with and its identity columns. */
+  failing: { sql: string; binds: Binds; identity: string[] },
 ): Promise<number> {
   const source = qualified(ctx.shadow, model);
   const target = qualified(SCHEMAS.quarantine, model);
@@ -48,12 +49,14 @@ export async function quarantineRows(
       check,
     ]);
     const insert = failing.binds.fork();
+    const match = joinFailing(failing.identity, failing.sql);
     // An explicit column list, not INSERT … BY NAME (DuckDB only).
     const moved = await tx.run(
-      `INSERT INTO ${target} (${into.join(', ')}) SELECT ${names.join(', ')}, ${bookkeeping(insert)} FROM ${source} WHERE rowid IN (${failing.sql})`,
+      `INSERT INTO ${target} (${into.join(', ')})
+         SELECT ${names.map((n) => `t.${n}`).join(', ')}, ${bookkeeping(insert)} FROM ${source} AS t JOIN ${match.source} ON ${match.on}`,
       insert.values,
     );
-    await tx.run(`DELETE FROM ${source} WHERE rowid IN (${failing.sql})`, failing.binds.values);
+    await tx.run(`DELETE FROM ${source} AS t USING ${match.source} WHERE ${match.on}`, failing.binds.values);
     return moved;
   });
 }
