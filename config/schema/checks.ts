@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, identifier, severity } from './common';
+import { CONTRACT_TYPES, contractType } from './contract-types';
 
 /** When an `error` check fails on too many rows, it escalates to critical (blocks publish). */
 const escalation = z
@@ -21,9 +22,10 @@ const checkBase = {
 };
 
 /** A SQL type name as information_schema spells it (BIGINT, VARCHAR, DECIMAL(14,2), TIMESTAMP WITH TIME ZONE, …). */
-const sqlType = z
+/** A schema contract's column type, written the same for every engine (see contract-types.ts). */
+const contractColumnType = z
   .string()
-  .regex(/^[A-Z][A-Z0-9 ]*(\(\d+(,\s*\d+)?\))?$/, 'must be an upper-case SQL type such as BIGINT or DECIMAL(14,2)');
+  .refine((t) => contractType(t) !== null, { message: `must be one of ${CONTRACT_TYPES}` });
 
 /** Declarative quality checks run against the shadow tables before publish. */
 export const CheckSchema = z.discriminatedUnion('type', [
@@ -72,7 +74,7 @@ export const CheckSchema = z.discriminatedUnion('type', [
     ...checkBase,
     type: z.literal('schema_contract'),
     model: identifier,
-    columns: z.record(identifier, sqlType),
+    columns: z.record(identifier, contractColumnType),
   }),
   /** Newest cursor value in raw vs now, per source table, against `maxAge` (default: the dataset's freshnessSla). */
   z.object({

@@ -131,7 +131,7 @@ const cases: [string, Record<string, unknown>, () => Promise<unknown>, Partial<C
   ],
   [
     'schema_contract',
-    { type: 'schema_contract', model: 'fct_orders', columns: { order_id: 'INTEGER', order_total: 'DECIMAL(14,2)' } },
+    { type: 'schema_contract', model: 'fct_orders', columns: { order_id: 'integer', order_total: 'decimal(14,2)' } },
     async () => {
       await wh.run(`ALTER TABLE shadow_ds.fct_orders ALTER COLUMN order_total SET DATA TYPE DOUBLE`);
       await wh.run(`ALTER TABLE shadow_ds.fct_orders DROP COLUMN order_id`);
@@ -193,10 +193,10 @@ test('schema_contract names the broken columns', async () => {
   const r = await check({
     type: 'schema_contract',
     model: 'fct_orders',
-    columns: { order_total: 'DECIMAL(14,2)', status: 'INTEGER' },
+    columns: { order_total: 'decimal(14,2)', status: 'integer', customer_id: 'integer', order_number: 'text' },
   });
   expect(r.detail).toBe(
-    'fct_orders breaks its contract: missing column order_total (contract: DECIMAL(14,2)); status is VARCHAR, contract says INTEGER',
+    'fct_orders breaks its contract: missing column order_total (contract: decimal(14,2)); status is text (VARCHAR), contract says integer',
   );
 });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from '../../config/load';
+import { contractType } from '../../config/schema/contract-types';
 
 // Parsed YAML is untyped by nature; the tests poke at its fields to make it invalid.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,6 +27,10 @@ test.each([
   ],
   [(c: Yaml) => (c.datasets[0].checks[0].severity = 'fatal'), /datasets\[0\]\.checks\[0\]\.severity/],
   [(c: Yaml) => (c.datasets[0].checks[6].tolerance = 2), /datasets\[0\]\.checks\[6\]\.tolerance/],
+  [
+    (c: Yaml) => (c.datasets[0].checks.find((k: { type: string }) => k.type === 'schema_contract').columns.orders = 'bignum'),
+    /datasets\[0\]\.checks\[\d+\]\.columns\.orders: must be one of text, integer, decimal\(p,s\)/,
+  ],
 ])('an invalid config fails with the field named (%#)', (mutate, message) => {
   const cfg = valid();
   mutate(cfg);
@@ -326,4 +331,26 @@ test('cdc tables of one source in a single dataset, alongside incremental tables
   cfg.datasets[0].tables[1].mode = 'cdc';
   cfg.datasets[0].tables[3].mode = 'cdc';
   expect(() => parseConfig(cfg)).not.toThrow();
+});
+
+test.each([
+  // [engine's catalog type, DuckDB or Snowflake, neutral type]
+  ['HUGEINT', 'integer'],
+  ['BIGINT', 'integer'],
+  ['NUMBER(18,0)', 'integer'],
+  ['NUMBER(38,0)', 'integer'],
+  ['DECIMAL(18,2)', 'decimal(18,2)'],
+  ['NUMBER(18,2)', 'decimal(18,2)'],
+  ['VARCHAR', 'text'],
+  ['TEXT', 'text'],
+  ['VARCHAR(16777216)', 'text'],
+  ['TIMESTAMP WITH TIME ZONE', 'timestamptz'],
+  ['TIMESTAMP_TZ', 'timestamptz'],
+  ['TIMESTAMP_NTZ(9)', 'timestamp'],
+  ['DOUBLE', 'float'],
+  ['FLOAT', 'float'],
+  ['VARIANT', 'json'],
+  ['GEOGRAPHY', null],
+])('a contract type is engine-neutral: %s reads as %s', (engineType, neutral) => {
+  expect(contractType(engineType)).toBe(neutral);
 });

@@ -4,6 +4,7 @@ import { rawTable, SCHEMAS } from '../layout';
 import { renderRefs, SAMPLE, type CheckContext, type CheckResult } from './context';
 import { isoFromTimestamp, qualified, quoteIdent } from '../sql';
 import { tableColumns } from '../information-schema';
+import { contractType } from '../../../config/schema/contract-types';
 
 /** Checks judged on the whole model or window (nothing row-level to quarantine). */
 export type AggregateCheck = Extract<
@@ -61,18 +62,16 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
       return rate > check.max ? fail(Number(r.nulls), [], text) : pass(text);
     }
     case 'schema_contract': {
+      // Compared as neutral types (contract-types.ts): one contract holds on DuckDB and Snowflake.
       const live = new Map(
-        (await tableColumns(ctx.wh, ctx.shadow, check.model)).map((c) => [
-          c.name,
-          c.type.toUpperCase().replace(/\s+/g, ' '),
-        ]),
+        (await tableColumns(ctx.wh, ctx.shadow, check.model)).map((c) => [c.name, c.type.replace(/\s+/g, ' ')]),
       );
       const broken = Object.entries(check.columns).flatMap(([name, type]) => {
         const actual = live.get(name);
-        if (actual === undefined) return [`missing column ${name} (contract: ${type})`];
-        return actual.replace(/\s/g, '') === type.replace(/\s/g, '')
-          ? []
-          : [`${name} is ${actual}, contract says ${type}`];
+        const wanted = contractType(type) ?? type;
+        if (actual === undefined) return [`missing column ${name} (contract: ${wanted})`];
+        const got = contractType(actual);
+        return got === wanted ? [] : [`${name} is ${got ?? 'an unknown type'} (${actual}), contract says ${wanted}`];
       });
       return broken.length
         ? fail(
