@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { SnowflakeCatalog } from './snowflake-sql/catalog';
 import { holdAnalyzer } from './snowflake-sql/analyzer-server';
+import { InformationSchemaAnswers } from './snowflake-sql/information-schema';
 import { checkStatement } from './snowflake-sql/statements';
 
 /**
@@ -76,6 +77,8 @@ export interface RecordedStatement {
   sessionId: number;
   queryId: string;
   user: string;
+  /** The error the stand-in answered with (Snowflake's code and message), when it refused the statement. */
+  error?: { code: string; message: string };
 }
 
 /** One login attempt. */
@@ -296,6 +299,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     });
   };
 
+  const informationSchema = new InformationSchemaAnswers();
   const runStatement = async (session: StandInSession, body: QueryBody): Promise<Envelope> => {
     const sqlText = String(body.sqlText ?? '');
     const positions = Object.keys(body.bindings ?? {})
@@ -323,8 +327,11 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       result = await handler(sqlText, binds);
       if (result) break;
     }
+    // Nobody programmed it: catalog queries are answered from the catalog the analyzed DDL built.
+    if (!result && options.analyze) result = await informationSchema.answer(stand.catalog, sqlText, binds);
     if (result && 'error' in result) {
       const { code, sqlState, message } = result.error;
+      stand.statements[stand.statements.length - 1].error = { code, message };
       return fail(code, message, {
         internalError: false,
         errorCode: code,
@@ -456,6 +463,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
   stand.close = () =>
     new Promise<void>((resolve, reject) => {
       release();
+      informationSchema.close();
       server.closeAllConnections();
       server.close((err) => (err ? reject(err) : resolve()));
     });

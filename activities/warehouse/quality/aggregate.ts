@@ -53,13 +53,14 @@ const fail = (failingRows: number, sampleKeys: string[], detail: string): Verdic
 async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict> {
   switch (check.type) {
     case 'null_rate': {
-      const [r] = await ctx.wh.query<{ total: number; nulls: number }>(
+      // `null_rows`, not `nulls`: NULLS is a keyword in some SQL grammars.
+      const [r] = await ctx.wh.query<{ total: number; null_rows: number }>(
         // count(*) − count(col), not an aggregate FILTER, which Snowflake does not have.
-        `SELECT count(*)::BIGINT AS total, (count(*) - count(${quoteIdent(check.column)}))::BIGINT AS nulls FROM ${qualified(ctx.shadow, check.model)}`,
+        `SELECT count(*)::BIGINT AS total, (count(*) - count(${quoteIdent(check.column)}))::BIGINT AS null_rows FROM ${qualified(ctx.shadow, check.model)}`,
       );
-      const rate = Number(r.total) ? Number(r.nulls) / Number(r.total) : 0;
-      const text = `${check.column} is NULL in ${r.nulls} of ${r.total} rows (${(rate * 100).toFixed(2)}%, limit ${(check.max * 100).toFixed(2)}%)`;
-      return rate > check.max ? fail(Number(r.nulls), [], text) : pass(text);
+      const rate = Number(r.total) ? Number(r.null_rows) / Number(r.total) : 0;
+      const text = `${check.column} is NULL in ${r.null_rows} of ${r.total} rows (${(rate * 100).toFixed(2)}%, limit ${(check.max * 100).toFixed(2)}%)`;
+      return rate > check.max ? fail(Number(r.null_rows), [], text) : pass(text);
     }
     case 'schema_contract': {
       // Compared as neutral types (contract-types.ts): one contract holds on DuckDB and Snowflake.
@@ -112,7 +113,8 @@ async function judge(ctx: CheckContext, check: AggregateCheck): Promise<Verdict>
       const t = qualified(ctx.shadow, check.model);
       const by = check.groupBy.map(quoteIdent).join(', ');
       const diff = await ctx.wh.query<{ k: string; l: string; r: string }>(
-        `SELECT concat_ws('|', ${by})::VARCHAR AS k, l::VARCHAR AS l, r::VARCHAR AS r FROM (
+        // Group values cast to text explicitly: concatenating a DATE is not portable.
+        `SELECT concat_ws('|', ${check.groupBy.map((c) => `${quoteIdent(c)}::VARCHAR`).join(', ')}) AS k, l::VARCHAR AS l, r::VARCHAR AS r FROM (
            SELECT ${by}, sum(${quoteIdent(check.left)}) AS l, sum(${quoteIdent(check.right)}) AS r FROM ${t} GROUP BY ${by})
           WHERE abs(coalesce(l, 0) - coalesce(r, 0)) > $1 * greatest(abs(coalesce(l, 0)), abs(coalesce(r, 0)), 0.01)
           ORDER BY 1`,

@@ -38,6 +38,8 @@ export interface CatalogRelation {
   kind: 'table' | 'view';
   columns: CatalogColumn[];
   temporary: boolean;
+  /** When it was created (INFORMATION_SCHEMA.TABLES.CREATED); set by define when absent. A SWAP keeps it with the data. */
+  created?: Date;
 }
 
 /** Upper-cases an identifier as Snowflake resolves it here (quotes dropped: case is ignored for quoted names). */
@@ -107,6 +109,9 @@ const stageKey = (name: string) => (name.match(/"(?:[^"]|"")+"|[^.]+/g) ?? []).m
 export class SnowflakeCatalog {
   private readonly schemas = new Map<string, Map<string, CatalogRelation>>();
   private readonly stages = new Set<string>();
+  private lastCreated = 0;
+  /** Bumped on every change, so readers can cache what they derived from the catalog. */
+  version = 0;
 
   /** Records an external stage (`schema.name`). */
   createStage(name: string): void {
@@ -131,10 +136,21 @@ export class SnowflakeCatalog {
   define(schema: string, name: string, relation: CatalogRelation): void {
     const s = this.schemas.get(normalizeName(schema));
     if (!s) throw new CatalogError(`Schema '${normalizeName(schema)}' does not exist or not authorized.`);
+    // Strictly increasing, so two objects created within one millisecond still order as they were made.
+    this.version++;
+    const created = relation.created ?? new Date((this.lastCreated = Math.max(Date.now(), this.lastCreated + 1)));
     s.set(normalizeName(name), {
       ...relation,
+      created,
       columns: relation.columns.map((c) => ({ name: normalizeName(c.name), type: c.type.toUpperCase() })),
     });
+  }
+
+  /** Every table and view, with its schema and name (as stored: upper case). */
+  relations(): { schema: string; name: string; relation: CatalogRelation }[] {
+    return [...this.schemas].flatMap(([schema, tables]) =>
+      [...tables].map(([name, relation]) => ({ schema, name, relation })),
+    );
   }
 
   get(schema: string, name: string): CatalogRelation | undefined {
@@ -143,6 +159,7 @@ export class SnowflakeCatalog {
 
   /** Removes a table or view; false when it did not exist. */
   drop(schema: string, name: string): boolean {
+    this.version++;
     return this.schemas.get(normalizeName(schema))?.delete(normalizeName(name)) ?? false;
   }
 

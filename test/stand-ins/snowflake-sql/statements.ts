@@ -154,7 +154,8 @@ function shapeChecked(catalog: SnowflakeCatalog, sql: string): SnowflakeError | 
     const target = createTarget(catalog, m[4], !!m[1], !!m[3]);
     if (target === 'skip') return null;
     if ('code' in target) return target;
-    catalog.define(target.schema, target.name, { ...catalog.get(src.schema, src.name)! });
+    // A clone is a new object: its own creation time.
+    catalog.define(target.schema, target.name, { ...catalog.get(src.schema, src.name)!, created: undefined });
     return null;
   }
   m = new RegExp(
@@ -225,7 +226,7 @@ function copyInto(catalog: SnowflakeCatalog, sql: string): SnowflakeError | null
 /**
  * Snowflake forms the analyzer lacks, rewritten to equivalents it resolves the same names in: `:n` binds →
  * named parameters, the TIMESTAMPTZ synonym, MD5's VARCHAR result, TRANSIENT/TEMPORARY tables, DELETE … USING,
- * QUALIFY without WHERE.
+ * QUALIFY without WHERE, a VALUES list in FROM, TABLE(GENERATOR(ROWCOUNT => n)).
  */
 function forAnalysis(sql: string): string {
   let out = mapOutsideQuotes(sql, (code) =>
@@ -246,6 +247,14 @@ function forAnalysis(sql: string): string {
   );
   out = out.replace(/^(CREATE\s+(?:OR\s+REPLACE\s+)?)(?:TRANSIENT|TEMPORARY)\s+(TABLE)\b/i, '$1$2');
   out = qualifyWithWhere(out);
+  out = valuesAsSelects(out);
+  // GENERATOR's documented form: a constant ROWCOUNT (or TIMELIMIT). Its rows have no columns of their own.
+  // SEQ4()/SEQ8() number those rows (an integer; the analyzer cannot declare a function without arguments).
+  out = out.replace(/\bSEQ[1248]\s*\(\s*\)/gi, '0');
+  out = out.replace(
+    /\bTABLE\s*\(\s*GENERATOR\s*\(\s*(?:ROWCOUNT|TIMELIMIT)\s*=>\s*\d+\s*\)\s*\)/gi,
+    '(SELECT 1 AS _generated)',
+  );
   const using = new RegExp(
     String.raw`^DELETE\s+FROM\s+(${QNAME})\s+AS\s+(\w+)\s+USING\s+([\s\S]+?)\s+WHERE\s+([\s\S]+)$`,
     'i',
@@ -279,6 +288,26 @@ function qualifyWithWhere(sql: string): string {
     if (!fromSelect.some((w) => w[1].toUpperCase() !== 'SELECT')) inserts.push(at);
   }
   return inserts.reverse().reduce((text, at) => `${text.slice(0, at)}WHERE TRUE ${text.slice(at)}`, sql);
+}
+
+/**
+ * `FROM (VALUES (a, b), …) AS t (x, y)` — Snowflake's inline table, which the analyzer cannot parse — as the
+ * same rows written as `SELECT a AS x, b AS y UNION ALL …`: names and types resolve alike.
+ */
+function valuesAsSelects(sql: string): string {
+  const LITERAL = String.raw`'(?:[^']|'')*'`;
+  const ROW = String.raw`\((?:${LITERAL}|[^()'])*\)`;
+  return sql.replace(
+    new RegExp(String.raw`\(\s*VALUES\s*((?:${ROW}\s*,?\s*)+)\)\s*AS\s+(\w+)\s*\(([^)]*)\)`, 'gi'),
+    (_all, rows: string, alias: string, names: string) => {
+      const columns = names.split(',').map((n) => n.trim());
+      const selects = [...rows.matchAll(new RegExp(ROW, 'g'))].map((row) => {
+        const values = row[0].slice(1, -1).match(new RegExp(String.raw`${LITERAL}|[^,]+`, 'g')) ?? [];
+        return `SELECT ${values.map((v, i) => `${v.trim()} AS ${columns[i]}`).join(', ')}`;
+      });
+      return `(${selects.join(' UNION ALL ')}) AS ${alias}`;
+    },
+  );
 }
 
 /** Applies `f` to the parts of `sql` outside string literals and quoted identifiers. */
