@@ -24,6 +24,11 @@ export interface Dialect {
   dateSpine(from: string, to: string): string;
   /** Makes `target` a copy of `source` (Snowflake: zero-copy clone). */
   cloneTable(target: string, source: string): string;
+  /**
+   * `CREATE OR REPLACE <this> …` for tables rebuilt every run and never published (staging, intermediate,
+   * a mart's helper tables): Snowflake's TRANSIENT skips 7 days of Fail-safe storage per rebuild.
+   */
+  readonly scratchTable: string;
   /** Constructs models must not use on this dialect, with why (checked when models are read). */
   readonly unsupported: { pattern: RegExp; what: string }[];
   /** Query for a table's columns as `name`, `type` (DDL-usable) in table order; binds $1 schema, $2 table. */
@@ -56,6 +61,7 @@ export const DUCKDB: Dialect = {
   dateSpine: (from, to) =>
     `(select cast(d as date) as date_day from range(date ${quoteLiteral(isoDate(from), 'duckdb')}, date ${quoteLiteral(isoDate(to), 'duckdb')} + interval 1 day, interval 1 day) as t (d))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${source}`,
+  scratchTable: 'TABLE',
   unsupported: [
     { pattern: /\blateral\s+flatten\b|\bflatten\s*\(/i, what: 'FLATTEN (Snowflake only; use unnest)' },
     { pattern: /\biff\s*\(/i, what: 'IFF (Snowflake only; use CASE)' },
@@ -81,6 +87,7 @@ export const SNOWFLAKE: Dialect = {
     `(select dateadd(day, seq4(), ${quoteLiteral(isoDate(from), 'snowflake')}::date) as date_day
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} CLONE ${source}`,
+  scratchTable: 'TRANSIENT TABLE',
   unsupported: [
     {
       pattern: /\bfilter\s*\(\s*where\b/i,

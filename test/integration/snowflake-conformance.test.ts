@@ -215,9 +215,21 @@ test('all shipped models were built on Snowflake', () => {
   const models = [...readModels().values()].filter((m) => m.dialects.includes('snowflake'));
   const created = new Set(
     stand.statements
-      .map((s) => /^CREATE OR REPLACE (?:TABLE|VIEW) "shadow_\w+"\."(\w+?)(?:__view)?"/.exec(s.sqlText)?.[1])
+      .map((s) => /^CREATE OR REPLACE (?:TRANSIENT TABLE|TABLE|VIEW) "shadow_\w+"\."(\w+?)(?:__view)?"/.exec(s.sqlText)?.[1])
       .filter(Boolean),
   );
   expect(models.filter((m) => !created.has(m.name)).map((m) => m.name)).toEqual([]);
   expect(models.length).toBe(readModels().size);
+});
+
+test('tables rebuilt every run and never published are TRANSIENT; marts, which SWAP into certified, are not', () => {
+  const models = readModels();
+  const made = stand.statements
+    .map((s) => /^CREATE OR REPLACE (TRANSIENT )?TABLE "shadow_\w+"\."(\w+)"/.exec(s.sqlText))
+    .filter((m) => m !== null)
+    .map((m) => ({ table: m[2], transient: m[1] !== undefined }));
+  const scratch = (t: string) => t.includes('__') || models.get(t)?.layer !== 'marts';
+  expect(made.filter((m) => m.transient !== scratch(m.table))).toEqual([]);
+  expect(made.filter((m) => m.transient).length).toBeGreaterThan(10);
+  expect(made.filter((m) => !m.transient).length).toBeGreaterThan(5);
 });

@@ -319,7 +319,7 @@ test('load → transform → publish issue exactly these statements, each under 
     `DROP TABLE IF EXISTS ${temp}`,
     // transform: staging rebuilt, the incremental mart merged on its key into a clone of certified
     'CREATE SCHEMA IF NOT EXISTS "shadow_sales"',
-    'CREATE OR REPLACE TABLE "shadow_sales"."stg_orders" AS -- grain: one row per order_id select order_id, amount, updated_at from (select * from ( ' +
+    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."stg_orders" AS -- grain: one row per order_id select order_id, amount, updated_at from (select * from ( ' +
       'select *, count(*) over (partition by "order_id", _extracted_at, _lsn) as _duplicate_count from "raw"."shop__orders" ' +
       'qualify row_number() over (partition by "order_id" order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1 ' +
       ') where not _deleted)',
@@ -328,7 +328,7 @@ test('load → transform → publish issue exactly these statements, each under 
       'select order_id, amount from "shadow_sales"."stg_orders"',
     'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
     'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
-    `CREATE OR REPLACE TABLE "shadow_sales"."fct_orders__next" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
+    `CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."fct_orders__next" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
     'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders" CLONE "certified"."fct_orders"',
     'SELECT count(*) AS updated FROM "shadow_sales"."fct_orders" AS t JOIN "shadow_sales"."fct_orders__next" AS s ON s."order_id" = t."order_id" WHERE t._row_hash <> s._row_hash',
     'DELETE FROM "shadow_sales"."fct_orders" AS t WHERE NOT EXISTS (SELECT 1 FROM "shadow_sales"."fct_orders__next" AS s WHERE s."order_id" = t."order_id")',

@@ -102,7 +102,9 @@ interface BuildContext {
 }
 
 async function buildTable(ctx: BuildContext, model: Model): Promise<Omit<ModelResult, 'rows' | 'ms'>> {
-  await ctx.wh.run(`CREATE OR REPLACE TABLE ${qualified(ctx.shadow, model.name)} AS ${body(ctx, model)}`);
+  await ctx.wh.run(
+    `CREATE OR REPLACE ${ctx.dialect.scratchTable} ${qualified(ctx.shadow, model.name)} AS ${body(ctx, model)}`,
+  );
   return { model: model.name, layer: model.layer, how: 'rebuilt' };
 }
 
@@ -148,14 +150,16 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
     const key = quoteIdent(model.uniqueKey);
     const next = qualified(shadow, `${model.name}__next`);
     ctx.scratch.push({ kind: 'TABLE', name: next });
-    await wh.run(`CREATE OR REPLACE TABLE ${next} AS SELECT *, ${rowHash} AS _row_hash FROM ${view}`);
+    await wh.run(
+      `CREATE OR REPLACE ${ctx.dialect.scratchTable} ${next} AS SELECT *, ${rowHash} AS _row_hash FROM ${view}`,
+    );
     // Record what changed (old and new versions) before merging, for partitioned models downstream.
     const changed = new Map<string, string>();
     for (const col of downstreamPartitionColumns(ctx, model).filter((c) => columns.some((x) => x.name === c))) {
       const table = qualified(shadow, `${model.name}__changed_${col}`);
       const c = quoteIdent(col);
       await wh.run(
-        `CREATE OR REPLACE TABLE ${table} AS
+        `CREATE OR REPLACE ${ctx.dialect.scratchTable} ${table} AS
            SELECT DISTINCT ${c} FROM ${next} AS s WHERE NOT EXISTS (SELECT 1 FROM ${certified} AS t WHERE t.${key} = s.${key} AND t._row_hash = s._row_hash)
            UNION
            SELECT DISTINCT ${c} FROM ${certified} AS t WHERE NOT EXISTS (SELECT 1 FROM ${next} AS s WHERE s.${key} = t.${key} AND s._row_hash = t._row_hash)`,
@@ -191,7 +195,7 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   const changedTable = qualified(shadow, `${model.name}__changed_${model.partitionBy}`);
   const inputs = model.refs.map((r) => (ctx.changedBy.get(r) as Map<string, string>).get(model.partitionBy!)!);
   await wh.run(
-    `CREATE OR REPLACE TABLE ${changedTable} AS ${inputs.map((t) => `SELECT ${part} FROM ${t}`).join(' UNION ')}`,
+    `CREATE OR REPLACE ${ctx.dialect.scratchTable} ${changedTable} AS ${inputs.map((t) => `SELECT ${part} FROM ${t}`).join(' UNION ')}`,
   );
   ctx.changedBy.set(model.name, new Map([[model.partitionBy!, changedTable]]));
   ctx.scratch.push({ kind: 'TABLE', name: changedTable });
