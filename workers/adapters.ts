@@ -85,6 +85,7 @@ export function snowflakeOptions(cfg: SnowflakeWarehouseConfig): Parameters<type
     passwordSecret: cfg.passwordSecret,
     accessUrl: cfg.accessUrl,
     queryTag: { app: 'freshline' },
+    sessions: cfg.sessions,
     statementTimeoutSeconds:
       cfg.statementTimeout === undefined ? undefined : Math.round(parseDuration(cfg.statementTimeout) / 1000),
   };

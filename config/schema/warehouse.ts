@@ -116,6 +116,8 @@ export const SnowflakeWarehouseSchema = z.object({
   biRole: identifier,
   /** Session STATEMENT_TIMEOUT_IN_SECONDS: Snowflake cancels statements running longer (default: the account's). */
   statementTimeout: duration.optional(),
+  /** Most Snowflake sessions a worker opens (each activity keeps one; opened as concurrent work needs them). */
+  sessions: z.number().int().min(1).max(32).default(4),
   /** Roles, grants, masking, Tableau's user, warehouses: what `freshline infra snowflake apply` manages. */
   infra: SnowflakeInfraSchema.optional(),
 });

@@ -213,7 +213,8 @@ describe('statements', () => {
   let sessionId: number;
   beforeAll(async () => {
     wh = await SnowflakeWarehouse.connect(
-      jwtOptions({ queryTag: { app: 'freshline', env: 'test' }, statementTimeoutSeconds: 3600 }),
+      // One session: these tests are about what a session carries when callers interleave on it.
+      jwtOptions({ queryTag: { app: 'freshline', env: 'test' }, statementTimeoutSeconds: 3600, sessions: 1 }),
       secrets,
     );
     sessionId = sessionOf(wh);
@@ -435,6 +436,63 @@ describe('statements', () => {
     expect(await wh.query('SELECT count(*) AS n FROM slow_view')).toEqual([{ n: 5 }]);
     const paths = stand.requests.slice(from).map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, '<id>')}`);
     expect(paths).toEqual(['POST /queries/v1/query-request', 'GET /queries/<id>/result', 'GET /queries/<id>/result']);
+  });
+});
+
+describe('session pool', () => {
+  test('a quick activity runs on another session while a long statement holds the first; each activity keeps its session', async () => {
+    const wh = await SnowflakeWarehouse.connect(jwtOptions({ sessions: 2 }), secrets);
+    let release = () => {};
+    let arrived = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const atServer = new Promise<void>((resolve) => (arrived = resolve));
+    const offOne = stand.on(/^SELECT 1 AS one$/, () => ({
+      columns: [{ name: 'ONE', type: 'NUMBER(1,0)' }],
+      rows: [[1]],
+    }));
+    const off = stand.on(/^MERGE INTO big_mart/, async () => {
+      arrived();
+      await held;
+      return { updated: 3 };
+    });
+    try {
+      const heavy = wh.withQueryTag({ step: 'transform' });
+      const quick = wh.withQueryTag({ step: 'audit' });
+      await heavy.run('CREATE OR REPLACE TEMPORARY TABLE scratch_rows (id NUMBER)');
+      const merge = heavy.run('MERGE INTO big_mart USING scratch_rows ON true WHEN MATCHED THEN DELETE');
+      await atServer;
+      // Completes while the MERGE is still held at the server: it did not queue behind it.
+      expect(await quick.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      expect(await quick.run('DELETE FROM audit_rows')).toBe(0);
+      expect(wh.openSessions).toBe(2);
+      release();
+      expect(await merge).toBe(3);
+      await heavy.run('DROP TABLE IF EXISTS scratch_rows');
+      const session = (text: string) => stand.statements.filter((s) => s.sqlText.startsWith(text)).at(-1)?.sessionId;
+      // The temporary table, the MERGE reading it and the DROP share one session; the quick view has another.
+      expect(
+        new Set(
+          [
+            'CREATE OR REPLACE TEMPORARY TABLE scratch_rows',
+            'MERGE INTO big_mart',
+            'DROP TABLE IF EXISTS scratch_rows',
+          ].map(session),
+        ).size,
+      ).toBe(1);
+      expect(session('SELECT 1 AS one')).toBe(session('DELETE FROM audit_rows'));
+      expect(session('SELECT 1 AS one')).not.toBe(session('MERGE INTO big_mart'));
+    } finally {
+      release();
+      off();
+      offOne();
+      await wh.close();
+    }
+  });
+
+  test('sessions must be a whole number ≥ 1', async () => {
+    await expect(SnowflakeWarehouse.connect(jwtOptions({ sessions: 0 }), secrets)).rejects.toThrow(
+      /sessions must be a whole number ≥ 1, not 0/,
+    );
   });
 });
 

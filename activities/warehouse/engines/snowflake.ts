@@ -43,6 +43,8 @@ export interface SnowflakeWarehouseOptions {
   queryTag?: QueryTag;
   /** Session STATEMENT_TIMEOUT_IN_SECONDS: Snowflake cancels statements running longer. */
   statementTimeoutSeconds?: number;
+  /** Most sessions the worker opens (default 4): concurrent activities get their own, opened as needed. */
+  sessions?: number;
 }
 
 /** A failed Snowflake call: the server's error code and SQLSTATE, the statement's first line, no credentials. */
@@ -90,11 +92,14 @@ class SnowflakeSession {
   private queue: Promise<unknown> = Promise.resolve();
   private currentTag: string | null | undefined = null;
   private closed = false;
+  /** Units of work queued or running on this session (the pool gives new work to the least busy). */
+  pending = 0;
 
   constructor(private readonly connection: Connection) {}
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    this.pending++;
+    const next = this.queue.then(fn, fn).finally(() => this.pending--);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -145,16 +150,75 @@ class SnowflakeSession {
 }
 
 /**
- * Snowflake warehouse (production). One connection per worker, statements serialised like DuckDB's; every
- * statement runs under the QUERY_TAG of the warehouse object it was issued through (`withQueryTag` views
- * share the connection). Rows: see snowflake-rows.ts (lower-cased unquoted column names, exact decimals
+ * The worker's sessions: one is opened at connect, more (up to `max`) when every open one is busy, so a
+ * one-minute activity never waits behind another activity's 20-minute MERGE. Work goes to an idle session,
+ * else a new one, else the least busy.
+ */
+class SessionPool {
+  private readonly sessions: SnowflakeSession[] = [];
+  private opening: Promise<SnowflakeSession> | undefined;
+
+  constructor(
+    first: SnowflakeSession,
+    private readonly max: number,
+    private readonly open: () => Promise<SnowflakeSession>,
+  ) {
+    this.sessions.push(first);
+  }
+
+  /**
+   * Runs `fn` on a session chosen now: an idle one, else a newly opened one, else the least busy. `chosen`
+   * hears which before `fn` is queued. The choice and the queueing happen without a pause in between, so
+   * concurrent callers never all take the same "idle" session.
+   */
+  async exclusive<T>(
+    fn: (session: SnowflakeSession) => Promise<T>,
+    chosen?: (session: SnowflakeSession) => void,
+  ): Promise<T> {
+    const use = (session: SnowflakeSession) => {
+      chosen?.(session);
+      return session.exclusive(() => fn(session));
+    };
+    for (;;) {
+      const idle = this.sessions.find((s) => s.pending === 0);
+      if (idle) return use(idle);
+      if (this.sessions.length >= this.max) break;
+      // One login at a time; a failed login leaves the open sessions to share the work.
+      this.opening ??= this.open()
+        .then((session) => (this.sessions.push(session), session))
+        .finally(() => (this.opening = undefined));
+      if (!(await this.opening.catch(() => undefined))) break;
+    }
+    return use(this.sessions.reduce((a, b) => (b.pending < a.pending ? b : a)));
+  }
+
+  get size(): number {
+    return this.sessions.length;
+  }
+
+  async close(): Promise<void> {
+    await this.opening?.catch(() => undefined);
+    await Promise.all(this.sessions.map((s) => s.close()));
+  }
+}
+
+/**
+ * Snowflake warehouse (production). A pool of sessions per worker (see SessionPool): a `withQueryTag` view
+ * (one per activity) keeps the session it first got, so its temporary tables and transaction stay on one
+ * session and its statements run in order; the root object picks a session per call. Every statement runs
+ * under the QUERY_TAG of the object it was issued through. Rows: see snowflake-rows.ts (lower-cased unquoted column names, exact decimals
  * as strings, ISO timestamps). The session runs in UTC, like the DuckDB adapter.
  */
 export class SnowflakeWarehouse implements Warehouse {
   readonly dialect = 'snowflake' as const;
 
+  /** A view's session, fixed on its first statement (the root object has none: it picks per call). */
+  private pinned: SnowflakeSession | undefined;
+  /** Settles once `pinned` is set, for statements issued while the first one is still choosing. */
+  private pinning: Promise<void> | undefined;
+
   private constructor(
-    private readonly session: SnowflakeSession,
+    private readonly pool: SessionPool,
     /** Tag as given (objects merge in `withQueryTag`). */
     private readonly tag: QueryTag | undefined,
     /** The serialised tag this view's statements carry. */
@@ -163,6 +227,29 @@ export class SnowflakeWarehouse implements Warehouse {
     private readonly owner: boolean,
   ) {}
 
+  /** Runs `fn` alone on this object's session (see the class comment). */
+  private async exclusive<T>(fn: (session: SnowflakeSession) => Promise<T>): Promise<T> {
+    if (this.owner) return this.pool.exclusive(fn);
+    if (!this.pinned && this.pinning) await this.pinning;
+    const pinned = this.pinned;
+    if (pinned) return pinned.exclusive(() => fn(pinned));
+    let settle = () => {};
+    this.pinning = new Promise<void>((resolve) => (settle = resolve));
+    try {
+      return await this.pool.exclusive(fn, (session) => {
+        this.pinned = session;
+        settle();
+      });
+    } finally {
+      settle();
+    }
+  }
+
+  /** Sessions open now (at most `sessions`). */
+  get openSessions(): number {
+    return this.pool.size;
+  }
+
   /**
    * Logs in (key pair or password from `secrets`), then sets QUERY_TAG, TIMEZONE=UTC,
    * QUOTED_IDENTIFIERS_IGNORE_CASE=TRUE and the statement timeout.
@@ -170,27 +257,9 @@ export class SnowflakeWarehouse implements Warehouse {
   static async connect(options: SnowflakeWarehouseOptions, secrets: SecretStore): Promise<SnowflakeWarehouse> {
     checkOptions(options);
     const tagText = options.queryTag === undefined ? null : serialiseQueryTag(options.queryTag);
-    const connection = await login(options, secrets);
-    const session = new SnowflakeSession(connection);
-    try {
-      await session.exclusive(async () => {
-        await session.useTag(tagText);
-        await session.execute("ALTER SESSION SET TIMEZONE = 'UTC'");
-        // Freshline quotes every name it writes (quoteIdent: "raw"."shop__orders"), while models and
-        // admins write names unquoted (raw.shop__orders, which Snowflake upper-cases). Quoted names are
-        // case-sensitive by default, so the two would be different objects; with this setting quoted
-        // names are stored and resolved upper-case too, and both spellings reach the same table. (The
-        // catalog therefore holds them upper-case: lookups by name upper-case the name, see dialect.ts.)
-        await session.execute('ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = TRUE');
-        if (options.statementTimeoutSeconds !== undefined) {
-          await session.execute(`ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = ${options.statementTimeoutSeconds}`);
-        }
-      });
-    } catch (err) {
-      await session.close().catch(() => undefined);
-      throw err;
-    }
-    return new SnowflakeWarehouse(session, options.queryTag, tagText, true);
+    const first = await openSession(options, secrets, tagText);
+    const pool = new SessionPool(first, options.sessions ?? 4, () => openSession(options, secrets, tagText));
+    return new SnowflakeWarehouse(pool, options.queryTag, tagText, true);
   }
 
   /**
@@ -200,7 +269,7 @@ export class SnowflakeWarehouse implements Warehouse {
    */
   withQueryTag(tag: QueryTag): SnowflakeWarehouse {
     const merged = mergeQueryTags(this.tag, tag);
-    return new SnowflakeWarehouse(this.session, merged, serialiseQueryTag(merged), false);
+    return new SnowflakeWarehouse(this.pool, merged, serialiseQueryTag(merged), false);
   }
 
   /** The QUERY_TAG text this object's statements carry (null when none). */
@@ -208,9 +277,9 @@ export class SnowflakeWarehouse implements Warehouse {
     return this.tagText;
   }
 
-  private async runRaw(sql: string, params?: BindValue[]): Promise<number> {
-    await this.session.useTag(this.tagText);
-    const { statement, rows } = await this.session.execute(sql, params);
+  private async runRaw(session: SnowflakeSession, sql: string, params?: BindValue[]): Promise<number> {
+    await session.useTag(this.tagText);
+    const { statement, rows } = await session.execute(sql, params);
     const updated = statement.getNumUpdatedRows();
     if (updated !== undefined && updated >= 0) return updated;
     // COPY INTO reports per-file counts in ROWS_LOADED instead of an updated-rows total.
@@ -218,9 +287,9 @@ export class SnowflakeWarehouse implements Warehouse {
     return loaded < 0 ? 0 : rows.reduce((sum, row) => sum + Number(row[loaded] ?? 0), 0);
   }
 
-  private async queryRaw<T extends Row>(sql: string, params?: BindValue[]): Promise<T[]> {
-    await this.session.useTag(this.tagText);
-    const { statement, rows } = await this.session.execute(sql, params);
+  private async queryRaw<T extends Row>(session: SnowflakeSession, sql: string, params?: BindValue[]): Promise<T[]> {
+    await session.useTag(this.tagText);
+    const { statement, rows } = await session.execute(sql, params);
     const columns = statement.getColumns() ?? [];
     const names = columns.map((c) => normaliseColumnName(c.getName()));
     return rows.map((values) => toRow(columns, names, values) as T);
@@ -228,12 +297,12 @@ export class SnowflakeWarehouse implements Warehouse {
 
   /** Runs one statement; returns rows inserted/updated/deleted (DML), rows loaded (COPY), else 0. */
   run(sql: string, params?: BindValue[]): Promise<number> {
-    return this.session.exclusive(() => this.runRaw(sql, params));
+    return this.exclusive((session) => this.runRaw(session, sql, params));
   }
 
   /** Runs a query; rows as plain JSON-safe objects (see snowflake-rows.ts). */
   query<T extends Row = Row>(sql: string, params?: BindValue[]): Promise<T[]> {
-    return this.session.exclusive(() => this.queryRaw<T>(sql, params));
+    return this.exclusive((session) => this.queryRaw<T>(session, sql, params));
   }
 
   /**
@@ -241,15 +310,18 @@ export class SnowflakeWarehouse implements Warehouse {
    * around DDL (CREATE, ALTER, DROP), so only DML inside `fn` is atomic.
    */
   transaction<T>(fn: (tx: Pick<Warehouse, 'run' | 'query'>) => Promise<T>): Promise<T> {
-    return this.session.exclusive(async () => {
-      await this.session.useTag(this.tagText);
-      await this.session.execute('BEGIN TRANSACTION');
+    return this.exclusive(async (session) => {
+      await session.useTag(this.tagText);
+      await session.execute('BEGIN TRANSACTION');
       try {
-        const out = await fn({ run: (s, p) => this.runRaw(s, p), query: (s, p) => this.queryRaw(s, p) });
-        await this.session.execute('COMMIT');
+        const out = await fn({
+          run: (s, p) => this.runRaw(session, s, p),
+          query: (s, p) => this.queryRaw(session, s, p),
+        });
+        await session.execute('COMMIT');
         return out;
       } catch (err) {
-        await this.session.execute('ROLLBACK').catch(() => undefined);
+        await session.execute('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });
@@ -268,10 +340,42 @@ export class SnowflakeWarehouse implements Warehouse {
     return Number(rows[0]?.n) > 0;
   }
 
-  /** Ends the session; on a `withQueryTag` view this does nothing (the connection belongs to its creator). */
+  /** Ends every session; on a `withQueryTag` view this does nothing (the pool belongs to its creator). */
   async close(): Promise<void> {
-    if (this.owner) await this.session.close();
+    if (this.owner) await this.pool.close();
   }
+}
+
+/**
+ * Logs in (key pair or password from `secrets`), then sets QUERY_TAG, TIMEZONE=UTC,
+ * QUOTED_IDENTIFIERS_IGNORE_CASE=TRUE and the statement timeout.
+ */
+async function openSession(
+  options: SnowflakeWarehouseOptions,
+  secrets: SecretStore,
+  tagText: string | null,
+): Promise<SnowflakeSession> {
+  const connection = await login(options, secrets);
+  const session = new SnowflakeSession(connection);
+  try {
+    await session.exclusive(async () => {
+      await session.useTag(tagText);
+      await session.execute("ALTER SESSION SET TIMEZONE = 'UTC'");
+      // Freshline quotes every name it writes (quoteIdent: "raw"."shop__orders"), while models and
+      // admins write names unquoted (raw.shop__orders, which Snowflake upper-cases). Quoted names are
+      // case-sensitive by default, so the two would be different objects; with this setting quoted
+      // names are stored and resolved upper-case too, and both spellings reach the same table. (The
+      // catalog therefore holds them upper-case: lookups by name upper-case the name, see dialect.ts.)
+      await session.execute('ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = TRUE');
+      if (options.statementTimeoutSeconds !== undefined) {
+        await session.execute(`ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = ${options.statementTimeoutSeconds}`);
+      }
+    });
+  } catch (err) {
+    await session.close().catch(() => undefined);
+    throw err;
+  }
+  return session;
 }
 
 function checkOptions(options: SnowflakeWarehouseOptions): void {
@@ -285,6 +389,9 @@ function checkOptions(options: SnowflakeWarehouseOptions): void {
   }
   if (options.authenticator === 'SNOWFLAKE_JWT' && !options.privateKeySecret) throw missing('privateKeySecret');
   if (options.authenticator === 'SNOWFLAKE' && !options.passwordSecret) throw missing('passwordSecret');
+  const sessions = options.sessions;
+  if (sessions !== undefined && !(Number.isInteger(sessions) && sessions >= 1))
+    throw new Error(`Snowflake sessions must be a whole number ≥ 1, not ${sessions}`);
   const timeout = options.statementTimeoutSeconds;
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) {
     throw new Error(`Snowflake statementTimeoutSeconds must be a whole number of seconds ≥ 0, not ${timeout}`);
