@@ -13,6 +13,10 @@ import { buildModels } from '../../activities/warehouse/models/build';
 import { readModels } from '../../activities/warehouse/models/catalog';
 import { publishTables } from '../../activities/warehouse/publish';
 import { runChecks } from '../../activities/warehouse/quality/checks';
+import { createDqActivities } from '../../activities/dq';
+import { recordCheckResults, recordRun } from '../../activities/warehouse/audit/runs';
+import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/audit/health';
+import { certifiedWatermark, missedWindows } from '../../activities/warehouse/audit/freshness';
 import { loadConfig, modelsToBuild, parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
 import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
@@ -177,28 +181,7 @@ beforeAll(async () => {
     });
     return { columns: COPY_COLUMNS, rows };
   });
-  // Models and publish count what they built.
-  stand.on(/^SELECT count\(\*\)(?:::BIGINT)? AS (\w+) FROM/i, (sqlText) => ({
-    columns: [{ name: /AS (\w+)/i.exec(sqlText)![1].toUpperCase(), type: 'NUMBER(18,0)' }],
-    rows: [[0]],
-  }));
-  // null_rate and metric_match read one row of aggregates (an empty table's answer).
-  stand.on(/^SELECT count\(\*\)::BIGINT AS total, /, () => ({
-    columns: ['TOTAL', 'NULL_ROWS'].map((name) => ({ name, type: 'NUMBER(18,0)' })),
-    rows: [[0, 0]],
-  }));
-  stand.on(/^SELECT \([\s\S]*\)::VARCHAR AS l, \([\s\S]*\)::VARCHAR AS r$/, () => ({
-    columns: ['L', 'R'].map((name) => ({ name, type: 'VARCHAR' })),
-    rows: [[null, null]],
-  }));
-  // Row checks count failing rows in one statement: none fail here, of whatever the table holds.
-  stand.on(/^SELECT \(SELECT count\(\*\)/, () => ({
-    columns: [
-      { name: 'N', type: 'NUMBER(18,0)' },
-      { name: 'TOTAL', type: 'NUMBER(18,0)' },
-    ],
-    rows: [[0, 0]],
-  }));
+  // Every other query is answered as over empty tables (the stand-in's default), so checks and counts see 0 rows.
 }, 120_000);
 
 afterAll(async () => {
@@ -287,5 +270,72 @@ standInOnly(
     expect(made.filter((m) => m.transient !== scratch(m.table))).toEqual([]);
     expect(made.filter((m) => m.transient).length).toBeGreaterThan(10);
     expect(made.filter((m) => !m.transient).length).toBeGreaterThan(5);
+  },
+);
+
+standInOnly(
+  'the operator’s path on Snowflake: a failing error check quarantines, audit and health record it, release, dq report, freshness, retention purge',
+  async () => {
+    const wh = deps.warehouse as SnowflakeWarehouse;
+    const ds = config.datasets.find((d) => d.name === 'finance')!;
+    const run = { workflowId: `finance/window/${window.start}`, runId: 'r1', dataset: 'finance', window };
+    // Two payments with a negative amount: the error check quarantines them.
+    const undo = [
+      stand.on(/^SELECT \(SELECT count\(\*\)[\s\S]*"amount" < :1/, () => ({
+        columns: ['N', 'TOTAL'].map((name) => ({ name, type: 'NUMBER(18,0)' })),
+        rows: [[2, 40]],
+      })),
+      stand.on(/AS k FROM "shadow_finance"\."fct_payments"/, () => ({
+        columns: [{ name: 'K', type: 'VARCHAR' }],
+        rows: [['-5.00'], ['-1.00']],
+      })),
+      stand.on(/^INSERT INTO "quarantine"\."fct_payments"/, () => ({ updated: 2 })),
+      stand.on(/^UPDATE "quarantine"\."fct_payments" SET _dq_released_at/, () => ({ updated: 2 })),
+    ];
+    try {
+      const results = await runChecks(wh, {
+        dataset: ds,
+        runId: run.workflowId,
+        counts: [],
+        window,
+        models: readModels(),
+      });
+      expect(results.find((r) => r.check === 'payments_amount_positive')).toMatchObject({
+        status: 'fail',
+        failingRows: 2,
+        quarantinedRows: 2,
+        sampleKeys: ['-5.00', '-1.00'],
+      });
+      await recordCheckResults(wh, run, 1, results);
+      await recordWindowCounts(wh, 'finance', window, [
+        { table: 'payments', sourceRows: 40, stagedRows: 40, loadedRows: 40 },
+      ]);
+      await recordRun(wh, {
+        ...run,
+        status: 'published_with_errors',
+        steps: { publish: ds.publish },
+        gateDecision: { quarantined: 2 },
+        error: null,
+        startedAt: window.end,
+      });
+      const dq = createDqActivities(deps);
+      expect(
+        await dq.releaseQuarantine({
+          dataset: 'finance',
+          model: 'fct_payments',
+          check: 'payments_amount_positive',
+          by: 'alice',
+          reason: 'refund corrections, verified with finance',
+        }),
+      ).toEqual({ released: 2 });
+      const report = await dq.dqReport({ dataset: 'finance', since: window.start });
+      expect(report.quarantine.map((q) => q.model)).toContain('fct_payments');
+      await certifiedWatermark(wh, 'finance');
+      await missedWindows(wh, ds, window.start, window.end);
+      await purgeAudit(wh, '90d');
+    } finally {
+      for (const off of undo) off();
+    }
+    expect(refused()).toEqual([]);
   },
 );

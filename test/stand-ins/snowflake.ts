@@ -318,8 +318,9 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       queryId,
       user: session.user,
     });
+    const analysis: { emptyAnswer?: { columns: StandInColumn[]; rows: unknown[][] } } = {};
     let result: StandInResult | undefined = options.analyze
-      ? await checkStatement(stand.catalog, sqlText).then((error) => (error ? { error } : undefined))
+      ? await checkStatement(stand.catalog, sqlText, analysis).then((error) => (error ? { error } : undefined))
       : undefined;
     for (const { pattern, handler } of result ? [] : [...handlers]) {
       pattern.lastIndex = 0;
@@ -327,8 +328,10 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       result = await handler(sqlText, binds);
       if (result) break;
     }
-    // Nobody programmed it: catalog queries are answered from the catalog the analyzed DDL built.
-    if (!result && options.analyze) result = await informationSchema.answer(stand.catalog, sqlText, binds);
+    // Nobody programmed it: catalog queries are answered from the catalog the analyzed DDL built, other
+    // queries as Snowflake would over empty tables (a scalar aggregate still has its one row).
+    if (!result && options.analyze)
+      result = (await informationSchema.answer(stand.catalog, sqlText, binds)) ?? analysis.emptyAnswer;
     if (result && 'error' in result) {
       const { code, sqlState, message } = result.error;
       stand.statements[stand.statements.length - 1].error = { code, message };

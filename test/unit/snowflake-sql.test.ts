@@ -1,6 +1,6 @@
 import { holdAnalyzer } from '../stand-ins/snowflake-sql/analyzer-server';
 import { SnowflakeCatalog } from '../stand-ins/snowflake-sql/catalog';
-import { checkStatement } from '../stand-ins/snowflake-sql/statements';
+import { checkStatement, type EmptyAnswer } from '../stand-ins/snowflake-sql/statements';
 
 // The stand-in's SQL check: ZetaSQL's Snowflake analyzer (the real binary from its npm package) against a
 // catalog kept from the DDL received, plus shape checks for what the analyzer has no grammar for.
@@ -94,4 +94,26 @@ test('QUALIFY without WHERE (valid in Snowflake) is analyzed, nested too', async
     ),
   ).toBeNull();
   expect(await code(`SELECT order_id FROM raw.shop__orders QUALIFY nosuch = 1`)).toBe('000904');
+});
+
+test.each([
+  ['SELECT count(*) AS n, max("total") AS biggest FROM "raw"."shop__orders"', [[0, null]]],
+  ['SELECT "order_id", count(*) AS n FROM "raw"."shop__orders" GROUP BY "order_id"', []],
+  ['SELECT "order_id" FROM "raw"."shop__orders" ORDER BY 1', []],
+  ['SELECT (SELECT count(*) FROM "raw"."shop__orders") AS n, 1 AS one', [[null, null]]],
+])('an unprogrammed query is answered as over empty tables: %s', async (sql, rows) => {
+  const out: { emptyAnswer?: EmptyAnswer } = {};
+  expect(await checkStatement(catalog, sql, out)).toBeNull();
+  expect(out.emptyAnswer?.rows).toEqual(rows);
+  expect(out.emptyAnswer?.columns.length).toBe(2 - (sql.includes('ORDER BY') ? 1 : 0));
+});
+
+test('a VALUES list and GENERATOR rows (valid Snowflake the analyzer lacks) are analyzed as equivalent SELECTs', async () => {
+  expect(await code("SELECT city, region FROM (VALUES ('Boston', 'East'), ('Fargo', 'Mid')) AS t (city, region)")).toBe(
+    'ok',
+  );
+  expect(await code("SELECT dateadd(day, seq4(), '2015-01-01'::date) AS d FROM table(generator(rowcount => 10))")).toBe(
+    'ok',
+  );
+  expect(await code('SELECT nope FROM (VALUES (1)) AS t (city)')).toBe('000904');
 });

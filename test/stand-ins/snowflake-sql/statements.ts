@@ -70,12 +70,17 @@ const NAME = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const QNAME = String.raw`${NAME}\.${NAME}`;
 
 /** Checks one statement; returns Snowflake's error, or null when Snowflake would run it. Updates the catalog. */
-export async function checkStatement(catalog: SnowflakeCatalog, sqlText: string): Promise<SnowflakeError | null> {
+export async function checkStatement(
+  catalog: SnowflakeCatalog,
+  sqlText: string,
+  /** Receives, for an accepted query, what Snowflake would answer were every table empty (see emptyTableAnswer). */
+  out?: { emptyAnswer?: EmptyAnswer },
+): Promise<SnowflakeError | null> {
   const sql = sqlText.trim().replace(/;\s*$/, '');
   try {
     const shaped = shapeChecked(catalog, sql);
     if (shaped !== undefined) return shaped;
-    return await analyzed(catalog, sql);
+    return await analyzed(catalog, sql, out);
   } catch (err) {
     if (err instanceof CatalogError) return compilation(err.code, err.sqlState, err.message);
     throw err;
@@ -318,7 +323,11 @@ function mapOutsideQuotes(sql: string, f: (code: string) => string): string {
     .join('');
 }
 
-async function analyzed(catalog: SnowflakeCatalog, sql: string): Promise<SnowflakeError | null> {
+async function analyzed(
+  catalog: SnowflakeCatalog,
+  sql: string,
+  out?: { emptyAnswer?: EmptyAnswer },
+): Promise<SnowflakeError | null> {
   const { client, language } = await analyzer();
   const rewritten = forAnalysis(sql);
   const create = new RegExp(
@@ -341,6 +350,7 @@ async function analyzed(catalog: SnowflakeCatalog, sql: string): Promise<Snowfla
     if (e.code !== 3) throw new Error(`the ZetaSQL analyzer failed: ${e.details ?? e.message}`, { cause: err });
     return snowflakeError(String(e.details ?? e.message));
   }
+  if (out) out.emptyAnswer = emptyTableAnswer(response);
   if (create && target) {
     const q = target;
     const rest = sql.slice(create[0].length).trimStart();
@@ -353,6 +363,47 @@ async function analyzed(catalog: SnowflakeCatalog, sql: string): Promise<Snowfla
     });
   }
   return null;
+}
+
+/** A query's result as the stand-in encodes it. */
+export interface EmptyAnswer {
+  columns: { name: string; type: string }[];
+  rows: unknown[][];
+}
+
+type Node = Record<string, unknown>;
+const only = (node: unknown): [string, Node] => {
+  const [key, value] = Object.entries((node ?? {}) as Node).find(([, v]) => v) ?? ['', {}];
+  return [key, value as Node];
+};
+
+/**
+ * What Snowflake answers a query with when the tables it reads are empty, from the analyzer's resolved
+ * tree: a scalar aggregate (no GROUP BY) or a FROM-less SELECT gives one row — counts 0, everything else
+ * NULL — and any other query no rows. Tests program data-dependent answers on top of this.
+ */
+function emptyTableAnswer(response: AnalyzeResponse__Output | undefined): EmptyAnswer | undefined {
+  const stmt = (response?.resolvedStatement as Node | undefined)?.resolvedQueryStmtNode as Node | undefined;
+  if (!stmt) return undefined;
+  const output = (stmt.outputColumnList ?? []) as {
+    name: string;
+    column?: { columnId?: { low: number }; type?: TypeProto };
+  }[];
+  const columns = output.map((c) => ({ name: c.name.toUpperCase(), type: snowflakeType(c.column?.type) }));
+  let [kind, scan] = only(stmt.query);
+  while (['resolvedProjectScanNode', 'resolvedOrderByScanNode', 'resolvedLimitOffsetScanNode'].includes(kind))
+    [kind, scan] = only(scan.inputScan);
+  if (kind === 'resolvedSingleRowScanNode') return { columns, rows: [output.map(() => null)] };
+  const aggregate =
+    kind === 'resolvedAggregateScanBaseNode' ? (scan.resolvedAggregateScanNode as Node | undefined) : undefined;
+  const base = aggregate?.parent as Node | undefined;
+  if (!base || ((base.groupByList ?? []) as unknown[]).length > 0) return { columns, rows: [] };
+  const counts = new Set(
+    ((base.aggregateList ?? []) as { column?: { columnId?: { low: number } } }[])
+      .filter((a) => /ZetaSQL:\$count/.test(JSON.stringify(a)))
+      .map((a) => a.column?.columnId?.low),
+  );
+  return { columns, rows: [output.map((c) => (counts.has(c.column?.columnId?.low) ? 0 : null))] };
 }
 
 /** The resolved output columns of a CTAS or view (the first outputColumnList in the resolved tree). */
