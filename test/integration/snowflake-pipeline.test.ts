@@ -326,8 +326,10 @@ test('load → transform → publish issue exactly these statements, each under 
     'SELECT count(*) AS n FROM "shadow_sales"."stg_orders"',
     'CREATE OR REPLACE VIEW "shadow_sales"."fct_orders__view" AS -- grain: one row per order_id -- materialized: incremental -- unique_key: order_id ' +
       'select order_id, amount from "shadow_sales"."stg_orders"',
-    'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
-    'SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns WHERE lower(table_schema) = lower(:1) AND lower(table_name) = lower(:2) ORDER BY ordinal_position',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
+      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
+      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
     `CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."fct_orders__next" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
     'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders" CLONE "certified"."fct_orders"',
     'SELECT count(*) AS updated FROM "shadow_sales"."fct_orders" AS t JOIN "shadow_sales"."fct_orders__next" AS s ON s."order_id" = t."order_id" WHERE t._row_hash <> s._row_hash',

@@ -2,6 +2,7 @@ import { DUCKDB, type Dialect } from '../dialect';
 import { SCHEMAS, rawTable, shadowSchema } from '../layout';
 import { buildOrder, readModels, readSourceContracts, renderModel, MODELS_DIR, type Model } from './catalog';
 import { qualified, quoteIdent } from '../sql';
+import { tableColumns } from '../information-schema';
 import type { Warehouse } from '../warehouse';
 
 /** Result of one model build. */
@@ -120,14 +121,14 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   ctx.scratch.push({ kind: 'VIEW', name: view });
   // A view first: its columns (from the catalog) define the row hash, the same way on every dialect.
   await wh.run(`CREATE OR REPLACE VIEW ${view} AS ${body(ctx, model)}`);
-  const columns = await columnsOf(wh, shadow, `${model.name}__view`);
+  const columns = await tableColumns(wh, shadow, `${model.name}__view`);
   // Content only: lineage columns (_source_load_id, …) change with every window, the content may not.
   const rowHash = ctx.dialect.surrogateKey(
     columns.filter((c) => !c.name.startsWith('_')).map((c) => quoteIdent(c.name)),
   );
   const base = { model: model.name, layer: model.layer };
 
-  const previous = await columnsOf(wh, SCHEMAS.certified, model.name);
+  const previous = await tableColumns(wh, SCHEMAS.certified, model.name);
   const sameShape =
     previous.length > 0 &&
     sameColumns(
@@ -221,14 +222,6 @@ function downstreamPartitionColumns(ctx: BuildContext, model: Model): string[] {
   return [
     ...new Set(ctx.models.filter((m) => m.partitionBy && m.refs.includes(model.name)).map((m) => m.partitionBy!)),
   ];
-}
-
-async function columnsOf(wh: Warehouse, schema: string, table: string): Promise<Column[]> {
-  return wh.query<Column>(
-    `SELECT lower(column_name) AS name, data_type AS type FROM information_schema.columns
-      WHERE lower(table_schema) = lower($1) AND lower(table_name) = lower($2) ORDER BY ordinal_position`,
-    [schema, table],
-  );
 }
 
 function sameColumns(a: Column[], b: Column[]): boolean {
