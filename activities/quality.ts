@@ -7,6 +7,7 @@ import { downstreamOf, readModels } from './warehouse/models/catalog';
 import { buildModels } from './warehouse/models/build';
 import { recordWindowCounts, refreshDatasetHealth } from './warehouse/audit/health';
 import { runChecks, type CheckResult, type TableCounts } from './warehouse/quality/checks';
+import type { RunStatus } from '../workflows/messages';
 
 /** What the gate step returns to the workflow. */
 export interface GateOutcome {
@@ -26,7 +27,7 @@ export function createQualityActivities(deps: ActivityDeps) {
       input: RunWindow & {
         attempt: number;
         counts: TableCounts[];
-        drift?: { table: string; summary: string; breaking: boolean; accepted: boolean }[];
+        drift?: RunStatus['drift'];
       },
     ): Promise<GateOutcome> {
       return withHeartbeat(deps, 'gate', async () => {
@@ -75,7 +76,7 @@ export function createQualityActivities(deps: ActivityDeps) {
  * Schema drift as a check row, so operators find it with the other checks. Breaking drift is `error`,
  * not `critical`: it holds only the marts that read the table (publish), never the whole dataset.
  */
-function driftResult(d: { table: string; summary: string; breaking: boolean; accepted: boolean }): CheckResult {
+function driftResult(d: RunStatus['drift'][number]): CheckResult {
   const held = d.breaking && !d.accepted;
   return {
     check: `schema_drift_${d.table}`,
@@ -88,7 +89,7 @@ function driftResult(d: { table: string; summary: string; breaking: boolean; acc
     sampleKeys: [],
     detail: held
       ? `${d.table}: ${d.summary} — not loaded; marts reading it keep their last certified version until ${
-          d.summary.includes('— held:') ? 'config lists the held columns' : 'the change is accepted (acceptDrift)'
+          d.held?.length ? 'config lists the held columns' : 'the change is accepted (acceptDrift)'
         }`
       : `${d.table}: ${d.summary}${d.accepted ? ' (accepted)' : ''} — flowed into raw`,
   };

@@ -62,7 +62,14 @@ export interface RunStatus {
   gate: { attempt: number; critical: string[]; errors: string[]; warnings: string[]; checks: number } | null;
   decisions: GateDecision[];
   /** Source schema changes seen this run; breaking ones not accepted hold the marts that read them. */
-  drift: { table: string; summary: string; breaking: boolean; accepted: boolean }[];
+  drift: {
+    table: string;
+    summary: string;
+    breaking: boolean;
+    accepted: boolean;
+    /** New columns of a PII/PCI table held until config lists them (absent: none). */
+    held?: string[];
+  }[];
   /** Certified tables not published this run, and why (their last certified version stays). */
   held: { table: string; reason: string }[];
   /** Alerts this run sent (or could not send): blocked gate, gate timeout. */

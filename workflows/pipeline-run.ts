@@ -134,6 +134,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
               summary: m.drift.summary,
               breaking: m.drift.breaking,
               accepted: m.drift.breaking && !m.blocked,
+              ...(m.drift.held?.length ? { held: m.drift.held } : {}),
             },
           ]
         : [],

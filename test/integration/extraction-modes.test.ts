@@ -152,7 +152,9 @@ test('a column added to a PII table is held out of stage and raw until listed; l
   for (const input of [{}, { acceptDrift: ['customers'] }]) {
     const held = await h.run(input);
     expect(held.status).toBe('published_partial');
-    expect(held.drift).toEqual([expect.objectContaining({ table: 'customers', breaking: true, accepted: false })]);
+    expect(held.drift).toEqual([
+      expect.objectContaining({ table: 'customers', breaking: true, accepted: false, held: ['secondary_email'] }),
+    ]);
     expect(held.held).toContainEqual({ table: 'dim_customer', reason: expect.stringContaining('secondary_email') });
     const [dq] = await h.sql(
       `SELECT status, detail FROM audit.dq_results WHERE workflow_id = $1 AND check_name = 'schema_drift_customers'
@@ -163,6 +165,7 @@ test('a column added to a PII table is held out of stage and raw until listed; l
     expect(String(dq.detail)).toContain(
       'shop.customers declares PII/PCI, so new column secondary_email loads only once listed in its pii',
     );
+    expect(String(dq.detail)).toMatch(/keep their last certified version until config lists the held columns$/);
     expect(await rawColumns()).not.toContain('secondary_email');
     const staged = await stagedText();
     expect(staged).not.toContain('secondary_email');
