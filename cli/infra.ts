@@ -3,6 +3,7 @@ import { SnowflakeWarehouse, type SnowflakeWarehouseOptions } from '../activitie
 import { loadConfig } from '../config/load';
 import type { PipelineConfig } from '../config/schema';
 import { applySnowflakeInfra } from '../infra/snowflake/apply';
+import { snowflakeStagePolicy, snowflakeTrustPolicy } from '../infra/snowflake/aws-trust';
 import { formatPlan, renderSnowflakeInfra, snowflakeInfraConfig } from '../infra/snowflake/render';
 import { openSecretStore, snowflakeOptions } from '../workers/adapters';
 import { cliDataDir } from './secrets';
@@ -80,5 +81,40 @@ export async function infraSnowflakeApplyCommand(opts: InfraApplyOptions, deps: 
   } finally {
     await session.close();
   }
+  return 0;
+}
+
+export interface TrustPolicyOptions {
+  /** STORAGE_AWS_IAM_USER_ARN from `DESC INTEGRATION <name>`. */
+  iamUserArn: string;
+  /** STORAGE_AWS_EXTERNAL_ID from `DESC INTEGRATION <name>`; default warehouse.externalStage.externalId. */
+  externalId?: string;
+}
+
+/**
+ * `freshline infra snowflake trust-policy`: prints, as one JSON object, the trust policy (`trustPolicy`) and
+ * the permissions policy (`permissionsPolicy`) of the IAM role the storage integration assumes. Connects to
+ * nothing. Returns the exit code.
+ */
+export function infraSnowflakeTrustPolicyCommand(
+  opts: TrustPolicyOptions,
+  deps: Pick<InfraApplyDeps, 'config' | 'out'> = {},
+): number {
+  const out = deps.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const wh = (deps.config ?? loadConfig()).warehouse;
+  if (wh.type !== 'snowflake')
+    throw new Error(
+      `the configured warehouse is ${wh.type} (warehouse.type), not snowflake: there is no storage integration`,
+    );
+  const externalId = opts.externalId ?? wh.externalStage.externalId;
+  if (externalId === undefined)
+    throw new Error(
+      `--external-id is required unless warehouse.externalStage.externalId is set (STORAGE_AWS_EXTERNAL_ID in DESC INTEGRATION ${wh.externalStage.storageIntegration})`,
+    );
+  const policies = {
+    trustPolicy: snowflakeTrustPolicy(opts.iamUserArn, externalId),
+    permissionsPolicy: snowflakeStagePolicy(wh.externalStage.url),
+  };
+  out(JSON.stringify(policies, null, 2));
   return 0;
 }

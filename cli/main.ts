@@ -99,12 +99,14 @@ program
   });
 }
 
-// freshline infra snowflake apply: roles, grants, masking, Tableau's user, warehouses (infra/snowflake/).
-program
+// freshline infra snowflake apply: roles, grants, masking, Tableau's user, warehouses, storage integration
+// (infra/snowflake/); trust-policy: the AWS role that integration assumes.
+const infraSnowflake = program
   .command('infra')
   .description('warehouse security as code')
   .command('snowflake')
-  .description('Snowflake DDL rendered from config (infra/snowflake/*.sql)')
+  .description('Snowflake DDL rendered from config (infra/snowflake/*.sql)');
+infraSnowflake
   .command('apply')
   .description(
     'apply the infra/snowflake files not yet applied to the configured Snowflake account (recorded in <database>.governance.schema_migrations)',
@@ -115,6 +117,20 @@ program
   .action(async (opts) => {
     const { infraSnowflakeApplyCommand } = await import('./infra');
     process.exitCode = await infraSnowflakeApplyCommand(opts);
+  });
+infraSnowflake
+  .command('trust-policy')
+  .description(
+    "print the trust and permissions policies (JSON) of the IAM role the storage integration assumes, from DESC INTEGRATION's values",
+  )
+  .requiredOption('--iam-user-arn <arn>', 'STORAGE_AWS_IAM_USER_ARN from DESC INTEGRATION <name>')
+  .option(
+    '--external-id <id>',
+    'STORAGE_AWS_EXTERNAL_ID from DESC INTEGRATION (default: warehouse.externalStage.externalId)',
+  )
+  .action(async (opts) => {
+    const { infraSnowflakeTrustPolicyCommand } = await import('./infra');
+    process.exitCode = infraSnowflakeTrustPolicyCommand(opts);
   });
 
 program

@@ -6,6 +6,10 @@ import type { StageConfig } from './stage';
 const snowflakeName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a Snowflake identifier (letters, digits, _ and $)');
+/** An IAM role ARN, `arn:aws:iam::<12-digit account>:role/<optional path/>name` (IAM's own name rules). */
+export const AWS_ROLE_ARN = /^arn:aws:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** An sts:ExternalId as IAM accepts it: 2 to 1224 letters, digits and `_+=,.@:/-` (so never a quote). */
+export const AWS_EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 const s3Url = z
   .string()
   .regex(
@@ -109,8 +113,18 @@ export const SnowflakeWarehouseSchema = z.object({
     name: identifier,
     /** The stage's S3 URL: the S3 stage's bucket and prefix, e.g. s3://bucket/freshline/stage/. */
     url: s3Url,
-    /** Storage integration (created by an account admin) that lets Snowflake read the bucket. */
+    /** Storage integration that lets Snowflake read the bucket: created by `infra snowflake apply` when awsRoleArn is set, else by an account admin. */
     storageIntegration: identifier,
+    /** IAM role Snowflake assumes to read the bucket (STORAGE_AWS_ROLE_ARN), e.g. arn:aws:iam::123456789012:role/freshline-snowflake. */
+    awsRoleArn: z
+      .string()
+      .regex(AWS_ROLE_ARN, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/freshline-snowflake')
+      .optional(),
+    /** The integration's STORAGE_AWS_EXTERNAL_ID, copied from `DESC INTEGRATION` after the first apply: the trust policy's sts:ExternalId. */
+    externalId: z
+      .string()
+      .regex(AWS_EXTERNAL_ID, 'must be an external ID as DESC INTEGRATION shows it (letters, digits and _+=,.@:/-)')
+      .optional(),
   }),
   /** Role dashboards use: granted USAGE on `certified` and `bi` and SELECT on their tables and views after every publish. */
   biRole: identifier,

@@ -55,6 +55,7 @@ export async function applySnowflakeInfra(
     report.statements += 1;
   };
 
+  for (const o of plan.omitted) log(`${o.file}: left out (${o.reason})`);
   for (const m of plan.migrations.filter((x) => x.kind === 'bootstrap')) {
     await runFile(m);
     log(`${m.file}: ${m.statements.length} statement(s)`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SCHEMAS, rawTable, shadowSchema } from '../../activities/warehouse/layout';
 import { parseDuration } from '../../config/duration';
 import type { PipelineConfig, SnowflakeWarehouseConfig } from '../../config/schema';
+import { AWS_EXTERNAL_ID, AWS_ROLE_ARN } from '../../config/schema/warehouse';
 
 /**
  * Renders infra/snowflake/*.sql for one config: the templates hold the DDL, config supplies the names
@@ -24,6 +25,7 @@ import type { PipelineConfig, SnowflakeWarehouseConfig } from '../../config/sche
  * body per item, names resolving in the item first. Every value is rendered here, already quoted: names
  * as upper-case quoted identifiers (which Snowflake resolves like the unquoted names models use, whatever
  * QUOTED_IDENTIFIERS_IGNORE_CASE says), values as string literals. An unknown name fails the render.
+ * A name config may leave unset (see `unsetPlaceholders`) leaves out every file using it, the plan saying why.
  */
 
 /** Where the templates live. */
@@ -76,6 +78,8 @@ export interface InfraPlan {
   /** Quoted `"<DB>"."GOVERNANCE"."SCHEMA_MIGRATIONS"`, for the runner's own statements. */
   migrationsTableSql: string;
   migrations: RenderedMigration[];
+  /** Files left out because config lacks what they need: neither run nor recorded, so they apply once it is set. */
+  omitted: { file: string; reason: string }[];
 }
 
 export interface RenderOptions {
@@ -236,6 +240,26 @@ export function rsaPublicKeyBody(text: string): string {
 
 type Context = Record<string, string | Record<string, string>[]>;
 
+/** `value` as a literal once it matches `pattern`; `what` names the config field. */
+function checkedLiteral(value: string, pattern: RegExp, what: string, example: string): string {
+  if (!pattern.test(value)) throw new Error(`${what} '${value}' must be ${example} for freshline infra snowflake`);
+  return literal(value);
+}
+
+/**
+ * Placeholders config may leave unset, each with the reason the files using it are left out. Without
+ * awsRoleArn the storage integration is skipped rather than failing the render: configs from before it
+ * existed name an integration an account admin created by hand, and V002/V004 keep working with that one.
+ */
+function unsetPlaceholders(wh: SnowflakeWarehouseConfig): Record<string, string> {
+  if (wh.externalStage.awsRoleArn) return {};
+  return {
+    storage_aws_role_arn:
+      `warehouse.externalStage.awsRoleArn is not set, so the storage integration ${wh.externalStage.storageIntegration.toUpperCase()} ` +
+      'must already exist (an account admin creates it); set awsRoleArn to have this apply create it',
+  };
+}
+
 /** The values templates can use, each already quoted for SQL. */
 function contextFor(config: PipelineConfig, names: InfraNames, options: RenderOptions): Context {
   const wh = snowflakeInfraConfig(config);
@@ -273,6 +297,18 @@ function contextFor(config: PipelineConfig, names: InfraNames, options: RenderOp
     storage_integration: quoted(
       upper(wh.externalStage.storageIntegration, 'warehouse.externalStage.storageIntegration'),
     ),
+    ...(wh.externalStage.awsRoleArn !== undefined && {
+      storage_aws_role_arn: checkedLiteral(
+        wh.externalStage.awsRoleArn,
+        AWS_ROLE_ARN,
+        'warehouse.externalStage.awsRoleArn',
+        'an IAM role ARN such as arn:aws:iam::123456789012:role/freshline-snowflake',
+      ),
+    }),
+    pinned_external_id:
+      wh.externalStage.externalId === undefined
+        ? ''
+        : `STORAGE_AWS_EXTERNAL_ID = ${checkedLiteral(wh.externalStage.externalId, AWS_EXTERNAL_ID, 'warehouse.externalStage.externalId', 'an external ID as DESC INTEGRATION shows it')} `,
     worker_role: quoted(names.roles.worker),
     loader_role: quoted(names.roles.loader),
     transformer_role: quoted(names.roles.transformer),
@@ -391,19 +427,29 @@ export function renderSnowflakeInfra(config: PipelineConfig, options: RenderOpti
   const dir = options.dir ?? INFRA_SNOWFLAKE_DIR;
   const names = snowflakeInfraNames(config);
   const context = contextFor(config, names, options);
-  const migrations = templateFiles(dir).map((f) => {
-    const statements = splitStatements(renderTemplate(readFileSync(join(dir, f.file), 'utf8'), context, f.file));
+  const unset = unsetPlaceholders(snowflakeInfraConfig(config));
+  const migrations: RenderedMigration[] = [];
+  const omitted: InfraPlan['omitted'] = [];
+  for (const f of templateFiles(dir)) {
+    const text = readFileSync(join(dir, f.file), 'utf8');
+    const missing = [...text.matchAll(/\{\{\s*([a-z_]+)\s*\}\}/g)].map((m) => m[1]).find((name) => name in unset);
+    if (missing !== undefined) {
+      omitted.push({ file: f.file, reason: unset[missing] });
+      continue;
+    }
+    const statements = splitStatements(renderTemplate(text, context, f.file));
     const checksum = createHash('sha256').update(statements.join(';\n')).digest('hex');
-    return { ...f, statements, checksum };
-  });
-  return { names, migrationsTableSql: context.migrations_table as string, migrations };
+    migrations.push({ ...f, statements, checksum });
+  }
+  return { names, migrationsTableSql: context.migrations_table as string, migrations, omitted };
 }
 
 /** The plan as one script (what `--dry-run` prints): runnable as is in a worksheet with the admin role. */
 export function formatPlan(plan: InfraPlan): string {
-  return plan.migrations
-    .map((m) =>
+  return [
+    ...plan.omitted.map((o) => `-- ${o.file} left out: ${o.reason}`),
+    ...plan.migrations.map((m) =>
       [`-- ${m.file} (${m.kind}, checksum ${m.checksum.slice(0, 12)})`, ...m.statements.map((s) => `${s};`)].join('\n'),
-    )
-    .join('\n\n');
+    ),
+  ].join('\n\n');
 }

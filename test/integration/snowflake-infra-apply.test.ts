@@ -43,7 +43,12 @@ function config(mutate: (c: Yaml) => void = () => undefined): PipelineConfig {
     database: 'ANALYTICS',
     privateKeySecret: 'SF_WORKER_KEY',
     accessUrl: stand.url,
-    externalStage: { name: 'freshline_stage', url: 's3://acme-freshline/stage/', storageIntegration: 'freshline_s3' },
+    externalStage: {
+      name: 'freshline_stage',
+      url: 's3://acme-freshline/stage/',
+      storageIntegration: 'freshline_s3',
+      awsRoleArn: 'arn:aws:iam::123456789012:role/freshline-snowflake',
+    },
     biRole: 'bi_reader',
     infra: {
       admin: { user: 'ADMIN', privateKeySecret: 'SF_ADMIN_KEY' },
@@ -127,7 +132,12 @@ test('first apply: logs in as the administrator with the admin role, runs every 
   expect(lines).toContain(
     `V004__grants.sql: applied ${rest.find((m) => m.version === 'V004')?.statements.length} statement(s) (new)`,
   );
-  expect(lines.at(-1)).toMatch(/^done: 7 file\(s\) applied, 0 already applied, \d+ statement\(s\)$/);
+  // The storage integration first: the stage (V002) and LOADER's grant on it (V004) need it.
+  expect(statements.find((s) => /STORAGE INTEGRATION/.test(s.sqlText))?.sqlText).toMatch(
+    /^CREATE STORAGE INTEGRATION IF NOT EXISTS "FRESHLINE_S3"/,
+  );
+  expect(rest.map((m) => m.version).slice(0, 3)).toEqual(['V000', 'V001', 'V002']);
+  expect(lines.at(-1)).toMatch(/^done: 8 file\(s\) applied, 0 already applied, \d+ statement\(s\)$/);
 });
 
 test('second apply skips every recorded version; only bootstrap and the repeatable masking file run again', async () => {
@@ -144,6 +154,7 @@ test('second apply skips every recorded version; only bootstrap and the repeatab
     expect.stringMatching(/^INSERT INTO /),
   ]);
   for (const v of [
+    'V000__storage_integration',
     'V001__warehouses',
     'V002__database_and_schemas',
     'V003__roles',
@@ -153,7 +164,7 @@ test('second apply skips every recorded version; only bootstrap and the repeatab
   ]) {
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v}\\.sql: already applied`)));
   }
-  expect(lines.at(-1)).toMatch(/^done: 1 file\(s\) applied, 6 already applied/);
+  expect(lines.at(-1)).toMatch(/^done: 1 file\(s\) applied, 7 already applied/);
 });
 
 test('a config change re-applies exactly the versions it renders differently (a new dataset: its shadow schema and grants)', async () => {
@@ -187,7 +198,7 @@ test('a failing statement stops the apply naming file and statement; that file i
   await expect(apply(cfg)).rejects.toThrow(
     /V004__grants\.sql: statement 4 of \d+ failed \(GRANT USAGE ON INTEGRATION "FRESHLINE_S3" TO ROLE "ANALYTICS_LOADER"\): .*Insufficient privileges.*\n.*runs it again from the start/,
   );
-  expect(recorded.map((r) => r[0])).toEqual(['V001', 'V002', 'V003']);
+  expect(recorded.map((r) => r[0])).toEqual(['V000', 'V001', 'V002', 'V003']);
   failing();
   const { lines, statements } = await apply(cfg);
   expect(lines.filter((l) => / applied \d+ statement/.test(l)).map((l) => l.split(':')[0])).toEqual([
@@ -200,6 +211,17 @@ test('a failing statement stops the apply naming file and statement; that file i
     (m) => m.version === 'V004',
   );
   expect(statements.map((s) => s.sqlText)).toEqual(expect.arrayContaining(grants?.statements ?? ['missing']));
+});
+
+test('without awsRoleArn the storage integration is left out, saying so, and the rest applies as before', async () => {
+  const { lines, statements } = await apply(config((c) => delete c.warehouse.externalStage.awsRoleArn));
+  expect(lines[1]).toBe(
+    'V000__storage_integration.sql: left out (warehouse.externalStage.awsRoleArn is not set, so the storage integration ' +
+      'FRESHLINE_S3 must already exist (an account admin creates it); set awsRoleArn to have this apply create it)',
+  );
+  expect(statements.filter((s) => /STORAGE INTEGRATION/.test(s.sqlText))).toEqual([]);
+  expect(recorded.map((r) => r[0])).not.toContain('V000');
+  expect(lines.at(-1)).toMatch(/^done: 7 file\(s\) applied, 0 already applied/);
 });
 
 test('--role overrides the admin role', async () => {

@@ -308,13 +308,18 @@ describe('idempotent', () => {
 describe('files and rendering', () => {
   test('infra/snowflake holds one bootstrap, numbered versions and repeatables, in run order', () => {
     const sql = readdirSync(INFRA_SNOWFLAKE_DIR).filter((f) => f.endsWith('.sql'));
-    expect(render().migrations.map((m) => m.file)).toEqual([
+    // With awsRoleArn set, so that the storage integration (V000) is rendered too.
+    const plan = render(
+      production((c) => (c.warehouse.externalStage.awsRoleArn = 'arn:aws:iam::123456789012:role/freshline-snowflake')),
+    );
+    expect(plan.migrations.map((m) => m.file)).toEqual([
       'B__bootstrap.sql',
       ...sql.filter((f) => f.startsWith('V')).sort(),
       ...sql.filter((f) => f.startsWith('R')).sort(),
     ]);
-    expect(render().migrations.map((m) => m.version)).toEqual([
+    expect(plan.migrations.map((m) => m.version)).toEqual([
       'B__bootstrap',
+      'V000',
       'V001',
       'V002',
       'V003',
