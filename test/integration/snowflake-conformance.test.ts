@@ -25,6 +25,7 @@ import { openDeps, type WorkerDeps } from '../../workers/deps';
 import { startS3, type S3StandIn } from '../stand-ins/s3';
 import { startSnowflakeStandIn, type SnowflakeStandIn, type StandInColumn } from '../stand-ins/snowflake';
 import { testEnv } from '../support/env';
+import { standInWarehouse } from '../support/snowflake-config';
 
 /**
  * The shipped pipeline on the production adapters, every statement analyzed as Snowflake SQL: the three
@@ -149,22 +150,7 @@ beforeAll(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
   config = parseConfig({
     ...shipped,
-    warehouse: {
-      type: 'snowflake',
-      account: 'freshline_test',
-      user: 'loader',
-      role: 'FRESHLINE_LOADER',
-      warehouse: 'FRESHLINE_WH',
-      database: 'ANALYTICS',
-      privateKeySecret: 'SF_LOADER_KEY',
-      accessUrl: stand.url,
-      externalStage: {
-        name: 'freshline_stage',
-        url: `s3://${s3.bucket}/${STAGE_PREFIX}/`,
-        storageIntegration: 'freshline_s3',
-      },
-      biRole: 'bi_reader',
-    },
+    warehouse: standInWarehouse(stand.url, `s3://${s3.bucket}/${STAGE_PREFIX}/`),
     stage: { type: 's3', bucket: s3.bucket, prefix: STAGE_PREFIX, region: s3.region, endpoint: s3.endpoint },
   });
   deps = await openDeps({ dataDir: join(tmp, 'data'), config, secrets });

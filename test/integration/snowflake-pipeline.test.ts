@@ -21,6 +21,7 @@ import {
   type StandInColumn,
   startSnowflakeStandIn,
 } from '../stand-ins/snowflake';
+import { standInWarehouse } from '../support/snowflake-config';
 
 /**
  * The production path at the SQL level: the worker's adapters built from a Snowflake + S3 config, then
@@ -54,19 +55,7 @@ function configFor(publish: string[]): PipelineConfig {
         publish,
       },
     ],
-    warehouse: {
-      type: 'snowflake',
-      account: 'freshline_test',
-      user: 'loader',
-      role: 'FRESHLINE_LOADER',
-      warehouse: 'FRESHLINE_WH',
-      database: 'ANALYTICS',
-      privateKeySecret: 'SF_LOADER_KEY',
-      accessUrl: stand.url,
-      externalStage: { name: 'freshline_stage', url: STAGE_URL, storageIntegration: 'freshline_s3' },
-      biRole: 'bi_reader',
-      statementTimeout: '1h',
-    },
+    warehouse: standInWarehouse(stand.url, STAGE_URL, { statementTimeout: '1h' }),
     stage: { type: 's3', bucket: 'acme-freshline', prefix: 'stage', region: 'eu-west-1' },
   });
 }
