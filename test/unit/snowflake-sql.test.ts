@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { holdAnalyzer } from '../stand-ins/snowflake-sql/analyzer-server';
 import { SnowflakeCatalog } from '../stand-ins/snowflake-sql/catalog';
 import { checkStatement, type EmptyAnswer } from '../stand-ins/snowflake-sql/statements';
@@ -116,4 +118,28 @@ test('a VALUES list and GENERATOR rows (valid Snowflake the analyzer lacks) are 
     'ok',
   );
   expect(await code('SELECT nope FROM (VALUES (1)) AS t (city)')).toBe('000904');
+});
+
+test('the documented credits-by-dataset-and-step report is valid Snowflake SQL over ACCOUNT_USAGE', async () => {
+  const report = readFileSync(join(__dirname, '../../infra/snowflake/reports/credits_by_dataset_step.sql'), 'utf8');
+  const usage = new SnowflakeCatalog();
+  usage.createSchema('ACCOUNT_USAGE');
+  usage.define('ACCOUNT_USAGE', 'QUERY_ATTRIBUTION_HISTORY', {
+    kind: 'table',
+    columns: [
+      'QUERY_ID VARCHAR',
+      'QUERY_TAG VARCHAR',
+      'START_TIME TIMESTAMP_LTZ',
+      'CREDITS_ATTRIBUTED_COMPUTE FLOAT',
+    ].map((c) => ({ name: c.split(' ')[0], type: c.split(' ')[1] })),
+    temporary: false,
+  });
+  // The stand-in's catalog has schemas, not databases: the view is named without its SNOWFLAKE database.
+  const sql = report.replace(/--[^\n]*\n/g, '').replace('SNOWFLAKE.ACCOUNT_USAGE.', 'ACCOUNT_USAGE.');
+  const out: { emptyAnswer?: EmptyAnswer } = {};
+  expect(await checkStatement(usage, sql, out)).toBeNull();
+  expect(out.emptyAnswer?.columns.map((c) => c.name)).toEqual(['DATASET', 'STEP', 'QUERIES', 'CREDITS']);
+  expect(await checkStatement(usage, sql.replace('credits_attributed_compute', 'credits_used'), out)).toMatchObject({
+    code: '000904',
+  });
 });
