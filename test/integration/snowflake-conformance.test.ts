@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
-import { EnvSecretStore } from '../../activities/secrets/secret-store';
+import { EnvSecretStore, type SecretStore } from '../../activities/secrets/secret-store';
+import { SecretsManagerStore } from '../../activities/secrets/aws-secrets-manager';
 import { extractTable } from '../../activities/sources/postgres/extract';
 import type { Manifest } from '../../activities/sources/postgres/manifest';
 import { SNOWFLAKE } from '../../activities/warehouse/dialect';
@@ -23,6 +24,7 @@ import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator'
 import { createDatabase } from '../../infra/local/postgres';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
 import { startS3, type S3StandIn } from '../stand-ins/s3';
+import { start as startSecretsManager, type SecretsManagerStandIn } from '../stand-ins/secrets-manager';
 import { startSnowflakeStandIn, type SnowflakeStandIn, type StandInColumn } from '../stand-ins/snowflake';
 import { testEnv } from '../support/env';
 import { standInWarehouse } from '../support/snowflake-config';
@@ -30,7 +32,7 @@ import { standInWarehouse } from '../support/snowflake-config';
 /**
  * The shipped pipeline on the production adapters, every statement analyzed as Snowflake SQL: the three
  * shipped datasets' tables extracted from a real PostgreSQL into the S3 stage (an S3-protocol server on
- * loopback), loaded through the external stage, all shipped models built, every shipped check run, the
+ * loopback), secrets read from the Secrets Manager stand-in, loaded through the external stage, all shipped models built, every shipped check run, the
  * published marts swapped into certified with bi views and grants. The stand-in answers catalog queries
  * from the DDL it analyzed; data answers (COPY's per-file report, counts) are programmed, since nothing
  * here executes Snowflake SQL — what this suite proves is that Snowflake would accept every statement.
@@ -73,6 +75,7 @@ const STAGE_PREFIX = 'conformance/stage';
 
 let stand: SnowflakeStandIn;
 let s3: S3StandIn;
+let sm: SecretsManagerStandIn | undefined;
 let pool: Pool;
 let tmp: string;
 let deps: WorkerDeps;
@@ -107,13 +110,25 @@ beforeAll(async () => {
   const { rows } = await pool.query<{ t: Date }>("SELECT date_trunc('minute', max(updated_at)) AS t FROM shop.orders");
   const end = rows[0].t.getTime() + 15 * 60_000;
   window = { start: new Date(end - 3_600_000).toISOString(), end: new Date(end).toISOString() };
-  const secrets = new EnvSecretStore({
+  const values = {
     SF_LOADER_KEY: LIVE
       ? readFileSync(LIVE.SNOWFLAKE_PRIVATE_KEY_PATH, 'utf8')
       : privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SHOP_DB_URL: url,
     FRESHLINE_PII_HMAC_KEY: 'a'.repeat(64),
-  });
+  };
+  let secrets: SecretStore = new EnvSecretStore(values);
+  if (!LIVE) {
+    // As in production: the worker reads its secrets from Secrets Manager (the stand-in speaks its API, SigV4).
+    sm = await startSecretsManager({ accessKeyId: 'AKIDCONFORMANCE', secretAccessKey: 'conformance-secret' });
+    for (const [name, value] of Object.entries(values)) sm.put(`freshline/test/${name}`, value);
+    secrets = new SecretsManagerStore({
+      region: 'us-east-1',
+      endpoint: sm.endpoint,
+      prefix: 'freshline/test/',
+      credentials: { accessKeyId: 'AKIDCONFORMANCE', secretAccessKey: 'conformance-secret' },
+    });
+  }
   const shipped = loadConfig();
   if (LIVE) {
     const prefix = process.env.FRESHLINE_LIVE_S3_PREFIX ?? STAGE_PREFIX;
@@ -174,6 +189,7 @@ afterAll(async () => {
   await deps?.close();
   await stand?.close();
   await s3?.close();
+  await sm?.close();
   await pool?.end();
   process.env = savedEnv;
   rmSync(tmp, { recursive: true, force: true });
@@ -210,6 +226,12 @@ test('every shipped table extracts to the S3 stage and loads through the externa
       const load = await loadManifest(wh, deps.stagedRows, manifest, `conformance/${table.name}`);
       expect(load.skipped).toBeNull();
     }
+  if (sm) expect(sm.count('GetSecretValue')).toBeGreaterThanOrEqual(3);
+  // No secret reaches the warehouse: not the source URL, the PII key nor the loader's key material.
+  const sent = JSON.stringify(stand?.statements ?? []);
+  for (const secret of [await deps.secrets.get('SHOP_DB_URL'), await deps.secrets.get('FRESHLINE_PII_HMAC_KEY')])
+    expect(sent).not.toContain(secret);
+  expect(sent).not.toContain((await deps.secrets.get('SF_LOADER_KEY')).split('\n')[5]);
   expect(seen.size).toBe(8);
   expect(refused()).toEqual([]);
 });
