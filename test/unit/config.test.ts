@@ -28,7 +28,8 @@ test.each([
   [(c: Yaml) => (c.datasets[0].checks[0].severity = 'fatal'), /datasets\[0\]\.checks\[0\]\.severity/],
   [(c: Yaml) => (c.datasets[0].checks[6].tolerance = 2), /datasets\[0\]\.checks\[6\]\.tolerance/],
   [
-    (c: Yaml) => (c.datasets[0].checks.find((k: { type: string }) => k.type === 'schema_contract').columns.orders = 'bignum'),
+    (c: Yaml) =>
+      (c.datasets[0].checks.find((k: { type: string }) => k.type === 'schema_contract').columns.orders = 'bignum'),
     /datasets\[0\]\.checks\[\d+\]\.columns\.orders: must be one of text, integer, decimal\(p,s\)/,
   ],
 ])('an invalid config fails with the field named (%#)', (mutate, message) => {
