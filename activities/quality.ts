@@ -34,15 +34,18 @@ export function createQualityActivities(deps: ActivityDeps) {
         const ds = getDataset(deps.config, input.dataset);
         const run = runIdentity(input);
         const wh = runWarehouse(deps, input, 'gate');
+        // Read once per gate: row checks take each model's key from it, a rebuild after quarantine its DAG.
+        const models = readModels();
         const results = [
           ...(await runChecks(wh, {
             dataset: ds,
             runId: run.workflowId,
             counts: input.counts,
             window: input.window,
+            models,
             rebuildDownstream: async (quarantined) => {
               const targets = modelsToBuild(ds);
-              const only = downstreamOf(readModels(), targets, quarantined);
+              const only = downstreamOf(models, targets, quarantined);
               if (only.length)
                 await buildModels(wh, {
                   dataset: ds.name,
