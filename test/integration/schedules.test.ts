@@ -287,15 +287,19 @@ describe('catch-up and reconciliation', () => {
     expect(windows).toEqual([0, 1, 2].map((i) => ({ start: iso(n - (3 - i) * c), end: iso(n - (2 - i) * c) })));
     const starts: number[] = [];
     for (const w of windows) {
-      const handle = h.client.workflow.getHandle(windowWorkflowId('sales_core', w.start));
-      for (let i = 0; i < 600; i++) {
-        try {
-          await handle.describe();
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 250));
-        }
+      // The run this catch-up started is the schedule's child: on the Temporal server all test files share,
+      // an older, closed run of the same window id (another file's, under another payload key) may exist too.
+      const id = windowWorkflowId('sales_core', w.start);
+      let runId: string | undefined;
+      for (let i = 0; i < 600 && !runId; i++) {
+        const d = await h.client.workflow
+          .getHandle(id)
+          .describe()
+          .catch(() => undefined);
+        if (d?.parentExecution?.workflowId?.startsWith('freshline/sales_core')) runId = d.runId;
+        else await new Promise((r) => setTimeout(r, 250));
       }
+      const handle = h.client.workflow.getHandle(id, runId);
       const result = await handle.result();
       expect(PUBLISHED_STATES).toContain(result.status);
       starts.push((await handle.describe()).startTime.getTime());
