@@ -296,7 +296,7 @@ describe('catch-up and reconciliation', () => {
           .getHandle(id)
           .describe()
           .catch(() => undefined);
-        if (d?.parentExecution?.workflowId?.startsWith('freshline/sales_core')) runId = d.runId;
+        if (d?.parentExecution?.workflowId?.startsWith('sales_core/scheduled')) runId = d.runId;
         else await new Promise((r) => setTimeout(r, 250));
       }
       const handle = h.client.workflow.getHandle(id, runId);
