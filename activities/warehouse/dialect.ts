@@ -84,7 +84,8 @@ export const SNOWFLAKE: Dialect = {
   isoWeek: (e) => `weekiso(${e})`,
   hoursBetween: (a, b) => `datediff(hour, ${a}, ${b})`,
   dateSpine: (from, to) =>
-    `(select dateadd(day, seq4(), ${quoteLiteral(isoDate(from), 'snowflake')}::date) as date_day
+    // SEQ4 may leave gaps (Snowflake documents it); ROW_NUMBER over it numbers every generated row.
+    `(select dateadd(day, row_number() over (order by seq4()) - 1, ${quoteLiteral(isoDate(from), 'snowflake')}::date) as date_day
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} CLONE ${source}`,
   scratchTable: 'TRANSIENT TABLE',

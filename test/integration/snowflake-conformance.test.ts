@@ -6,7 +6,6 @@ import { Pool } from 'pg';
 import { EnvSecretStore, type SecretStore } from '../../activities/secrets/secret-store';
 import { SecretsManagerStore } from '../../activities/secrets/aws-secrets-manager';
 import { extractTable } from '../../activities/sources/postgres/extract';
-import type { Manifest } from '../../activities/sources/postgres/manifest';
 import { SNOWFLAKE } from '../../activities/warehouse/dialect';
 import { SnowflakeWarehouse } from '../../activities/warehouse/engines/snowflake';
 import { loadManifest } from '../../activities/warehouse/load';
@@ -25,7 +24,7 @@ import { createDatabase } from '../../infra/local/postgres';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
 import { startS3, type S3StandIn } from '../stand-ins/s3';
 import { start as startSecretsManager, type SecretsManagerStandIn } from '../stand-ins/secrets-manager';
-import { startSnowflakeStandIn, type SnowflakeStandIn, type StandInColumn } from '../stand-ins/snowflake';
+import { startSnowflakeStandIn, type SnowflakeStandIn } from '../stand-ins/snowflake';
 import { testEnv } from '../support/env';
 import { standInWarehouse } from '../support/snowflake-config';
 
@@ -84,21 +83,6 @@ let window: { start: string; end: string };
 const savedEnv = { ...process.env };
 /** Models the dataset tests built. */
 const builtModels = new Set<string>();
-/** Manifests by staged key, so COPY's report can say what each file held. */
-const staged = new Map<string, Manifest>();
-
-const COPY_COLUMNS: StandInColumn[] = [
-  'file:VARCHAR',
-  'status:VARCHAR',
-  'rows_parsed:NUMBER(38,0)',
-  'rows_loaded:NUMBER(38,0)',
-  'error_limit:NUMBER(38,0)',
-  'errors_seen:NUMBER(38,0)',
-  'first_error:VARCHAR',
-  'first_error_line:NUMBER(38,0)',
-  'first_error_character:NUMBER(38,0)',
-  'first_error_column_name:VARCHAR',
-].map((c) => ({ name: c.split(':')[0], type: c.split(':')[1] }));
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'freshline-sf-conformance-'));
@@ -158,7 +142,8 @@ beforeAll(async () => {
   stand = await startSnowflakeStandIn({
     account: 'FRESHLINE_TEST',
     users: [{ name: 'LOADER', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
-    analyze: true,
+    // Statements are analyzed, then executed: COPY reads the Parquet files from the S3 server, so counts are real.
+    execute: { readStageFile: (url) => s3.read(url) },
   });
   // The S3 client takes its credentials from the SDK chain, as on ECS.
   process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
@@ -169,20 +154,6 @@ beforeAll(async () => {
     stage: { type: 's3', bucket: s3.bucket, prefix: STAGE_PREFIX, region: s3.region, endpoint: s3.endpoint },
   });
   deps = await openDeps({ dataDir: join(tmp, 'data'), config, secrets });
-
-  // COPY's documented per-file report, from what extract staged (all of a manifest's rows on its first file).
-  stand.on(/^COPY INTO/, (sqlText) => {
-    const dir = /FROM '@[^/]+\/([^']*)\/'/.exec(sqlText)?.[1] ?? '';
-    const files = [...(/FILES = \(([^)]*)\)/.exec(sqlText)?.[1] ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1]);
-    const rows = files.map((f) => {
-      const key = `${dir}/${f}`;
-      const m = staged.get(key)!;
-      const n = m.keys[0] === key ? m.rows : 0;
-      return [`s3://${s3.bucket}/${STAGE_PREFIX}/${key}`, 'LOADED', n, n, 1, 0, null, null, null, null];
-    });
-    return { columns: COPY_COLUMNS, rows };
-  });
-  // Every other query is answered as over empty tables (the stand-in's default), so checks and counts see 0 rows.
 }, 120_000);
 
 afterAll(async () => {
@@ -222,9 +193,13 @@ test('every shipped table extracts to the S3 stage and loads through the externa
         scratchDir: join(tmp, 'extract'),
         baseline: null,
       });
-      for (const key of manifest.keys) staged.set(key, manifest);
       const load = await loadManifest(wh, deps.stagedRows, manifest, `conformance/${table.name}`);
       expect(load.skipped).toBeNull();
+      expect(load.rowsLoaded).toBe(manifest.rows);
+      if (stand) {
+        const [{ n }] = await stand.read(`SELECT count(*) AS n FROM ${load.rawTable}`);
+        expect(Number(n)).toBe(manifest.rows);
+      }
     }
   if (sm) expect(sm.count('GetSecretValue')).toBeGreaterThanOrEqual(3);
   // No secret reaches the warehouse: not the source URL, the PII key nor the loader's key material.
@@ -287,20 +262,16 @@ standInOnly(
     const wh = deps.warehouse as SnowflakeWarehouse;
     const ds = config.datasets.find((d) => d.name === 'finance')!;
     const run = { workflowId: `finance/window/${window.start}`, runId: 'r1', dataset: 'finance', window };
-    // Two payments with a negative amount: the error check quarantines them.
-    const undo = [
-      stand.on(/^SELECT \(SELECT count\(\*\)[\s\S]*"amount" < :1/, () => ({
-        columns: ['N', 'TOTAL'].map((name) => ({ name, type: 'NUMBER(18,0)' })),
-        rows: [[2, 40]],
-      })),
-      stand.on(/AS k FROM "shadow_finance"\."fct_payments"/, () => ({
-        columns: [{ name: 'K', type: 'VARCHAR' }],
-        rows: [['-5.00'], ['-1.00']],
-      })),
-      stand.on(/^INSERT INTO "quarantine"\."fct_payments"/, () => ({ updated: 2 })),
-      stand.on(/^UPDATE "quarantine"\."fct_payments" SET _dq_released_at/, () => ({ updated: 2 })),
-    ];
-    try {
+    // Two payments with a negative amount in the window's shadow: the error check quarantines them.
+    await stand.read('CREATE OR REPLACE TABLE shadow_finance.fct_payments AS SELECT * FROM certified.fct_payments');
+    const [{ total }] = await stand.read('SELECT count(*) AS total FROM shadow_finance.fct_payments');
+    const bad = (
+      await stand.read('SELECT payment_id FROM shadow_finance.fct_payments ORDER BY payment_id LIMIT 2')
+    ).map((r) => String(r.payment_id));
+    expect(bad).toHaveLength(2);
+    await stand.read(`UPDATE shadow_finance.fct_payments SET amount = -5 WHERE payment_id = '${bad[0]}'`);
+    await stand.read(`UPDATE shadow_finance.fct_payments SET amount = -1 WHERE payment_id = '${bad[1]}'`);
+    {
       const results = await runChecks(wh, {
         dataset: ds,
         runId: run.workflowId,
@@ -312,8 +283,17 @@ standInOnly(
         status: 'fail',
         failingRows: 2,
         quarantinedRows: 2,
-        sampleKeys: ['-5.00', '-1.00'],
+        sampleKeys: ['-1.00', '-5.00'], // a range check samples the offending values
       });
+      const quarantined = await stand.read(
+        'SELECT payment_id, amount FROM quarantine.fct_payments ORDER BY payment_id',
+      );
+      expect(quarantined.map((r) => [String(r.payment_id), Number(r.amount)])).toEqual([
+        [bad[0], -5],
+        [bad[1], -1],
+      ]);
+      const [{ kept }] = await stand.read('SELECT count(*) AS kept FROM shadow_finance.fct_payments');
+      expect(Number(kept)).toBe(Number(total) - 2);
       await recordCheckResults(wh, run, 1, results);
       await recordWindowCounts(wh, 'finance', window, [
         { table: 'payments', sourceRows: 40, stagedRows: 40, loadedRows: 40 },
@@ -341,8 +321,10 @@ standInOnly(
       await certifiedWatermark(wh, 'finance');
       await missedWindows(wh, ds, window.start, window.end);
       await purgeAudit(wh, '90d');
-    } finally {
-      for (const off of undo) off();
+      const [{ open }] = await stand.read(
+        'SELECT count(*) AS open FROM quarantine.fct_payments WHERE _dq_released_at IS NULL',
+      );
+      expect(Number(open)).toBe(0);
     }
     expect(refused()).toEqual([]);
   },

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 /** A running s3rver: a real S3-protocol server on loopback, storing objects in a temp directory. */
 export interface S3StandIn {
@@ -13,6 +14,8 @@ export interface S3StandIn {
   region: string;
   /** The one key pair s3rver knows. It checks the access key id but not SigV4 signatures. */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The bytes of the object at `s3://<bucket>/<key>` (what a Snowflake external stage over this server reads). */
+  read(url: string): Promise<Buffer>;
   /** Stops the server and removes its directory. */
   close(): Promise<void>;
 }
@@ -79,12 +82,24 @@ export async function startS3(bucket = 'freshline-stage'): Promise<S3StandIn> {
         reject(new Error(`s3rver exited with code ${code} before listening: ${stderr}`));
       });
     });
+    const endpoint = `http://127.0.0.1:${port}`;
+    const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+    const client = new S3Client({ endpoint, region: 'us-east-1', credentials, forcePathStyle: true });
     return {
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint,
       bucket,
       region: 'us-east-1',
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      close: stop,
+      credentials,
+      async read(url) {
+        const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+        if (!m) throw new Error(`not an s3:// object URL: ${url}`);
+        const out = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+        return Buffer.from(await out.Body!.transformToByteArray());
+      },
+      close: async () => {
+        client.destroy();
+        await stop();
+      },
     };
   } catch (err) {
     await stop();

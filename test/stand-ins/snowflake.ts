@@ -1,11 +1,12 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual, verify } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { SnowflakeCatalog } from './snowflake-sql/catalog';
 import { holdAnalyzer } from './snowflake-sql/analyzer-server';
 import { InformationSchemaAnswers } from './snowflake-sql/information-schema';
 import { checkStatement } from './snowflake-sql/statements';
+import { SnowflakeExecution, type ExecutionOptions } from './snowflake-sql/execution';
 
 /**
  * A stand-in for Snowflake's REST protocol as snowflake-sdk speaks it (JSON bodies, gzip-compressed
@@ -43,6 +44,11 @@ export interface SnowflakeStandInOptions {
    * Off only for tests of the driver protocol itself (login, renewal, bind encoding) with synthetic SQL.
    */
   analyze?: boolean;
+  /**
+   * Also execute every accepted statement (test/stand-ins/snowflake-sql/execution.ts) in an in-memory DuckDB,
+   * so results are computed, not programmed; implies `analyze`. Programmed handlers still answer first.
+   */
+  execute?: ExecutionOptions;
 }
 
 /** A result column: a name and a Snowflake type as written in DDL, e.g. `NUMBER(12,2)`, `TIMESTAMP_NTZ(6)`. */
@@ -130,6 +136,8 @@ export interface SnowflakeStandIn {
   sessions: Map<number, StandInSession>;
   /** The account's schemas, tables and views as the analyzed DDL left them (tests may define pre-existing ones). */
   catalog: SnowflakeCatalog;
+  /** Reads the account's data directly (no Snowflake rules), for comparing tables; needs `execute`. */
+  read(sql: string): Promise<Record<string, unknown>[]>;
   /** Makes every current session token expire: the next request gets 390112 and the driver must renew. */
   expireSessionTokens(): void;
   /** Stops listening. */
@@ -178,6 +186,10 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
   const expiredTokens = new Set<string>();
   const pending = new Map<string, { polls: number; envelope: Envelope; sessionId: number }>();
   let nextSessionId = 1_000_001;
+  const analyze = options.analyze || !!options.execute;
+  const execution = options.execute ? await SnowflakeExecution.create(options.execute) : undefined;
+  /** The socket each session's last request came on: a killed client's sockets close (a detached session). */
+  const sockets = new Map<number, Socket>();
 
   const stand: SnowflakeStandIn = {
     url: '',
@@ -194,6 +206,10 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     logins: [],
     requests: [],
     sessions: new Map(),
+    read: (sql) => {
+      if (!execution) throw new Error('stand-in: read() needs the execute option');
+      return execution.read(sql);
+    },
     expireSessionTokens() {
       for (const token of sessionTokens.keys()) expiredTokens.add(token);
     },
@@ -223,7 +239,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     return session;
   };
 
-  const login = (body: LoginBody, query: Record<string, string>): Envelope => {
+  const login = async (body: LoginBody, query: Record<string, string>, socket: Socket): Promise<Envelope> => {
     const data = body.data ?? {};
     const userName = String(data.LOGIN_NAME ?? '');
     const authenticator = String(data.AUTHENTICATOR ?? 'SNOWFLAKE').toUpperCase();
@@ -269,6 +285,8 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     for (const [name, value] of Object.entries(data.SESSION_PARAMETERS ?? {}))
       session.parameters[name.toUpperCase()] = String(value);
     stand.sessions.set(session.id, session);
+    sockets.set(session.id, socket);
+    await execution?.openSession(session.id, () => !sockets.get(session.id)?.destroyed);
     stand.logins.push({ user: user.name, authenticator, ok: true, query, sessionId: session.id });
     const { token, master } = issueTokens(session.id);
     return ok({
@@ -319,7 +337,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       user: session.user,
     });
     const analysis: { emptyAnswer?: { columns: StandInColumn[]; rows: unknown[][] } } = {};
-    let result: StandInResult | undefined = options.analyze
+    let result: StandInResult | undefined = analyze
       ? await checkStatement(stand.catalog, sqlText, analysis).then((error) => (error ? { error } : undefined))
       : undefined;
     for (const { pattern, handler } of result ? [] : [...handlers]) {
@@ -330,8 +348,21 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     }
     // Nobody programmed it: catalog queries are answered from the catalog the analyzed DDL built, other
     // queries as Snowflake would over empty tables (a scalar aggregate still has its one row).
-    if (!result && options.analyze)
-      result = (await informationSchema.answer(stand.catalog, sqlText, binds)) ?? analysis.emptyAnswer;
+    if (!result && analyze) result = await informationSchema.answer(stand.catalog, sqlText, binds);
+    if (!result && execution) {
+      try {
+        result = await execution.execute(session.id, sqlText, binds, analysis.emptyAnswer?.columns);
+      } catch (err) {
+        // The analyzer accepted it but the stand-in could not compute it: say so, never answer made-up rows.
+        result = {
+          error: {
+            code: '000603',
+            sqlState: 'XX000',
+            message: `stand-in could not execute: ${(err as Error).message}`,
+          },
+        };
+      }
+    } else if (!result && analyze) result = analysis.emptyAnswer;
     if (result && 'error' in result) {
       const { code, sqlState, message } = result.error;
       stand.statements[stand.statements.length - 1].error = { code, message };
@@ -370,7 +401,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     const path = url.pathname;
     const query = Object.fromEntries(url.searchParams);
     if (req.method === 'POST' && path === '/session/v1/login-request') {
-      return { status: 200, envelope: login(body as LoginBody, query), authorized: true };
+      return { status: 200, envelope: await login(body as LoginBody, query, req.socket), authorized: true };
     }
     if (req.method === 'POST' && path === '/session/token-request') {
       const auth = authenticate(req, masterTokens);
@@ -395,6 +426,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     const auth = authenticate(req, sessionTokens);
     if (!('id' in auth)) return { ...auth, authorized: false };
     const session = auth;
+    sockets.set(session.id, req.socket);
     const done = (envelope: Envelope) => ({ status: 200, envelope, authorized: true });
     if (req.method === 'POST' && path === '/queries/v1/query-request')
       return done(await runStatement(session, (body ?? {}) as QueryBody));
@@ -412,6 +444,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     if (req.method === 'POST' && path === '/session' && url.searchParams.get('delete') === 'true') {
       session.closed = true;
       for (const [t, id] of sessionTokens) if (id === session.id) sessionTokens.delete(t);
+      await execution?.endSession(session.id);
       return done(ok(null));
     }
     if (req.method === 'POST' && path === '/session/heartbeat') return done(ok(null));
@@ -462,11 +495,12 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   stand.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const release = options.analyze ? holdAnalyzer() : () => undefined;
+  const release = analyze ? holdAnalyzer() : () => undefined;
   stand.close = () =>
     new Promise<void>((resolve, reject) => {
       release();
       informationSchema.close();
+      void execution?.close();
       server.closeAllConnections();
       server.close((err) => (err ? reject(err) : resolve()));
     });
