@@ -32,9 +32,9 @@ import { standInWarehouse } from '../support/snowflake-config';
  * The shipped pipeline on the production adapters, every statement analyzed as Snowflake SQL: the three
  * shipped datasets' tables extracted from a real PostgreSQL into the S3 stage (an S3-protocol server on
  * loopback), secrets read from the Secrets Manager stand-in, loaded through the external stage, all shipped models built, every shipped check run, the
- * published marts swapped into certified with bi views and grants. The stand-in answers catalog queries
- * from the DDL it analyzed; data answers (COPY's per-file report, counts) are programmed, since nothing
- * here executes Snowflake SQL — what this suite proves is that Snowflake would accept every statement.
+ * published marts swapped into certified with bi views and grants. The stand-in analyzes every statement
+ * (what Snowflake would refuse fails here), then executes it (transpiled to DuckDB): COPY reads the Parquet
+ * files from the S3 server, and counts, quarantined rows and releases are real, not programmed.
  *
  * With SNOWFLAKE_ACCOUNT set, the same suite runs against that real account and a real S3 bucket instead
  * (variables in LIVE_VARIABLES; README "Proving it in your account"): use a scratch database.

@@ -338,7 +338,12 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     });
     const analysis: { emptyAnswer?: { columns: StandInColumn[]; rows: unknown[][] } } = {};
     let result: StandInResult | undefined = analyze
-      ? await checkStatement(stand.catalog, sqlText, analysis).then((error) => (error ? { error } : undefined))
+      ? await checkStatement(
+          stand.catalog,
+          sqlText,
+          analysis,
+          bindings.map((b) => b.type),
+        ).then((error) => (error ? { error } : undefined))
       : undefined;
     for (const { pattern, handler } of result ? [] : [...handlers]) {
       pattern.lastIndex = 0;
@@ -352,6 +357,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     if (!result && execution) {
       try {
         result = await execution.execute(session.id, sqlText, binds, analysis.emptyAnswer?.columns);
+        await refineFixedPoint(stand.catalog, execution, sqlText);
       } catch (err) {
         // The analyzer accepted it but the stand-in could not compute it: say so, never answer made-up rows.
         result = {
@@ -855,4 +861,22 @@ export function parseAlterSession(sql: string): { set: Record<string, string>; u
     out.set[name.toUpperCase()] = value;
   }
   return out;
+}
+
+const CREATED_AS =
+  /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TRANSIENT\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\.("(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\s+COPY\s+GRANTS)?\s+AS\b/i;
+
+/** After a CTAS or view ran: its NUMERIC columns get the precision and scale the executed table has. */
+async function refineFixedPoint(catalog: SnowflakeCatalog, execution: SnowflakeExecution, sqlText: string) {
+  const m = CREATED_AS.exec(sqlText);
+  const relation = m && catalog.get(m[1], m[2]);
+  if (!m || !relation || !relation.columns.some((c) => c.type === 'NUMBER(38,10)')) return;
+  const unquote = (n: string) => n.replace(/^"(.*)"$/s, '$1').replace(/""/g, '"');
+  const exact = await execution.fixedPointTypes(unquote(m[1]), unquote(m[2]));
+  catalog.define(m[1], m[2], {
+    ...relation,
+    columns: relation.columns.map((c) =>
+      c.type === 'NUMBER(38,10)' ? { ...c, type: exact.get(c.name.toUpperCase()) ?? c.type } : c,
+    ),
+  });
 }

@@ -16,6 +16,8 @@ export interface WorkerChildOptions {
    * DuckDB file and creating the workers; without it every start is a cold `node` start.
    */
   standby?: boolean;
+  /** Top-level config sections replacing the shipped ones (FRESHLINE_TEST_CONFIG), e.g. warehouse and stage. */
+  config?: Record<string, unknown>;
 }
 
 /** One step start the child reported (deps.beforeStep). */
@@ -23,6 +25,8 @@ export interface StepLine {
   step: string;
   attempt: number;
   activityId: string;
+  /** The workflow whose activity it is. */
+  workflowId: string;
   /** Which process (1 = first start) reported it. */
   generation: number;
 }
@@ -78,6 +82,7 @@ export class WorkerChild {
         FRESHLINE_WORKFLOW_BUNDLE: this.opts.bundlePath,
         FRESHLINE_TEST_CHUNK_ROWS: JSON.stringify(this.opts.chunkRows ?? {}),
         FRESHLINE_TEST_STANDBY: '1',
+        ...(this.opts.config ? { FRESHLINE_TEST_CONFIG: JSON.stringify(this.opts.config) } : {}),
       },
     });
     let stderr = '';
@@ -103,10 +108,10 @@ export class WorkerChild {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       if (line.startsWith('@@standby')) return standing();
       if (line.startsWith('@@ready')) return ready();
-      const m = /^@@step (\S+) (\d+) (\S+)$/.exec(line);
+      const m = /^@@step (\S+) (\d+) (\S+) (\S+)$/.exec(line);
       if (m)
         for (const fn of this.listeners)
-          fn({ step: m[1], attempt: Number(m[2]), activityId: m[3], generation: p.generation });
+          fn({ step: m[1], attempt: Number(m[2]), activityId: m[3], workflowId: m[4], generation: p.generation });
     });
     return p;
   }

@@ -8,17 +8,19 @@
  * ('{"orders":150}': chunkRows per source table, like a harness `configure`). With FRESHLINE_TEST_STANDBY=1 it
  * loads its modules and connects, prints `@@standby`, and waits for a line `go` on stdin before it opens the
  * DuckDB file and polls: a restart after a kill then costs the file's recovery, not Node's start-up.
+ * FRESHLINE_TEST_CONFIG (JSON) replaces top-level sections of the shipped config, e.g. `warehouse` and `stage`
+ * for the production adapters (Snowflake + S3); the worker then opens them as `freshline worker` would.
  *
  * Protocol on stdout, one line each (everything else on stdout is the worker's own log):
  *   @@ready <pid>              polling
- *   @@step <step> <attempt> <activityId>   deps.beforeStep fired: an activity (or an extract chunk) starts its work
+ *   @@step <step> <attempt> <activityId> <workflowId>   deps.beforeStep fired: an activity (or an extract chunk) starts its work
  */
 import { createInterface } from 'node:readline';
 import { Context } from '@temporalio/activity';
 import { NativeConnection } from '@temporalio/worker';
 import { EnvSecretStore } from '../../activities/secrets/secret-store';
-import { loadConfig } from '../../config/load';
-import { openEmbeddedDeps } from '../../workers/deps';
+import { loadConfig, parseConfig } from '../../config/load';
+import { openDeps, openEmbeddedDeps } from '../../workers/deps';
 import { installRuntime } from '../../workers/runtime';
 import { createFreshlineWorkers } from '../../workers/worker';
 
@@ -39,16 +41,20 @@ async function main(): Promise<void> {
     process.stdout.write(`@@standby ${process.pid}\n`);
     await new Promise<void>((go) => createInterface({ input: process.stdin }).on('line', (l) => l === 'go' && go()));
   }
-  const config = loadConfig();
+  const config = parseConfig({ ...loadConfig(), ...(JSON.parse(process.env.FRESHLINE_TEST_CONFIG ?? '{}') as object) });
   const chunkRows = JSON.parse(process.env.FRESHLINE_TEST_CHUNK_ROWS ?? '{}') as Record<string, number>;
   for (const ds of config.datasets) for (const t of ds.tables) if (chunkRows[t.name]) t.chunkRows = chunkRows[t.name];
 
-  const deps = await openEmbeddedDeps({
+  const open = config.warehouse.type === 'duckdb' ? openEmbeddedDeps : openDeps;
+  const deps = await open({
     dataDir: need('FRESHLINE_DATA_DIR'),
     config,
     secrets: new EnvSecretStore(process.env),
     beforeStep: (step, attempt) => {
-      process.stdout.write(`@@step ${step} ${attempt} ${Context.current().info.activityId}\n`);
+      const info = Context.current().info;
+      process.stdout.write(
+        `@@step ${step} ${attempt} ${info.activityId} ${info.workflowExecution?.workflowId ?? '-'}\n`,
+      );
     },
   });
   const workers = await createFreshlineWorkers({

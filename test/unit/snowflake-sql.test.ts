@@ -98,6 +98,11 @@ test('QUALIFY without WHERE (valid in Snowflake) is analyzed, nested too', async
   expect(await code(`SELECT order_id FROM raw.shop__orders QUALIFY nosuch = 1`)).toBe('000904');
 });
 
+test('a bind is typed as the driver sent it: a TEXT bind alone in a select list is a string (ZetaSQL alone would infer INT64)', async () => {
+  const sql = 'INSERT INTO raw.shop__orders (order_id, email) SELECT order_id, :1 FROM raw.shop__orders';
+  expect(await checkStatement(catalog, sql, undefined, ['TEXT'])).toBeNull();
+});
+
 test.each([
   ['SELECT count(*) AS n, max("total") AS biggest FROM "raw"."shop__orders"', [[0, null]]],
   ['SELECT "order_id", count(*) AS n FROM "raw"."shop__orders" GROUP BY "order_id"', []],

@@ -224,11 +224,15 @@ export class SnowflakeExecution {
    */
   private async copyInto(s: SessionState, sql: string): Promise<Executed> {
     const m = new RegExp(
-      String.raw`^COPY\s+INTO\s+(${QNAME})\s+FROM\s+'@([^'/]+)/?([^']*)'\s+(?:FILES\s*=\s*\(((?:\s*'[^']+'\s*,?)+)\)\s+)?[\s\S]*?(?:INCLUDE_METADATA\s*=\s*\(\s*(${NAME})\s*=\s*METADATA\$FILENAME\s*\))?[\s\S]*$`,
+      String.raw`^COPY\s+INTO\s+(${QNAME})\s+FROM\s+'@([^'/]+)/?([^']*)'\s+(?:FILES\s*=\s*\(((?:\s*'[^']+'\s*,?)+)\)\s+)?[\s\S]*$`,
       'i',
     ).exec(sql);
     if (!m) throw new Error(`stand-in execution: COPY INTO form not executable: ${sql.slice(0, 200)}`);
-    const [, table, stageName, dirText, fileList, metadataColumn] = m;
+    const [, table, stageName, dirText, fileList] = m;
+    const metadataColumn = new RegExp(
+      String.raw`\bINCLUDE_METADATA\s*=\s*\(\s*(${NAME})\s*=\s*METADATA\$FILENAME\s*\)`,
+      'i',
+    ).exec(sql)?.[1];
     const stageUrl = this.stages.get(plainName(stageName));
     if (!stageUrl) throw new Error(`stand-in execution: stage ${stageName} was never created`);
     const dir = dirText.replace(/\/*$/, '');
@@ -321,6 +325,23 @@ export class SnowflakeExecution {
   private stopSweeper(): void {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+  }
+
+  /**
+   * The exact NUMBER(p,s) of a created table's or view's fixed-point columns, upper-case name → type: the
+   * analyzer's NUMERIC carries no precision or scale, DuckDB's DECIMAL does (and follows Snowflake's rules for
+   * casts, sums and +/-; its decimal division gives DOUBLE, which is left to the analyzer's answer).
+   */
+  async fixedPointTypes(schema: string, name: string): Promise<Map<string, string>> {
+    const rows = await this.read(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE lower(table_schema) = lower('${schema.replace(/'/g, "''")}') AND lower(table_name) = lower('${name.replace(/'/g, "''")}')`,
+    );
+    const out = new Map<string, string>();
+    for (const { column_name, data_type } of rows) {
+      const dec = /^DECIMAL\((\d+),(\d+)\)$/.exec(String(data_type));
+      if (dec) out.set(String(column_name).toUpperCase(), `NUMBER(${dec[1]},${dec[2]})`);
+    }
+    return out;
   }
 
   /** A read-only look at the account's data, for tests comparing tables (no Snowflake rules applied). */

@@ -75,12 +75,14 @@ export async function checkStatement(
   sqlText: string,
   /** Receives, for an accepted query, what Snowflake would answer were every table empty (see emptyTableAnswer). */
   out?: { emptyAnswer?: EmptyAnswer },
+  /** Bind types as the driver sent them (`:1` first); a TEXT bind is a string wherever it stands. */
+  bindTypes: string[] = [],
 ): Promise<SnowflakeError | null> {
   const sql = sqlText.trim().replace(/;\s*$/, '');
   try {
     const shaped = shapeChecked(catalog, sql);
     if (shaped !== undefined) return shaped;
-    return await analyzed(catalog, sql, out);
+    return await analyzed(catalog, sql, out, bindTypes);
   } catch (err) {
     if (err instanceof CatalogError) return compilation(err.code, err.sqlState, err.message);
     throw err;
@@ -326,9 +328,15 @@ function mapOutsideQuotes(sql: string, f: (code: string) => string): string {
 async function analyzed(
   catalog: SnowflakeCatalog,
   sql: string,
-  out?: { emptyAnswer?: EmptyAnswer },
+  out: { emptyAnswer?: EmptyAnswer } | undefined,
+  bindTypes: string[],
 ): Promise<SnowflakeError | null> {
   const { client, language } = await analyzer();
+  // Undeclared parameters take their type from where they stand, and a bare select-list one becomes INT64;
+  // Snowflake types a bind by what the driver sent, so text binds are declared strings.
+  const queryParameters = bindTypes.flatMap((t, i) =>
+    t === 'TEXT' ? [{ name: `p${i + 1}`, type: { typeKind: KIND.STRING } }] : [],
+  );
   const rewritten = forAnalysis(sql);
   const create = new RegExp(
     String.raw`^CREATE\s+(OR\s+REPLACE\s+)?(?:(TRANSIENT|TEMPORARY)\s+)?(TABLE|VIEW)\s+(IF\s+NOT\s+EXISTS\s+)?(${QNAME})`,
@@ -342,7 +350,7 @@ async function analyzed(
     response = await client.analyze({
       sqlStatement: rewritten,
       simpleCatalog: catalog.toProto({ languageOptions: language }, GAP_FUNCTIONS),
-      options: { languageOptions: language, allowUndeclaredParameters: true },
+      options: { languageOptions: language, allowUndeclaredParameters: true, queryParameters },
     });
   } catch (err) {
     // gRPC INVALID_ARGUMENT is the analyzer refusing the statement; anything else is the analyzer failing.
