@@ -18,7 +18,7 @@ import { recordCheckResults, recordRun } from '../../activities/warehouse/audit/
 import { purgeAudit, recordWindowCounts } from '../../activities/warehouse/audit/health';
 import { certifiedWatermark, missedWindows } from '../../activities/warehouse/audit/freshness';
 import { loadConfig, modelsToBuild, parseConfig } from '../../config/load';
-import type { PipelineConfig } from '../../config/schema';
+import { PostgresSourceSchema, SourceTableSchema, type PipelineConfig } from '../../config/schema';
 import { createDemoSchema, seedDemoData } from '../../infra/demo-oltp/generator';
 import { createDatabase } from '../../infra/local/postgres';
 import { openDeps, type WorkerDeps } from '../../workers/deps';
@@ -26,6 +26,7 @@ import { startS3, type S3StandIn } from '../stand-ins/s3';
 import { start as startSecretsManager, type SecretsManagerStandIn } from '../stand-ins/secrets-manager';
 import { startSnowflakeStandIn, type SnowflakeStandIn } from '../stand-ins/snowflake';
 import { testEnv } from '../support/env';
+import { createTypeMatrix } from '../support/type-matrix';
 import { standInWarehouse } from '../support/snowflake-config';
 
 /**
@@ -209,6 +210,50 @@ test('every shipped table extracts to the S3 stage and loads through the externa
   expect(sent).not.toContain((await deps.secrets.get('SF_LOADER_KEY')).split('\n')[5]);
   expect(seen.size).toBe(8);
   expect(refused()).toEqual([]);
+});
+
+test('every PostgreSQL type family lands in Snowflake with its value: COPY agrees with the staged Parquet', async () => {
+  await createTypeMatrix(pool, 'sf_kinds');
+  const source = PostgresSourceSchema.parse({ type: 'postgres', urlSecret: 'SHOP_DB_URL' });
+  const manifest = await extractTable({
+    sourceName: 'types',
+    source,
+    url: await deps.secrets.get('SHOP_DB_URL'),
+    table: SourceTableSchema.parse({ name: 'sf_kinds', schema: 'public', primaryKey: ['id'] }),
+    window: { start: '2000-01-01T00:00:00.000Z', end: '2100-01-01T00:00:00.000Z' },
+    lookbackMs: 0,
+    piiKey: '',
+    stage: deps.stage,
+    converter: deps.converter,
+    scratchDir: join(tmp, 'extract'),
+    baseline: null,
+  });
+  const wh = deps.warehouse as SnowflakeWarehouse;
+  const load = await loadManifest(wh, deps.stagedRows, manifest, 'conformance/sf_kinds');
+  expect(refused()).toEqual([]);
+  expect(load.rowsLoaded).toBe(2);
+  const rows = await wh.query(
+    `SELECT id, money, big, f8, flag, ts, local_ts, d, doc, raw_json, tags, nums, guid, feeling, blob, note FROM ${load.rawTable} ORDER BY id`,
+  );
+  expect(rows[0]).toEqual({
+    id: 1,
+    money: '1234567890123456789012345678.0123456789',
+    big: '98765432109876543210.1234567890',
+    f8: 0.1,
+    flag: true,
+    ts: expect.stringMatching(/^2026-03-28T23:30:00\.123456(000)?Z$/),
+    local_ts: expect.stringMatching(/^2026-03-29T01:30:00(\.0+)?$/),
+    d: '2026-02-28',
+    doc: '{"a": [1, 2], "b": "x,y"}',
+    raw_json: '{"k": null}',
+    tags: '{"a b","c,\\"d\\""}',
+    nums: '{1,2,3}',
+    guid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    feeling: 'sad',
+    blob: '\\x00ff',
+    note: 'line one\nline "two", ok',
+  });
+  expect(rows[1]).toMatchObject({ money: null, ts: null, doc: null, tags: null, guid: null, feeling: null, note: '' });
 });
 
 test.each(['sales_core', 'finance', 'operations'])(

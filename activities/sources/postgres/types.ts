@@ -2,7 +2,8 @@
  * PostgreSQL → warehouse type mapping, in one place. Money stays exact (numeric → DECIMAL), time zones
  * are kept (timestamptz → TIMESTAMPTZ), json/jsonb → JSON; anything not listed is carried as text so a
  * new type never fails an extract (schema drift handling reports it): arrays keep PostgreSQL's array
- * literal ('{1,2,3}'), enums their label, bytea its hex form ('\x00ff'), uuid becomes UUID.
+ * literal ('{1,2,3}'), enums their label, bytea its hex form ('\x00ff'), uuid its canonical text: Parquet's UUID
+ * type is 16 raw bytes that Snowflake (like Spark) reads as BINARY, so text is what every warehouse loads alike.
  */
 export function warehouseType(pgType: string): string {
   const t = pgType.toLowerCase();
@@ -25,7 +26,6 @@ export function warehouseType(pgType: string): string {
     'timestamp with time zone': 'TIMESTAMPTZ',
     'timestamp without time zone': 'TIMESTAMP',
     'time without time zone': 'TIME',
-    uuid: 'UUID',
     json: 'JSON',
     jsonb: 'JSON',
   };

@@ -14,6 +14,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { Dialect, init, transpile } from '@polyglot-sql/sdk';
+import { parquetLoadRefusal, type ParquetColumn } from './parquet-load';
 
 /**
  * Executes the statements the stand-in accepted, so tests on the production adapters see real data: counts,
@@ -240,17 +241,44 @@ export class SnowflakeExecution {
     if (!files.length) throw new Error('stand-in execution: COPY without FILES = (…) is not executed here');
     const target = (await s.connection.runAndReadAll(`DESCRIBE ${table}`)).getRowObjectsJS() as {
       column_name: string;
+      column_type: string;
     }[];
-    const rows: unknown[][] = [];
-    for (const file of files) {
-      const path = dir ? `${dir}/${file}` : file;
-      const local = join(this.tmp, `${randomUUID()}.parquet`);
-      writeFileSync(local, await this.options.readStageFile(`${stageUrl}${path}`));
-      try {
+    const metadata = metadataColumn ? plainName(metadataColumn).toUpperCase() : null;
+    const locals = files.map((file) => ({
+      path: dir ? `${dir}/${file}` : file,
+      local: join(this.tmp, `${randomUUID()}.parquet`),
+    }));
+    try {
+      // Every file is checked before any row lands: ABORT_STATEMENT loads nothing when one file is refused.
+      for (const { path, local } of locals) {
+        writeFileSync(local, await this.options.readStageFile(`${stageUrl}${path}`));
+        const schema = new Map(
+          (
+            (
+              await s.connection.runAndReadAll(
+                `SELECT name, type, converted_type, logical_type, precision::INTEGER AS precision, scale::INTEGER AS scale FROM parquet_schema('${local}') WHERE type IS NOT NULL`,
+              )
+            ).getRowObjectsJS() as unknown as ParquetColumn[]
+          ).map((c) => [c.name.toUpperCase(), c]),
+        );
+        for (const { column_name, column_type } of target) {
+          const col = schema.get(column_name.toUpperCase());
+          const why = col && column_name.toUpperCase() !== metadata ? parquetLoadRefusal(col, column_type) : null;
+          if (why)
+            return {
+              error: {
+                code: '002023',
+                sqlState: '22000',
+                message: `SQL compilation error: Expression type does not match column data type (file ${path}): ${why}`,
+              },
+            };
+        }
+      }
+      const rows: unknown[][] = [];
+      for (const { path, local } of locals) {
         const from = `read_parquet('${local}')`;
         const fileColumns = (await s.connection.runAndReadAll(`SELECT * FROM ${from} LIMIT 0`)).columnNames();
         const byName = new Map(fileColumns.map((c) => [c.toUpperCase(), c]));
-        const metadata = metadataColumn ? plainName(metadataColumn).toUpperCase() : null;
         const selects = target.map(({ column_name }) => {
           const as = quote(column_name);
           if (column_name.toUpperCase() === metadata) return `'${path.replace(/'/g, "''")}' AS ${as}`;
@@ -262,11 +290,11 @@ export class SnowflakeExecution {
         );
         const n = inserted.rowsChanged;
         rows.push([`${stageUrl}${path}`, 'LOADED', n, n, 1, 0, null, null, null, null]);
-      } finally {
-        rmSync(local, { force: true });
       }
+      return { columns: COPY_COLUMNS, rows };
+    } finally {
+      for (const { local } of locals) rmSync(local, { force: true });
     }
-    return { columns: COPY_COLUMNS, rows };
   }
 
   /** Waits for the write lock (none needed when the session already holds it). */
@@ -403,6 +431,9 @@ function toDuckDb(sql: string): string {
     code
       .replace(/(^|[^\w:]):(\d+)\b/g, '$1$$$2')
       .replace(/\bCURRENT_TIMESTAMP\s*\(\s*\)/gi, 'CURRENT_TIMESTAMP')
+      // polyglot keeps Snowflake's zone-less and local-zone timestamp type names, which DuckDB has not.
+      .replace(/\bTIMESTAMPNTZ\b/gi, 'TIMESTAMP')
+      .replace(/\bTIMESTAMPLTZ\b/gi, 'TIMESTAMPTZ')
       .replace(/\b__generator_(\d+)\b/g, 'range($1) AS __generator(__seq)')
       .replace(/\bSEQ[1248]\s*\(\s*\)/gi, '(__seq)')
       // polyglot writes DATEADD(day, n, d) as `d + INTERVAL n DAY`, which DuckDB reads only for a literal n.
