@@ -47,7 +47,7 @@ let connection: Connection;
 let client: Client;
 let secrets: Record<string, string>;
 let window: { start: string; end: string };
-/** The two newest business days' partitions, and the day after them (the backfill's exclusive end). */
+/** Two business days' partitions, and the day after them (the backfill's exclusive end). */
 let days: string[];
 const stands: SnowflakeStandIn[] = [];
 const children: WorkerChild[] = [];
@@ -83,9 +83,13 @@ beforeAll(async () => {
   const end = rows[0].t.getTime() - 23_000 + 15 * 60_000;
   window = { start: new Date(end - 3_600_000).toISOString(), end: new Date(end).toISOString() };
   const { rows: d } = await pool.query(
-    `SELECT DISTINCT order_date::text AS d FROM shop.orders ORDER BY 1 DESC LIMIT 3`,
+    // Not the newest days: partition ids are shared with every file on this Temporal server (backfill.test.ts
+    // backfills the newest two), and a completed partition is skipped by the next backfill of it. The first
+    // holds orders: the fifth-newest business day with any.
+    `SELECT (d0 + k)::text AS d FROM (SELECT DISTINCT order_date AS d0 FROM shop.orders ORDER BY 1 DESC LIMIT 1 OFFSET 4) AS f,
+       (VALUES (0), (1), (2)) AS v (k) ORDER BY 1`,
   );
-  days = d.map((r) => String(r.d)).reverse();
+  days = d.map((r) => String(r.d));
   s3 = await startS3();
   // The S3 client takes its credentials from the SDK chain, as on ECS; the worker children inherit them.
   process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
@@ -141,6 +145,7 @@ async function certified(stand: SnowflakeStandIn): Promise<Map<string, string>> 
 }
 
 let reference: Map<string, string>;
+let referencePublish: string | undefined;
 
 test('one worker on the production adapters: a window, then a two-partition backfill', async () => {
   const { stand, config } = await productionSide('one');
@@ -171,7 +176,9 @@ test('one worker on the production adapters: a window, then a two-partition back
       args: [backfillInput()],
     });
     expect(result).toMatchObject({ total: 2, done: 2, failed: 0 });
-    expect(result.publish).toBe('succeeded');
+    // Warn-level checks may fail on days this old (freshness): published either way.
+    expect(['succeeded', 'published_with_errors']).toContain(result.publish);
+    referencePublish = result.publish;
   } finally {
     worker.shutdown();
     await running;
@@ -279,7 +286,7 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
   }
   expect(killed).not.toBeNull();
   expect(result).toMatchObject({ total: 2, done: 2, failed: 0 });
-  expect(result.publish).toBe('succeeded');
+  expect(result.publish).toBe(referencePublish);
 
   // The partitions' activities ran on both processes: their histories name both workers.
   const workers = new Set<string>();
