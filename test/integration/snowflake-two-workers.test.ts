@@ -114,7 +114,13 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const windowInput = (): PipelineRunInput => ({ dataset: 'sales_core', window, gateTimeout: '30s' });
+/** The window run each side makes first (its initial load of every table), expected to succeed. */
+async function runWindow(taskQueue: string): Promise<void> {
+  const input: PipelineRunInput = { dataset: 'sales_core', window, gateTimeout: '30s' };
+  const workflowId = windowWorkflowId('sales_core', window.start);
+  const run = await client.workflow.execute(pipelineRun, { taskQueue, workflowId, args: [input] });
+  expect(run.status).toBe('succeeded');
+}
 const backfillInput = () => ({
   dataset: 'sales_core',
   from: `${days[0]}T00:00:00.000Z`,
@@ -164,12 +170,7 @@ test('one worker on the production adapters: a window, then a two-partition back
   });
   const running = worker.run();
   try {
-    const run = await client.workflow.execute(pipelineRun, {
-      taskQueue,
-      workflowId: windowWorkflowId('sales_core', window.start),
-      args: [windowInput()],
-    });
-    expect(run.status).toBe('succeeded');
+    await runWindow(taskQueue);
     const result = await client.workflow.execute(backfill, {
       taskQueue,
       workflowId: `sf-two-workers-reference-${process.pid}`,
@@ -211,12 +212,7 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
   const identity = (c: WorkerChild) => `${c.pid}@`;
   const ids = { a: identity(a), b: identity(b) };
 
-  const run = await client.workflow.execute(pipelineRun, {
-    taskQueue,
-    workflowId: windowWorkflowId('sales_core', window.start),
-    args: [windowInput()],
-  });
-  expect(run.status).toBe('succeeded');
+  await runWindow(taskQueue);
 
   const handle = await client.workflow.start(backfill, {
     taskQueue,

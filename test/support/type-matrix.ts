@@ -18,3 +18,20 @@ export async function createTypeMatrix(pool: Pool, table = 'kinds'): Promise<voi
      '{"a b", "c,\\"d\\""}', '{1,2,3}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'sad', '\\x00ff', E'line one\\nline "two", ok', now()),
     (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '', now())`);
 }
+
+/** Row 1's values every reader sees alike as text or JSON scalars (numerics exact, arrays as PostgreSQL writes them). */
+export const TYPE_MATRIX_ROW_1 = {
+  id: 1,
+  money: '1234567890123456789012345678.0123456789',
+  big: '98765432109876543210.1234567890',
+  f8: 0.1,
+  flag: true,
+  d: '2026-02-28',
+  raw_json: '{"k": null}',
+  tags: '{"a b","c,\\"d\\""}',
+  nums: '{1,2,3}',
+  guid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  feeling: 'sad',
+  blob: '\\x00ff',
+  note: 'line one\nline "two", ok',
+};
