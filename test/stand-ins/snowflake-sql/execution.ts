@@ -197,7 +197,7 @@ export class SnowflakeExecution {
     const snowflake = sql
       .replace(/^(CREATE\s+(?:OR\s+REPLACE\s+)?)(?:TRANSIENT|TEMPORARY)\s+(TABLE)\b/i, '$1$2')
       .replace(/\bTABLE\s*\(\s*GENERATOR\s*\(\s*ROWCOUNT\s*=>\s*(\d+)\s*\)\s*\)/gi, '__generator_$1');
-    const duck = toDuckDb(snowflake);
+    const duck = transpiled(snowflake);
     const reader = await s.connection.runAndReadAll(duck, binds.map(asDuckValue));
     if (/^(INSERT|UPDATE|DELETE|MERGE)\b/i.test(sql)) return { updated: reader.rowsChanged };
     if (!/^(SELECT|WITH|\(|VALUES)/i.test(sql)) return undefined;
@@ -417,6 +417,19 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * Snowflake SQL as DuckDB SQL: polyglot-sql's transpilation, then the few spellings it leaves that DuckDB
  * reads differently — `:n` binds, CURRENT_TIMESTAMP(), and the GENERATOR rows (numbered by SEQ4) as range().
  */
+const TRANSPILED = new Map<string, string>();
+
+/** toDuckDb, remembered: a run sends the same statement texts (binds apart) run after run. */
+function transpiled(sql: string): string {
+  let out = TRANSPILED.get(sql);
+  if (out === undefined) {
+    out = toDuckDb(sql);
+    if (TRANSPILED.size >= 5000) TRANSPILED.delete(TRANSPILED.keys().next().value!);
+    TRANSPILED.set(sql, out);
+  }
+  return out;
+}
+
 function toDuckDb(sql: string): string {
   const result = transpile(
     outsideQuotes(sql, (code) =>

@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import type { SnowflakeCatalog } from './catalog';
 
 /**
@@ -43,29 +43,35 @@ export class InformationSchemaAnswers {
 }
 
 async function load(db: DuckDBConnection, catalog: SnowflakeCatalog): Promise<void> {
-  await db.run(`CREATE OR REPLACE TABLE _is_tables (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR,
-    table_type VARCHAR, is_transient VARCHAR, created TIMESTAMPTZ)`);
+  // Reloaded after every DDL the stand-in received, so through the appender (one bound INSERT of thousands of
+  // values took ~16 ms a catalog query on a 25-model run); `created` goes in as text, the view types it.
+  await db.run(`CREATE OR REPLACE TABLE _is_tables_text (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR,
+    table_type VARCHAR, is_transient VARCHAR, created VARCHAR)`);
+  await db.run(
+    `CREATE OR REPLACE VIEW _is_tables AS SELECT * REPLACE (created::TIMESTAMPTZ AS created) FROM _is_tables_text`,
+  );
   await db.run(`CREATE OR REPLACE TABLE _is_columns (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR,
     column_name VARCHAR, ordinal_position INTEGER, data_type VARCHAR, numeric_precision INTEGER, numeric_scale INTEGER)`);
-  const tables: DuckDBValue[][] = [];
-  const columns: DuckDBValue[][] = [];
+  const tables = await db.createAppender('_is_tables_text');
+  const columns = await db.createAppender('_is_columns');
+  const text = (a: DuckDBAppender, ...values: string[]) => values.forEach((v) => a.appendVarchar(v));
+  const int = (a: DuckDBAppender, v: number | null) => (v === null ? a.appendNull() : a.appendInteger(v));
   for (const { schema, name, relation } of catalog.relations()) {
     const type = relation.kind === 'view' ? 'VIEW' : relation.temporary ? 'LOCAL TEMPORARY' : 'BASE TABLE';
-    tables.push(['FRESHLINE', schema, name, type, 'NO', relation.created!.toISOString()]);
+    text(tables, 'FRESHLINE', schema, name, type, 'NO', relation.created!.toISOString());
+    tables.endRow();
     relation.columns.forEach((c, i) => {
       const t = dataType(c.type);
-      columns.push(['FRESHLINE', schema, name, c.name, i + 1, t.type, t.precision, t.scale]);
+      text(columns, 'FRESHLINE', schema, name, c.name);
+      int(columns, i + 1);
+      text(columns, t.type);
+      int(columns, t.precision);
+      int(columns, t.scale);
+      columns.endRow();
     });
   }
-  for (const [table, rows] of [
-    ['_is_tables', tables],
-    ['_is_columns', columns],
-  ] as const) {
-    if (!rows.length) continue;
-    const width = rows[0].length;
-    const marks = rows.map((_, r) => `(${rows[0].map((__, i) => `$${r * width + i + 1}`).join(', ')})`);
-    await db.run(`INSERT INTO ${table} VALUES ${marks.join(', ')}`, rows.flat());
-  }
+  tables.closeSync();
+  columns.closeSync();
 }
 
 /** A column type as Snowflake's INFORMATION_SCHEMA.COLUMNS reports it. */

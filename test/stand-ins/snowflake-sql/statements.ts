@@ -346,10 +346,11 @@ async function analyzed(
   if (target === 'skip') return null;
   if (target && 'code' in target) return target;
   let response: AnalyzeResponse__Output | undefined;
+  const registered = await registeredCatalog(catalog, client, language);
   try {
     response = await client.analyze({
       sqlStatement: rewritten,
-      simpleCatalog: catalog.toProto({ languageOptions: language }, GAP_FUNCTIONS),
+      registeredCatalogId: registered.id,
       options: { languageOptions: language, allowUndeclaredParameters: true, queryParameters },
     });
   } catch (err) {
@@ -357,6 +358,8 @@ async function analyzed(
     const e = err as { code?: number; details?: string; message?: string };
     if (e.code !== 3) throw new Error(`the ZetaSQL analyzer failed: ${e.details ?? e.message}`, { cause: err });
     return snowflakeError(String(e.details ?? e.message));
+  } finally {
+    registered.release();
   }
   if (out) out.emptyAnswer = emptyTableAnswer(response);
   if (create && target) {
@@ -371,6 +374,50 @@ async function analyzed(
     });
   }
   return null;
+}
+
+/** A catalog version registered with the analyzer, and how many analyses are using it. */
+interface Registration {
+  version: number;
+  id: Promise<string>;
+  users: number;
+  stale: boolean;
+}
+const registrations = new WeakMap<SnowflakeCatalog, Registration>();
+
+/**
+ * The analyzer builds a catalog (tables and every builtin function) for each request that sends one; a
+ * catalog registered once per version is built once. A version the DDL moved past is unregistered when its
+ * last analysis ends, so the analyzer holds one or two catalogs per stand-in, not one per statement.
+ */
+async function registeredCatalog(
+  catalog: SnowflakeCatalog,
+  client: Awaited<ReturnType<typeof analyzer>>['client'],
+  language: Awaited<ReturnType<typeof analyzer>>['language'],
+): Promise<{ id: string; release: () => void }> {
+  let r = registrations.get(catalog);
+  if (!r || r.version !== catalog.version) {
+    if (r) retire(client, r, true);
+    const proto = catalog.toProto({ languageOptions: language }, GAP_FUNCTIONS);
+    r = {
+      version: catalog.version,
+      id: client.registerCatalog({ simpleCatalog: proto }).then((res) => String(res!.registeredId)),
+      users: 0,
+      stale: false,
+    };
+    registrations.set(catalog, r);
+  }
+  const current = r;
+  current.users++;
+  const id = await current.id;
+  return { id, release: () => retire(client, current, false) };
+}
+
+function retire(client: Awaited<ReturnType<typeof analyzer>>['client'], r: Registration, stale: boolean): void {
+  if (stale) r.stale = true;
+  else r.users--;
+  if (r.stale && r.users === 0)
+    void r.id.then((id) => client.unRegisterCatalog({ registeredId: id })).catch(() => undefined);
 }
 
 /** A query's result as the stand-in encodes it. */
