@@ -2,10 +2,10 @@ import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual, 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { SnowflakeCatalog } from './snowflake-sql/catalog';
+import { normalizeName, SnowflakeCatalog } from './snowflake-sql/catalog';
 import { holdAnalyzer } from './snowflake-sql/analyzer-server';
 import { InformationSchemaAnswers } from './snowflake-sql/information-schema';
-import { checkStatement } from './snowflake-sql/statements';
+import { checkStatement, type AnalysisOut } from './snowflake-sql/statements';
 import { SnowflakeExecution, type ExecutionOptions } from './snowflake-sql/execution';
 
 /**
@@ -336,7 +336,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
       queryId,
       user: session.user,
     });
-    const analysis: { emptyAnswer?: { columns: StandInColumn[]; rows: unknown[][] } } = {};
+    const analysis: AnalysisOut = {};
     let result: StandInResult | undefined = analyze
       ? await checkStatement(
           stand.catalog,
@@ -357,7 +357,7 @@ export async function startSnowflakeStandIn(options: SnowflakeStandInOptions): P
     if (!result && execution) {
       try {
         result = await execution.execute(session.id, sqlText, binds, analysis.emptyAnswer?.columns);
-        await refineFixedPoint(stand.catalog, execution, sqlText);
+        if (analysis.created) await refineFixedPoint(stand.catalog, execution, analysis.created);
       } catch (err) {
         // The analyzer accepted it but the stand-in could not compute it: say so, never answer made-up rows.
         result = {
@@ -863,17 +863,16 @@ export function parseAlterSession(sql: string): { set: Record<string, string>; u
   return out;
 }
 
-const CREATED_AS =
-  /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TRANSIENT\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\.("(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\s+COPY\s+GRANTS)?\s+AS\b/i;
-
 /** After a CTAS or view ran: its NUMERIC columns get the precision and scale the executed table has. */
-async function refineFixedPoint(catalog: SnowflakeCatalog, execution: SnowflakeExecution, sqlText: string) {
-  const m = CREATED_AS.exec(sqlText);
-  const relation = m && catalog.get(m[1], m[2]);
-  if (!m || !relation || !relation.columns.some((c) => c.type === 'NUMBER(38,10)')) return;
-  const unquote = (n: string) => n.replace(/^"(.*)"$/s, '$1').replace(/""/g, '"');
-  const exact = await execution.fixedPointTypes(unquote(m[1]), unquote(m[2]));
-  catalog.define(m[1], m[2], {
+async function refineFixedPoint(
+  catalog: SnowflakeCatalog,
+  execution: SnowflakeExecution,
+  created: { schema: string; name: string },
+) {
+  const relation = catalog.get(created.schema, created.name);
+  if (!relation || !relation.columns.some((c) => c.type === 'NUMBER(38,10)')) return;
+  const exact = await execution.fixedPointTypes(normalizeName(created.schema), normalizeName(created.name));
+  catalog.define(created.schema, created.name, {
     ...relation,
     columns: relation.columns.map((c) =>
       c.type === 'NUMBER(38,10)' ? { ...c, type: exact.get(c.name.toUpperCase()) ?? c.type } : c,

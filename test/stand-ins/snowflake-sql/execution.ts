@@ -247,22 +247,20 @@ export class SnowflakeExecution {
     const locals = files.map((file) => ({
       path: dir ? `${dir}/${file}` : file,
       local: join(this.tmp, `${randomUUID()}.parquet`),
+      columns: new Map<string, ParquetColumn>(),
     }));
     try {
       // Every file is checked before any row lands: ABORT_STATEMENT loads nothing when one file is refused.
-      for (const { path, local } of locals) {
+      for (const { path, local, columns } of locals) {
         writeFileSync(local, await this.options.readStageFile(`${stageUrl}${path}`));
-        const schema = new Map(
-          (
-            (
-              await s.connection.runAndReadAll(
-                `SELECT name, type, converted_type, logical_type, precision::INTEGER AS precision, scale::INTEGER AS scale FROM parquet_schema('${local}') WHERE type IS NOT NULL`,
-              )
-            ).getRowObjectsJS() as unknown as ParquetColumn[]
-          ).map((c) => [c.name.toUpperCase(), c]),
-        );
+        const leaves = (
+          await s.connection.runAndReadAll(
+            `SELECT name, type, converted_type, logical_type, precision::INTEGER AS precision, scale::INTEGER AS scale FROM parquet_schema('${local}') WHERE type IS NOT NULL`,
+          )
+        ).getRowObjectsJS() as unknown as ParquetColumn[];
+        for (const c of leaves) columns.set(c.name.toUpperCase(), c);
         for (const { column_name, column_type } of target) {
-          const col = schema.get(column_name.toUpperCase());
+          const col = columns.get(column_name.toUpperCase());
           const why = col && column_name.toUpperCase() !== metadata ? parquetLoadRefusal(col, column_type) : null;
           if (why)
             return {
@@ -275,15 +273,13 @@ export class SnowflakeExecution {
         }
       }
       const rows: unknown[][] = [];
-      for (const { path, local } of locals) {
+      for (const { path, local, columns } of locals) {
         const from = `read_parquet('${local}')`;
-        const fileColumns = (await s.connection.runAndReadAll(`SELECT * FROM ${from} LIMIT 0`)).columnNames();
-        const byName = new Map(fileColumns.map((c) => [c.toUpperCase(), c]));
         const selects = target.map(({ column_name }) => {
           const as = quote(column_name);
           if (column_name.toUpperCase() === metadata) return `'${path.replace(/'/g, "''")}' AS ${as}`;
-          const source = byName.get(column_name.toUpperCase());
-          return source ? `${quote(source)} AS ${as}` : `NULL AS ${as}`;
+          const source = columns.get(column_name.toUpperCase());
+          return source ? `${quote(source.name)} AS ${as}` : `NULL AS ${as}`;
         });
         const inserted = await s.connection.run(
           `INSERT INTO ${table} (${target.map((c) => quote(c.column_name)).join(', ')}) SELECT ${selects.join(', ')} FROM ${from}`,
@@ -413,10 +409,6 @@ function plainName(text: string): string {
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/**
- * Snowflake SQL as DuckDB SQL: polyglot-sql's transpilation, then the few spellings it leaves that DuckDB
- * reads differently — `:n` binds, CURRENT_TIMESTAMP(), and the GENERATOR rows (numbered by SEQ4) as range().
- */
 const TRANSPILED = new Map<string, string>();
 
 /** toDuckDb, remembered: a run sends the same statement texts (binds apart) run after run. */
@@ -430,6 +422,10 @@ function transpiled(sql: string): string {
   return out;
 }
 
+/**
+ * Snowflake SQL as DuckDB SQL: polyglot-sql's transpilation, then the few spellings it leaves that DuckDB
+ * reads differently — `:n` binds, CURRENT_TIMESTAMP(), and the GENERATOR rows (numbered by SEQ4) as range().
+ */
 function toDuckDb(sql: string): string {
   const result = transpile(
     outsideQuotes(sql, (code) =>

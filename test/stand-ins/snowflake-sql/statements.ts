@@ -73,8 +73,11 @@ const QNAME = String.raw`${NAME}\.${NAME}`;
 export async function checkStatement(
   catalog: SnowflakeCatalog,
   sqlText: string,
-  /** Receives, for an accepted query, what Snowflake would answer were every table empty (see emptyTableAnswer). */
-  out?: { emptyAnswer?: EmptyAnswer },
+  /**
+   * Receives, for an accepted query, what Snowflake would answer were every table empty (see emptyTableAnswer),
+   * and for a CTAS or view the relation it defines (names as written).
+   */
+  out?: AnalysisOut,
   /** Bind types as the driver sent them (`:1` first); a TEXT bind is a string wherever it stands. */
   bindTypes: string[] = [],
 ): Promise<SnowflakeError | null> {
@@ -328,7 +331,7 @@ function mapOutsideQuotes(sql: string, f: (code: string) => string): string {
 async function analyzed(
   catalog: SnowflakeCatalog,
   sql: string,
-  out: { emptyAnswer?: EmptyAnswer } | undefined,
+  out: AnalysisOut | undefined,
   bindTypes: string[],
 ): Promise<SnowflakeError | null> {
   const { client, language } = await analyzer();
@@ -367,6 +370,7 @@ async function analyzed(
     const rest = sql.slice(create[0].length).trimStart();
     const fromQuery = /^AS\b/i.test(rest) || create[3].toUpperCase() === 'VIEW';
     const columns = fromQuery ? outputColumns(response) : columnDefinitions(rest);
+    if (out && fromQuery) out.created = q;
     catalog.define(q.schema, q.name, {
       kind: create[3].toUpperCase() === 'VIEW' ? 'view' : 'table',
       columns,
@@ -418,6 +422,12 @@ function retire(client: Awaited<ReturnType<typeof analyzer>>['client'], r: Regis
   else r.users--;
   if (r.stale && r.users === 0)
     void r.id.then((id) => client.unRegisterCatalog({ registeredId: id })).catch(() => undefined);
+}
+
+/** What an accepted statement's analysis tells the caller. */
+export interface AnalysisOut {
+  emptyAnswer?: EmptyAnswer;
+  created?: { schema: string; name: string };
 }
 
 /** A query's result as the stand-in encodes it. */
