@@ -18,7 +18,12 @@ export interface TemporalDevServer {
 /** Starts `temporal server start-dev` with a SQLite file and the Web UI, and waits until it answers. */
 export async function startTemporalDevServer(opts: {
   cliPath: string;
+  /** SQLite file the server keeps its state in; its directory also gets `temporal-server.log`. */
   dbFile: string;
+  /** Keep state in memory only (the file's directory still holds the log): test runs need no history on disk. */
+  inMemory?: boolean;
+  /** No Web UI (`--headless`), for test runs. */
+  headless?: boolean;
   port?: number;
   uiPort?: number;
   namespace?: string;
@@ -35,7 +40,8 @@ export async function startTemporalDevServer(opts: {
   for (let attempt = 1; ; attempt++) {
     // Probing a port and binding it later is racy (e.g. demo and tests starting together); when we picked
     // the ports ourselves, losing that race is retried with fresh ones instead of failing.
-    const preferDefaults = attempt === 1;
+    // A headless (test) server leaves the well-known ports to the demo an engineer may be running.
+    const preferDefaults = attempt === 1 && !opts.headless;
     const port = opts.port ?? (await choosePort(preferDefaults ? 7233 : undefined));
     const uiPort = opts.uiPort ?? (await choosePort(preferDefaults ? 8233 : undefined, port));
     try {
@@ -52,6 +58,8 @@ class PortInUseError extends Error {}
 async function launch(opts: {
   cliPath: string;
   dbFile: string;
+  inMemory?: boolean;
+  headless?: boolean;
   logFile: string;
   port: number;
   uiPort: number;
@@ -64,14 +72,12 @@ async function launch(opts: {
   const args = [
     'server',
     'start-dev',
-    '--db-filename',
-    opts.dbFile,
+    ...(opts.inMemory ? [] : ['--db-filename', opts.dbFile]),
     '--ip',
     HOST,
     '--port',
     String(port),
-    '--ui-port',
-    String(uiPort),
+    ...(opts.headless ? ['--headless'] : ['--ui-port', String(uiPort)]),
     '--namespace',
     namespace,
     '--log-level',
@@ -135,7 +141,8 @@ async function launch(opts: {
     throw err;
   }
   const uiUrl = `http://${HOST}:${uiPort}`;
-  log(`temporal: dev server ready at ${address} in ${Date.now() - started} ms (UI ${uiUrl}, log ${logFile})`);
+  const ui = opts.headless ? 'no UI' : `UI ${uiUrl}`;
+  log(`temporal: dev server ready at ${address} in ${Date.now() - started} ms (${ui}, log ${logFile})`);
   return { address, uiUrl, namespace, stop };
 }
 

@@ -1,9 +1,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { freePort } from '../../infra/local/ports';
 import { ensurePostgresInstalled, startPostgres } from '../../infra/local/postgres';
 import { ensureTemporalCli } from '../../infra/local/temporal-cli';
+import { startTemporalDevServer } from '../../infra/local/temporal-server';
 import { installRuntime } from '../../workers/runtime';
 import { bundleWorkflows } from '../../workers/worker';
 import { TEST_ENV } from './env';
@@ -20,26 +19,22 @@ export default async function globalSetup(): Promise<void> {
   const t0 = Date.now();
   const cli = await ensureTemporalCli(log);
   ensurePostgresInstalled(log);
-  const [pg, port] = await Promise.all([startPostgres({ baseDir: root, log }), freePort()]);
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: cli.path },
-      ip: '127.0.0.1',
-      port,
-      ui: false,
-      extraArgs: ['--log-level', 'error'],
-    },
-  });
+  // Our own launcher, not TestWorkflowEnvironment.createLocal: the SDK gives the server 5 s to answer, which a
+  // first start of a freshly built CLI on a busy machine overran in CI; ours waits up to a minute.
+  const [pg, temporal] = await Promise.all([
+    startPostgres({ baseDir: root, log }),
+    startTemporalDevServer({ cliPath: cli.path, dbFile: join(root, 'temporal.db'), inMemory: true, headless: true }),
+  ]);
   const bundle = await bundleWorkflows();
   const bundlePath = join(root, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   log(
-    `Temporal (${cli.source}: ${cli.path}) on 127.0.0.1:${port}, PostgreSQL on ${pg.port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    `Temporal (${cli.source}: ${cli.path}) on ${temporal.address}, PostgreSQL on ${pg.port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
   );
 
-  process.env[TEST_ENV.temporalAddress] = `127.0.0.1:${port}`;
+  process.env[TEST_ENV.temporalAddress] = temporal.address;
   process.env[TEST_ENV.pgAdminUrl] = pg.url;
   process.env[TEST_ENV.bundlePath] = bundlePath;
   process.env[TEST_ENV.dataRoot] = root;
-  (globalThis as { __freshlineStack?: unknown }).__freshlineStack = { env, pg, root };
+  (globalThis as { __freshlineStack?: unknown }).__freshlineStack = { temporal, pg, root };
 }
