@@ -40,6 +40,8 @@ export function createExtractActivities(deps: ActivityDeps) {
             baseline: await readSourceState(deps.warehouse, ds.source, table.schema, table.name),
             acceptDrift: input.acceptDrift ?? false,
             reload: input.reload ?? false,
+            parent: table.partitionOf ? ds.tables.find((t) => t.name === table.partitionOf!.table) : undefined,
+            warehouse: deps.warehouse,
           },
           hooks,
         );

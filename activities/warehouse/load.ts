@@ -84,24 +84,39 @@ export async function loadManifest(
       held: true,
       skipped: `${rejected} row(s) of the full snapshot could not be staged (see audit.source_rejects); raw keeps the last snapshot`,
     };
-  if (manifest.keys.length === 0) return { ...base, skipped: 'no changes captured' };
+  if (manifest.keys.length === 0 && !manifest.deletedKeys) return { ...base, skipped: 'no changes captured' };
   if (staged.dialect !== wh.dialect)
     throw new Error(`a ${staged.dialect} stage reader cannot feed a ${wh.dialect} warehouse (see workers/adapters.ts)`);
 
   await wh.ensureSchema(SCHEMAS.raw);
-  const incoming = await staged.open(wh, manifest);
+  const opened: StagedRelation[] = [];
+  const open = async (m: Manifest) => {
+    const relation = await staged.open(wh, m);
+    opened.push(relation);
+    return relation;
+  };
   try {
-    const evolved = await prepareRawTable(wh, target, manifest, incoming.columns);
+    const incoming = manifest.keys.length ? await open(manifest) : null;
+    const deleted = manifest.deletedKeys ? await open(deletedKeysManifest(manifest)) : null;
+    // Only deletions (a partition whose rows are all gone): raw exists, since its keys came from there.
+    const evolved = incoming ? await prepareRawTable(wh, target, manifest, incoming.columns) : [];
     const dialect = dialectOf(wh.dialect);
     return await wh.transaction(async (tx) => ({
       ...base,
-      ...(await replaceRows(tx, dialect, target, manifest, incoming, loadId)),
+      ...(await replaceRows(tx, dialect, target, manifest, { incoming, deleted }, loadId)),
       evolved,
     }));
   } finally {
     // A leftover is harmless (Snowflake drops temporary tables with the session); the load's outcome stands.
-    await incoming.close().catch(() => undefined);
+    for (const relation of opened) await relation.close().catch(() => undefined);
   }
+}
+
+/** The staged deleted keys read like a manifest of their own: key columns only, as many rows as were staged. */
+function deletedKeysManifest(manifest: Manifest): Manifest {
+  const { keys, rows } = manifest.deletedKeys!;
+  const columns = manifest.primaryKey.map((k) => manifest.columns.find((c) => c.name === k)!);
+  return { ...manifest, mode: 'incremental', keys, rows, columns, deletedKeys: undefined };
 }
 
 /**
@@ -128,16 +143,54 @@ async function prepareRawTable(
   return evolveRawTable(wh, target, manifest, staged);
 }
 
-/** Deletes the rows this load replaces, inserts the staged rows, records the baseline; inside the transaction. */
+/**
+ * Deletes the rows this load replaces, inserts the staged rows, writes the staged deletions as tombstones,
+ * records the baseline; inside the transaction.
+ */
 async function replaceRows(
   tx: Tx,
   dialect: Dialect,
   target: string,
   manifest: Manifest,
-  incoming: StagedRelation,
+  relations: { incoming: StagedRelation | null; deleted: StagedRelation | null },
   loadId: string,
 ): Promise<Pick<LoadResult, 'rowsLoaded' | 'rowsReplaced' | 'tombstones'>> {
   const fqn = qualified(SCHEMAS.raw, target);
+  const { incoming, deleted } = relations;
+  const out = incoming
+    ? await replaceVersions(tx, fqn, manifest, incoming, loadId)
+    : { rowsLoaded: 0, rowsReplaced: 0, tombstones: 0 };
+  if (deleted) {
+    const pk = manifest.primaryKey.map(quoteIdent).join(', ');
+    out.tombstones += await tx.run(
+      `INSERT INTO ${fqn} ${columnList([...manifest.primaryKey, ...LINEAGE.map((c) => c.name), '_deleted'])}
+         SELECT ${pk}, ${LINEAGE_SELECT}, $5::VARCHAR AS _source_file, true AS _deleted FROM ${deleted.from}`,
+      [
+        loadId,
+        manifest.window.start,
+        manifest.window.end,
+        manifest.extractedAt,
+        `tombstone: deleted at the source (reload of ${manifest.window.start.slice(0, 10)})`,
+      ],
+    );
+  }
+  await writeSourceState(
+    tx,
+    manifest,
+    { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum },
+    dialect,
+  );
+  return out;
+}
+
+/** Replaces the versions the staged rows bring (per mode) and inserts them; inside the caller's transaction. */
+async function replaceVersions(
+  tx: Tx,
+  fqn: string,
+  manifest: Manifest,
+  incoming: StagedRelation,
+  loadId: string,
+): Promise<Pick<LoadResult, 'rowsLoaded' | 'rowsReplaced' | 'tombstones'>> {
   const from = incoming.from;
   const cdc = manifest.mode === 'cdc';
   const lineageParams = [loadId, manifest.window.start, manifest.window.end, manifest.extractedAt];
@@ -158,10 +211,8 @@ async function replaceRows(
       `DELETE FROM ${fqn} WHERE _op = 'T' AND _lsn IN (SELECT _lsn FROM ${from} WHERE _op = 'T')`,
     );
   } else if (manifest.mode === 'incremental') {
-    replaced += await tx.run(
-      `DELETE FROM ${fqn} WHERE _window_start = $1::TIMESTAMPTZ AND _window_end = $2::TIMESTAMPTZ`,
-      [manifest.window.start, manifest.window.end],
-    );
+    // Only the versions this load brings again are replaced (same key and cursor): a version the source has
+    // moved past since is history raw keeps (SCD2 reads every version), not a row of this window to drop.
     const keyCols = [...manifest.primaryKey, manifest.cursor];
     replaced += await tx.run(
       `DELETE FROM ${fqn} AS r USING (SELECT ${keyCols.map(quoteIdent).join(', ')} FROM ${from}) AS s
@@ -194,12 +245,6 @@ async function replaceRows(
     tombstones = await applyTruncates(tx, fqn, manifest, from, loadId);
     await carryUnchangedToast(tx, fqn, manifest, loadId);
   }
-  await writeSourceState(
-    tx,
-    manifest,
-    { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum },
-    dialect,
-  );
   return { rowsLoaded: inserted, rowsReplaced: replaced, tombstones };
 }
 

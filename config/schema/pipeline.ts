@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration, identifier } from './common';
 import { DatasetSchema } from './datasets';
 import { checkOneDeclarationPerTable } from './declarations';
+import { checkReloadPartitions } from './partitions';
 import { DEFAULT_RECONCILIATION_CRON, MonitorsSchema, ReconciliationSchema } from './schedules';
 import { SecretsConfigSchema } from './secrets';
 import { PostgresSourceSchema } from './sources';
@@ -30,6 +31,7 @@ export const PipelineConfigSchema = z
   .superRefine((cfg, ctx) => {
     checkWarehouse(cfg, ctx);
     checkOneDeclarationPerTable(cfg.datasets, ctx);
+    checkReloadPartitions(cfg.datasets, ctx);
     checkCdcSlots(cfg, ctx);
     const names = new Set<string>();
     cfg.datasets.forEach((d, i) => {

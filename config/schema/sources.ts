@@ -32,6 +32,12 @@ export const SourceTableSchema = z.object({
    * falls in each partition, whatever their cursor says; without it, reload reads the cursor window.
    */
   businessDate: identifier.optional(),
+  /**
+   * A child table (order lines, payments…) partitioned by its parent's business date: a `reload` re-reads
+   * the rows whose `on` column names a parent row (`table`, same dataset) whose business date falls in the
+   * partition, so the order and all its children are reloaded together, whatever their cursors say.
+   */
+  partitionOf: z.object({ table: identifier, on: identifier }).strict().optional(),
   /** Staged Parquet files are split at about this size (Snowflake loads 100–250 MB compressed files best). */
   fileSizeMB: z.number().positive().default(128),
 });

@@ -329,8 +329,11 @@ test('cdc tables of one source in two datasets are refused, naming both datasets
 test('cdc tables of one source in a single dataset, alongside incremental tables elsewhere, are accepted', () => {
   const cfg = valid();
   // order_items and refunds: tables only sales_core declares (a shared table's declarations agree on mode).
-  cfg.datasets[0].tables[1].mode = 'cdc';
-  cfg.datasets[0].tables[3].mode = 'cdc';
+  // A CDC table sees deletes in the slot and is not reloaded by partition: partitionOf goes with the switch.
+  for (const t of [1, 3]) {
+    cfg.datasets[0].tables[t].mode = 'cdc';
+    delete cfg.datasets[0].tables[t].partitionOf;
+  }
   expect(() => parseConfig(cfg)).not.toThrow();
 });
 
@@ -354,4 +357,25 @@ test.each([
   ['GEOGRAPHY', null],
 ])('a contract type is engine-neutral: %s reads as %s', (engineType, neutral) => {
   expect(contractType(engineType)).toBe(neutral);
+});
+
+test.each([
+  [
+    (c: Yaml) => (c.datasets[0].tables[1].partitionOf.table = 'invoices'),
+    /datasets\[0\]\.tables\[1\]\.partitionOf\.table: 'invoices' is not a table of this dataset/,
+  ],
+  [
+    (c: Yaml) => delete c.datasets[0].tables[0].businessDate,
+    /datasets\[0\]\.tables\[1\]\.partitionOf\.table: 'orders' declares no businessDate to partition by/,
+  ],
+  [
+    (c: Yaml) => (c.datasets[0].tables[1].businessDate = 'created_at'),
+    /datasets\[0\]\.tables\[1\]\.partitionOf: a table has either businessDate or partitionOf, not both/,
+  ],
+  [(c: Yaml) => (c.datasets[0].tables[1].partitionOf.via = 'order_id'), /datasets\[0\]\.tables\[1\]\.partitionOf/],
+])('a child table reloaded through its parent must name a parent with a business date (%#)', (mutate, message) => {
+  const cfg = valid();
+  expect(cfg.datasets[0].tables[1]).toMatchObject({ name: 'order_items', partitionOf: { table: 'orders' } });
+  mutate(cfg);
+  expect(() => parseConfig(cfg)).toThrow(message);
 });

@@ -9,6 +9,7 @@ import type { ObjectStore } from '../../storage/object-store';
 import { qualified, quoteIdent, quoteLiteral } from '../../warehouse/sql';
 import type { Warehouse } from '../../warehouse/warehouse';
 import type { SourceState } from '../../warehouse/audit/source-state';
+import { livePartitionKeys, type PartitionBy } from '../../warehouse/partition-keys';
 import { sourceError } from './connection';
 import { compareSchemas, holdUnlistedColumns } from './drift';
 import type { Manifest, SourceReject, StagedColumn, Window } from './manifest';
@@ -37,6 +38,13 @@ export interface ExtractRequest {
   acceptDrift?: boolean;
   /** Reload the window as a business-date partition (table.businessDate), not as a cursor window. */
   reload?: boolean;
+  /** The parent a `partitionOf` table is reloaded through (same dataset). */
+  parent?: SourceTableConfig;
+  /**
+   * Reload: the warehouse holding raw, asked which keys it has live in the partition, so keys the source
+   * no longer has (hard deletes, which a cursor never sees) are staged as deletions.
+   */
+  warehouse?: Warehouse;
 }
 
 /** Object key prefix of a table-window's Parquet parts: `<source>/<schema>.<table>/dt=<date>/<start>--<end>`. */
@@ -103,9 +111,10 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
   const { table, window } = req;
   if (table.mode === 'cdc')
     throw new Error(`${table.schema}.${table.name} is a cdc table: use captureChanges, not extractTable`);
+  const partition = req.reload ? reloadPartition(req) : null;
   // A reload reads exactly its business-date partition: no lookback overlap needed.
-  const byBusinessDate = req.reload && table.businessDate ? table.businessDate : null;
-  const readFrom = byBusinessDate ? window.start : new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
+  const readFrom = partition ? window.start : new Date(Date.parse(window.start) - req.lookbackMs).toISOString();
+  const rowsRead = partition ? partitionWhere(req, partition) : windowWhere(table.cursor, readFrom, window.end);
   const client = connectionFor(req);
   mkdirSync(req.scratchDir, { recursive: true });
   const extractedAt = new Date().toISOString();
@@ -161,7 +170,7 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
       }
       return {
         manifest,
-        ranges: await planRanges(client, table, windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)),
+        ranges: await planRanges(client, table, rowsRead),
       };
     });
     const chunks = plan.chunk ? [plan.chunk] : [];
@@ -173,7 +182,7 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
         continue;
       }
       await hooks.beforeChunk?.(index);
-      const where = `${windowWhere(byBusinessDate ?? table.cursor, readFrom, window.end)}${range}`;
+      const where = `${rowsRead}${range}`;
       chunks.push(
         await snapshot(client, req.source, () => copyChunk(client, req, plan.manifest.columns, index, where)),
       );
@@ -185,8 +194,13 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
         .filter((c): c is string => c !== null)
         .sort()
         .pop() ?? null;
+    const deletedKeys =
+      partition && !plan.manifest.blocked && req.warehouse
+        ? await stageDeletedKeys(client, req, partition, plan.manifest.columns)
+        : undefined;
     return {
       ...plan.manifest,
+      ...(deletedKeys ? { deletedKeys } : {}),
       keys: chunks.flatMap((c) => c.keys),
       rows: chunks.reduce((n, c) => n + c.rows, 0),
       sourceRows: chunks.reduce((n, c) => n + c.sourceRows, 0),
@@ -299,6 +313,88 @@ async function snapshot<T>(client: Client, source: PostgresSourceConfig, fn: () 
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** How a reload finds its partition's rows, or null when the table has no business date (cursor window). */
+function reloadPartition(req: ExtractRequest): PartitionBy | null {
+  const { table, parent } = req;
+  if (table.businessDate) return { businessDate: table.businessDate };
+  if (!table.partitionOf) return null;
+  if (!parent?.businessDate || parent.name !== table.partitionOf.table)
+    throw new Error(
+      `${table.name}: partitionOf names '${table.partitionOf.table}', which was not given with its businessDate`,
+    );
+  return {
+    parent: { table: parent.name, key: parent.primaryKey[0], businessDate: parent.businessDate },
+    on: table.partitionOf.on,
+  };
+}
+
+/** The partition predicate: the table's own business date, or its parent's through the child's `on` column. */
+function partitionWhere(req: ExtractRequest, partition: PartitionBy): string {
+  const { start, end } = req.window;
+  if ('businessDate' in partition) return windowWhere(partition.businessDate, start, end);
+  const { parent, on } = partition;
+  const parentTable = qualified(req.parent!.schema, parent.table);
+  return `WHERE ${quoteIdent(on)} IN (SELECT ${quoteIdent(parent.key)} FROM ${parentTable} ${windowWhere(parent.businessDate, start, end)})`;
+}
+
+/** Keys checked against the source per statement (their literals make up the statement: about 100 KB). */
+const DELETE_CHECK_BATCH = 5_000;
+
+/**
+ * Reload: the keys raw holds live in the partition that the source no longer has — hard deletes, which
+ * no cursor ever sees — staged as Parquet of the key columns; load writes them as tombstones. Each key is
+ * looked up in the whole source table, so a row that only moved to another partition is not taken for
+ * deleted. A PII key is a token in raw and plain in the source, so such tables are not checked.
+ */
+async function stageDeletedKeys(
+  client: Client,
+  req: ExtractRequest,
+  partition: PartitionBy,
+  columns: StagedColumn[],
+): Promise<Manifest['deletedKeys']> {
+  const { table } = req;
+  if (table.primaryKey.some((k) => table.pii.includes(k))) return undefined;
+  const live = await livePartitionKeys(req.warehouse!, {
+    source: req.sourceName,
+    table: table.name,
+    primaryKey: table.primaryKey,
+    partition,
+    window: req.window,
+  });
+  const keyColumns = table.primaryKey.map((k) => columns.find((c) => c.name === k)!);
+  const typed = (j: number) => `c.k${j}::${keyColumns[j].sourceType}`;
+  const out = { keys: [] as string[], rows: 0 };
+  for (let i = 0; i < live.length; i += DELETE_CHECK_BATCH) {
+    const values = live
+      .slice(i, i + DELETE_CHECK_BATCH)
+      .map((key) => `(${key.map((v) => quoteLiteral(v, 'postgres')).join(', ')})`)
+      .join(', ');
+    const select = `SELECT ${keyColumns.map((c, j) => `${typed(j)} AS ${quoteIdent(c.name)}`).join(', ')}
+         FROM (VALUES ${values}) AS c(${keyColumns.map((_c, j) => `k${j}`).join(', ')})
+        WHERE NOT EXISTS (SELECT 1 FROM ${qualified(table.schema, table.name)} AS t
+                           WHERE ${keyColumns.map((c, j) => `t.${quoteIdent(c.name)} = ${typed(j)}`).join(' AND ')})`;
+    const batch = i / DELETE_CHECK_BATCH;
+    const copied = await snapshot(client, req.source, () =>
+      copyToParquet(client, req, select, keyColumns, `${table.schema}.${table.name}.deleted.${batch}`),
+    );
+    try {
+      if (copied.rows === 0) continue;
+      const files = readdirSync(copied.dir)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort((a, b) => fileNumber(a) - fileNumber(b));
+      for (const [part, name] of files.entries()) {
+        const key = `${stagePrefix(req.sourceName, table, req.window)}/deleted-${String(batch).padStart(5, '0')}-${String(part).padStart(3, '0')}.parquet`;
+        await req.stage.putFile(key, join(copied.dir, name));
+        out.keys.push(key);
+      }
+      out.rows += copied.rows;
+    } finally {
+      rmSync(copied.dir, { recursive: true, force: true });
+    }
+  }
+  return out.rows ? out : undefined;
 }
 
 /** The window predicate. COPY takes no bind parameters; both bounds are ISO strings we produced from Date. */

@@ -74,4 +74,9 @@ export interface Manifest {
   rejects?: SourceReject[];
   /** Every rejected row, listed or not (sourceRows = rows + rejectedRows). */
   rejectedRows?: number;
+  /**
+   * Reload of a business-date partition: keys raw held live in it that the source no longer has (hard
+   * deletes), staged as Parquet of the primary-key columns; load writes them as tombstones. Absent: none.
+   */
+  deletedKeys?: { keys: string[]; rows: number };
 }

@@ -160,6 +160,9 @@ export function buildOrder(models: Map<string, Model>, targets: string[]): Model
   return order;
 }
 
+/** How raw versions of one key are ordered, newest first (the order latest() and delete detection share). */
+export const LATEST_FIRST = '_extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc';
+
 /**
  * The live, latest version of each key in a raw table. A later extract always saw a newer state, and
  * within one CDC capture the later LSN wins; tombstones (deleted at the source) are dropped only after
@@ -172,7 +175,7 @@ function latestVersion(source: string, table: string, key: string): string {
   return `(select * from (
         select *, count(*) over (partition by ${k}, _extracted_at, _lsn) as _duplicate_count
           from ${qualified(SCHEMAS.raw, rawTable(source, table))}
-        qualify row_number() over (partition by ${k} order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1
+        qualify row_number() over (partition by ${k} order by ${LATEST_FIRST}) = 1
     ) where not _deleted)`;
 }
 
