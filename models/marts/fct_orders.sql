@@ -1,6 +1,8 @@
 -- fct_orders: one row per order with its money. gross = subtotal (lines before the order discount);
 -- billable_total = what the customer owes (0 once cancelled); net_revenue = billable_total minus
--- refunds. Business date is order_date, so late corrections, cancellations and refunds land on the
+-- refunds, and 0 once cancelled: a cancellation already reverses the whole order, so money refunded
+-- for it (before or after the cancellation) is not reversed a second time. refunded_amount stays the
+-- money that went back, whatever the status. Business date is order_date, so late corrections, cancellations and refunds land on the
 -- day the order was placed. customer_sk is the customer's version at the time of the order.
 -- grain: one row per order_id
 -- materialized: incremental
@@ -30,7 +32,7 @@ select
     case when o.is_cancelled then 0 else o.total end::decimal(14, 2) as billable_total,
     coalesce(p.amount_paid, 0)::decimal(14, 2) as amount_paid,
     coalesce(r.refunded_amount, 0)::decimal(14, 2) as refunded_amount,
-    (case when o.is_cancelled then 0 else o.total end - coalesce(r.refunded_amount, 0))::decimal(14, 2) as net_revenue,
+    (case when o.is_cancelled then 0 else o.total - coalesce(r.refunded_amount, 0) end)::decimal(14, 2) as net_revenue,
     o.is_duplicate_in_source,
     o.updated_at,
     o._load_id as _source_load_id

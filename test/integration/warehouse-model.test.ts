@@ -35,6 +35,9 @@ test('every mart total equals the same figure computed directly from the Postgre
                              sum(CASE WHEN status <> 'cancelled' THEN total ELSE 0 END) AS billable,
                              count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled FROM shop.orders`);
   const refunds = await pg(`SELECT count(*)::int AS n, coalesce(sum(amount), 0) AS amount FROM shop.refunds`);
+  // A reversal counts once: a cancelled order is out of GMV, its refunds are not subtracted again.
+  const counted = await pg(`SELECT coalesce(sum(r.amount), 0) AS amount FROM shop.refunds r
+                             JOIN shop.orders o USING (order_id) WHERE o.status <> 'cancelled'`);
   const fo =
     await wh(`SELECT count(*)::INTEGER AS n, sum(gross_amount) AS gross, sum(discount_amount) AS disc, sum(tax_amount) AS tax,
                               sum(billable_total) AS billable, count(*) FILTER (WHERE is_cancelled)::INTEGER AS cancelled,
@@ -48,7 +51,7 @@ test('every mart total equals the same figure computed directly from the Postgre
     o.cancelled,
   ]);
   expect(money(fo.refunded)).toBe(money(refunds.amount));
-  expect(money(fo.net)).toBe(money(Number(o.billable) - Number(refunds.amount)));
+  expect(money(fo.net)).toBe(money(Number(o.billable) - Number(counted.amount)));
 
   const items = await pg(
     `SELECT count(*)::int AS n, sum(line_total) AS total, sum(quantity)::int AS units FROM shop.order_items`,
@@ -81,7 +84,7 @@ test('every mart total equals the same figure computed directly from the Postgre
   const { rows: daily } = await h.pool.query(`
     SELECT o.order_date::text AS order_date, o.store_id, o.channel,
            sum(CASE WHEN o.status <> 'cancelled' THEN o.total ELSE 0 END) AS gmv,
-           sum(CASE WHEN o.status <> 'cancelled' THEN o.total ELSE 0 END) - coalesce(sum(r.amount), 0) AS net_revenue,
+           sum(CASE WHEN o.status <> 'cancelled' THEN o.total - coalesce(r.amount, 0) ELSE 0 END) AS net_revenue,
            count(*) FILTER (WHERE o.status <> 'cancelled' AND EXISTS (
              SELECT 1 FROM shop.shipments s WHERE s.order_id = o.order_id AND s.status = 'delivered'))::int AS fulfilled_orders
       FROM shop.orders o
@@ -206,6 +209,11 @@ test('a late correction 6 days back rewrites exactly that day of the aggregates 
       run,
     ]),
   ).toEqual([{ d: o.day }]);
+  // Marts rebuilt whole every run reproduce their unchanged rows: those keep the run that last changed them.
+  for (const dim of ['dim_date', 'dim_store', 'dim_product', 'dim_customer']) {
+    const [{ n }] = await h.sql(`SELECT count(*)::INTEGER AS n FROM certified.${dim} WHERE _run_id = $1`, [run]);
+    expect({ dim, rewritten: n }).toEqual({ dim, rewritten: 0 });
+  }
   expect(result.steps.transform.detail).toMatch(/fct_orders=\d+ \(merged \+0 ~1 -0\)/);
   expect(result.steps.transform.detail).toMatch(/agg_sales_daily=\d+ \(1 partition\(s\) rewritten\)/);
 });
@@ -257,6 +265,64 @@ test('a cancellation and a refund change net revenue on the original business da
     [refund.id],
   );
   expect(refunds).toEqual([{ amount: '7.50', d: refund.day }]);
+});
+
+test('a full refund and a cancellation, in either order, reverse the order once: net 0, the day loses its total once', async () => {
+  // Two delivered, unrefunded orders on two business days, so each day shows one order's reversal alone.
+  const { rows: picked } = await h.pool.query(
+    `SELECT DISTINCT ON (o.order_date) o.order_id::int AS id, o.order_date::text AS day, o.store_id, o.channel,
+            o.total::text AS total,
+            (SELECT payment_id::int FROM shop.payments p WHERE p.order_id = o.order_id AND p.status = 'captured' LIMIT 1) AS payment_id
+       FROM shop.orders o WHERE o.status = 'delivered' AND o.order_date < current_date - 3
+        AND NOT EXISTS (SELECT 1 FROM shop.refunds r WHERE r.order_id = o.order_id)
+        AND EXISTS (SELECT 1 FROM shop.payments p WHERE p.order_id = o.order_id AND p.status = 'captured')
+      ORDER BY o.order_date DESC, o.order_id LIMIT 2`,
+  );
+  const [refundFirst, cancelFirst] = picked;
+  expect(cancelFirst?.day).not.toBe(refundFirst?.day);
+  const day = async (x: typeof refundFirst) =>
+    (
+      await h.sql(
+        `SELECT gmv, refunds, net_revenue FROM certified.agg_sales_daily
+          WHERE order_date = $1::DATE AND store_id = $2 AND channel = $3`,
+        [x.day, x.store_id, x.channel],
+      )
+    )[0];
+  const before = [await day(refundFirst), await day(cancelFirst)];
+  const refund = (x: typeof refundFirst) =>
+    h.pool.query(
+      `INSERT INTO shop.refunds (order_id, payment_id, amount, reason, refunded_at) VALUES ($1, $2, $3, 'returned', now())`,
+      [x.id, x.payment_id, x.total],
+    );
+  const cancel = (x: typeof refundFirst) =>
+    h.pool.query(`UPDATE shop.orders SET status = 'cancelled' WHERE order_id = $1`, [x.id]);
+
+  await refund(refundFirst);
+  await cancel(cancelFirst);
+  await runNext();
+  // Half-way: the refunded order is still a sale (net 0 through the refund), the cancelled one is out of GMV.
+  const halfway = await day(refundFirst);
+  expect(money(Number(before[0].net_revenue) - Number(halfway.net_revenue))).toBe(money(refundFirst.total));
+  await cancel(refundFirst);
+  await refund(cancelFirst);
+  await runNext();
+
+  for (const [i, x] of [refundFirst, cancelFirst].entries()) {
+    const after = await day(x);
+    expect(money(Number(before[i].gmv) - Number(after.gmv))).toBe(money(x.total));
+    expect(money(Number(before[i].net_revenue) - Number(after.net_revenue))).toBe(money(x.total));
+    expect(money(after.refunds)).toBe(money(before[i].refunds));
+    expect(money(Number(after.gmv) - Number(after.refunds))).toBe(money(after.net_revenue));
+  }
+  const facts = await h.sql(
+    `SELECT order_id::INTEGER AS id, billable_total, refunded_amount, net_revenue
+       FROM certified.fct_orders WHERE order_id IN ($1, $2) ORDER BY order_id`,
+    [refundFirst.id, cancelFirst.id],
+  );
+  for (const f of facts) {
+    const x = f.id === refundFirst.id ? refundFirst : cancelFirst;
+    expect(f).toMatchObject({ billable_total: '0.00', refunded_amount: money(x.total), net_revenue: '0.00' });
+  }
 });
 
 test('a 90-day correction: dashboards reading during the run see the old numbers or the new, never a mix', async () => {

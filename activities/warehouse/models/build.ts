@@ -138,8 +138,15 @@ async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelRes
   const inputsRebuilt =
     model.partitionBy !== null && model.refs.some((r) => !partitionTracked(ctx, r, model.partitionBy!));
   if (model.materialized === 'table' || !sameShape || inputsRebuilt) {
+    // `_run_id` is the run that last changed the row: a row a rebuild reproduces unchanged (same content
+    // hash as in certified) keeps the run that wrote it, so dim_date does not look rewritten by every run.
+    const kept = sameShape
+      ? `LEFT JOIN (SELECT _row_hash, max(_run_id) AS _run_id FROM ${certified} GROUP BY _row_hash) AS c ON c._row_hash = n._row_hash`
+      : '';
     await wh.run(
-      `CREATE OR REPLACE TABLE ${target} AS SELECT *, ${rowHash} AS _row_hash, $1::VARCHAR AS _run_id FROM ${view}`,
+      `CREATE OR REPLACE TABLE ${target} AS
+         SELECT n.*, ${sameShape ? 'coalesce(c._run_id, $1::VARCHAR)' : '$1::VARCHAR'} AS _run_id
+           FROM (SELECT *, ${rowHash} AS _row_hash FROM ${view}) AS n ${kept}`,
       [ctx.runId],
     );
     ctx.changedBy.set(model.name, 'all');
