@@ -297,7 +297,6 @@ test('load → transform → publish issue exactly these statements, each under 
       'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
     // load: the data, in one transaction with the new baseline
     'BEGIN TRANSACTION',
-    'DELETE FROM "raw"."shop__orders" WHERE _window_start = :1::TIMESTAMPTZ AND _window_end = :2::TIMESTAMPTZ',
     `DELETE FROM "raw"."shop__orders" AS r USING (SELECT "order_id", "updated_at" FROM ${temp}) AS s WHERE r."order_id" = s."order_id" AND r."updated_at" = s."updated_at"`,
     'INSERT INTO "raw"."shop__orders" ("order_id", "amount", "updated_at", "_load_id", "_window_start", "_window_end", "_extracted_at", "_source_file", "_deleted") ' +
       'SELECT "order_id", "amount", "updated_at", :1::VARCHAR AS _load_id, :2::TIMESTAMPTZ AS _window_start, :3::TIMESTAMPTZ AS _window_end, ' +
