@@ -8,16 +8,17 @@ export function createLoadActivities(deps: ActivityDeps) {
   return {
     /**
      * Loads one manifest into raw, replacing the versions it brings again (idempotent). The load id is the
-     * window's workflow id, the table and the extraction time: a retried load (same manifest) rewrites the
-     * same rows, a re-run of the window is a new extraction; audit.pipeline_runs maps it to each Temporal run.
+     * window's workflow id plus the table, so a re-run writes the same lineage; audit.pipeline_runs maps it
+     * to each Temporal run.
      */
     async load(input: RunWindow & { manifest: Manifest }): Promise<LoadResult> {
       return withHeartbeat(deps, 'load', () => {
         const { workflowId } = currentRun();
-        // One id per extraction, not per window: a window re-run hours later, or a longer manual window under
-        // a scheduled window's id, is a new read of the source, and the reconciliation counts only its rows.
+        // A CDC capture is new changes each time, even within one window: its load id names the capture.
+        // Other loads keep `<workflow id>/<table>`, so a retried window writes the same lineage into marts;
+        // one extraction is told from another under that id by its `_extracted_at` (reconciliation, ledger).
         const m = input.manifest;
-        const loadId = `${workflowId}/${m.table}@${m.extractedAt}`;
+        const loadId = m.mode === 'cdc' ? `${workflowId}/${m.table}@${m.extractedAt}` : `${workflowId}/${m.table}`;
         return loadManifest(runWarehouse(deps, input, 'load'), deps.stagedRows, m, loadId);
       });
     },

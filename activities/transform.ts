@@ -7,8 +7,11 @@ import { buildModels, type ModelResult } from './warehouse/models/build';
 /** Creates the transform activity. */
 export function createTransformActivities(deps: ActivityDeps) {
   return {
-    /** Builds the dataset's models (staging → intermediate → marts) into its shadow schema. */
-    async transform(input: RunWindow): Promise<{ models: ModelResult[] }> {
+    /**
+     * Builds the dataset's models (staging → intermediate → marts) into its shadow schema; staging merges
+     * the keys new loads touched unless `fullRefresh` rebuilds it whole.
+     */
+    async transform(input: RunWindow & { fullRefresh?: boolean }): Promise<{ models: ModelResult[] }> {
       return withHeartbeat(deps, 'transform', async () => {
         const ds = getDataset(deps.config, input.dataset);
         const { workflowId } = currentRun();
@@ -19,6 +22,10 @@ export function createTransformActivities(deps: ActivityDeps) {
             targets: modelsToBuild(ds),
             runId: workflowId,
             dialect: dialectOf(wh.dialect),
+            fullRefresh: input.fullRefresh ?? false,
+            quarantinable: ds.checks.flatMap((c) =>
+              c.severity === 'error' && 'model' in c && c.model ? [c.model] : [],
+            ),
           }),
         };
       });

@@ -50,6 +50,8 @@ export const PipelineRunInputSchema = z
     through: z.enum(['load']).optional(),
     /** Start at transform over what raw holds (the publish that follows a backfill's partitions). */
     skipExtract: z.boolean().optional(),
+    /** Build every staging model whole from raw instead of merging the keys new loads touched (same result, slower). */
+    fullRefresh: z.boolean().optional(),
     /** Workflow id told (signal partitionState) when this run's gate blocks or resumes: its backfill. */
     reportTo: z.string().min(1).optional(),
   })

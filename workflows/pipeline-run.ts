@@ -143,7 +143,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
   const transform = () =>
     state.step(
       'transform',
-      () => heavy.transform(io),
+      () => heavy.transform(input.fullRefresh ? { ...io, fullRefresh: true } : io),
       (r) => ({ models: r.models.length, rows: sum(r.models, (m) => m.rows) }),
       (r) => r.models.map((m) => `${m.model}=${m.rows}${modelChanges(m)}`).join(' '),
     );
@@ -157,6 +157,7 @@ export async function pipelineRun(rawInput: PipelineRunInput): Promise<RunSummar
       held: loads[i]?.held === true,
       loadedRows: loads[i]?.rowsLoaded ?? 0,
       loadId: loads[i]?.loadId,
+      extractedAt: m.extractedAt,
     }));
 
   let plan: Awaited<ReturnType<Activities['planRun']>>;
@@ -322,7 +323,9 @@ function modelChanges(m: {
   how?: string;
   changes?: { inserted: number; updated: number; deleted: number };
   partitions?: number;
+  keys?: number;
 }): string {
+  if (m.how === 'keys') return ` (${m.keys} key(s) merged)`;
   if (m.how === 'merged' && m.changes)
     return ` (merged +${m.changes.inserted} ~${m.changes.updated} -${m.changes.deleted})`;
   if (m.how === 'partitions') return ` (${m.partitions} partition(s) rewritten)`;

@@ -3,6 +3,7 @@ import { dialectOf, type Dialect } from './dialect';
 import { SCHEMAS, rawTable } from './layout';
 import { recordSourceRejects } from './audit/source-rejects';
 import { writeSourceState } from './audit/source-state';
+import { recordRawLoad } from './audit/change-ledger';
 import { qualified, quoteIdent } from './sql';
 import type { StagedRelation, StagedRowsReader, TypedColumn } from './staged';
 import type { Warehouse } from './warehouse';
@@ -180,6 +181,8 @@ async function replaceRows(
     { columns: manifest.columns, schemaHash: manifest.schemaHash, checksum: manifest.checksum },
     dialect,
   );
+  // Incremental staging merges the keys of every load it has not merged yet (audit/change-ledger.ts).
+  await recordRawLoad(tx, target, { loadId, extractedAt: manifest.extractedAt }, dialect.now);
   return out;
 }
 

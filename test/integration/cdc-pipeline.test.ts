@@ -52,7 +52,9 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   });
   const {
     rows: [victim],
-  } = await h.pool.query(`SELECT order_id FROM shop.orders WHERE status = 'cancelled' ORDER BY order_id LIMIT 1`);
+  } = await h.pool.query(
+    `SELECT order_id, order_date::text AS day FROM shop.orders WHERE status = 'cancelled' ORDER BY order_id LIMIT 1`,
+  );
   await h.pool.query('DELETE FROM shop.payments WHERE order_id = $1', [victim.order_id]);
   await h.pool.query('DELETE FROM shop.order_items WHERE order_id = $1', [victim.order_id]);
   await h.pool.query('DELETE FROM shop.orders WHERE order_id = $1', [victim.order_id]);
@@ -60,7 +62,10 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   const before = await slotHealth(url, 'freshline_shop');
   expect(before.lagBytes).toBeGreaterThan(0);
   const result = await h.run();
-  expect(result.status).toBe('succeeded');
+  // The order's delete came through the slot; its payment's did not (payments are read by cursor, which
+  // never sees a delete): the error check names the orphan, and the reload below reconciles it.
+  expect(result.status).toBe('published_with_errors');
+  expect(result.gate?.errors ?? result).toEqual(['payments_belong_to_orders']);
   expect(result.steps.extract.detail).toMatch(/orders\(cdc\)=\d+/);
   expect(result.steps.extract.counts?.slotRetainedWalBytes).toBeGreaterThan(0); // reported: the slot holds WAL until confirmed
   await certifiedMatchesPostgres();
@@ -77,6 +82,18 @@ test('changes, cancellations, refunds and a hard delete arrive through the slot;
   const again = await h.run(); // nothing new: the confirmed changes are not delivered twice
   expect(again.steps.load.detail ?? '').toMatch(/orders: no changes captured/);
   await certifiedMatchesPostgres();
+
+  // The nightly reconciliation's reload of the order's day finds its lines and payments gone at the source.
+  const next = new Date(Date.parse(`${victim.day}T00:00:00Z`) + 86_400_000).toISOString();
+  const reload = await h.run({
+    mode: 'reload',
+    window: { start: `${victim.day}T00:00:00.000Z`, end: next },
+  });
+  expect(reload.status).toBe('succeeded');
+  expect(reload.steps.load.counts?.tombstones).toBeGreaterThanOrEqual(2);
+  expect(
+    await h.sql('SELECT payment_id FROM certified.fct_payments WHERE order_id = $1', [Number(victim.order_id)]),
+  ).toEqual([]);
 });
 
 test('an update that leaves a TOASTed value alone keeps that value in raw', async () => {
@@ -140,7 +157,10 @@ test('a change holding a value the warehouse cannot (numeric NaN) is quarantined
   await h.pool.query(`UPDATE shop.orders SET status = status, updated_at = now() WHERE order_id = $1`, [b.order_id]);
   const before = await slotHealth(url, 'freshline_shop');
   const result = await h.run();
-  expect(result.status).toBe('succeeded');
+  // The TRUNCATE … CASCADE above also emptied payments, which are read by cursor and never see a delete:
+  // until a reload of their days, their orphans fail payments_belong_to_orders (error: recorded). Nothing else.
+  expect(['succeeded', 'published_with_errors']).toContain(result.status);
+  expect((result.gate?.errors ?? []).filter((e) => e !== 'payments_belong_to_orders')).toEqual([]);
   expect(result.steps.extract.counts?.rejected).toBe(1);
   expect((await slotHealth(url, 'freshline_shop')).confirmedFlushLsn).not.toBe(before.confirmedFlushLsn);
   const rejects = await h.sql<{ k: string; column_name: string }>(

@@ -4,6 +4,7 @@ import { SCHEMAS } from '../layout';
 import type { CheckResult } from '../quality/checks';
 import { ensureSourceRejectsTable } from './source-rejects';
 import { ensureSourceStateTable } from './source-state';
+import { ensureChangeLedgerTables } from './change-ledger';
 import type { Warehouse } from '../warehouse';
 
 /** Creates the audit tables if missing (idempotent; run at worker start). */
@@ -28,6 +29,7 @@ export async function ensureAuditTables(wh: Warehouse): Promise<void> {
       job_id VARCHAR, joined BOOLEAN NOT NULL, status VARCHAR NOT NULL, finish_code INTEGER, jobs INTEGER NOT NULL, reruns INTEGER NOT NULL,
       duration_ms BIGINT NOT NULL, notes VARCHAR NOT NULL, finished_at TIMESTAMPTZ NOT NULL)`);
   await ensureSourceStateTable(wh);
+  await ensureChangeLedgerTables(wh);
   await ensureSourceRejectsTable(wh);
   await ensureHealthTables(wh);
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { builtSqlHash, PENDING_LOADS_SQL, recordBuilt, recordMerged } from '../audit/change-ledger';
 import { DUCKDB, type Dialect } from '../dialect';
 import { SCHEMAS, rawTable, shadowSchema } from '../layout';
 import { buildOrder, readModels, readSourceContracts, renderModel, MODELS_DIR, type Model } from './catalog';
@@ -12,8 +14,13 @@ export interface ModelResult {
   /** Rows in the built (shadow) table. */
   rows: number;
   ms: number;
-  /** How it was built: rebuilt whole, merged on its key, or only its changed partitions rewritten. */
-  how?: 'rebuilt' | 'merged' | 'partitions';
+  /**
+   * How it was built: rebuilt whole, merged on its key, only its changed partitions rewritten, or (staging)
+   * only the keys new loads touched recomputed.
+   */
+  how?: 'rebuilt' | 'merged' | 'partitions' | 'keys';
+  /** Staging merged by key: how many keys new loads touched (each recomputed from its raw versions). */
+  keys?: number;
   /** Incremental marts: rows inserted, updated (content changed) and deleted by this run. */
   changes?: { inserted: number; updated: number; deleted: number };
   /** Partition-incremental marts: how many partitions (e.g. business dates) were rewritten. */
@@ -47,6 +54,13 @@ export async function buildModels(
     onModel?: (r: ModelResult) => void;
     /** Rebuild only these models (their inputs are already in the shadow schema), e.g. downstream of a quarantine. */
     only?: string[];
+    /** Build every staging model whole from raw instead of merging the keys new loads touched. */
+    fullRefresh?: boolean;
+    /**
+     * Models an `error` check may quarantine rows of: a staging one is rebuilt whole every run, as a quarantined
+     * (deleted) row of a persistent table would otherwise stay out after its release.
+     */
+    quarantinable?: string[];
   },
 ): Promise<ModelResult[]> {
   const dialect = opts.dialect ?? DUCKDB;
@@ -60,6 +74,9 @@ export async function buildModels(
     dialect,
     shadow,
     runId: opts.runId,
+    dataset: opts.dataset,
+    fullRefresh: opts.fullRefresh ?? false,
+    quarantinable: new Set(opts.quarantinable ?? []),
     models: order,
     changedBy: new Map(),
     scratch: [],
@@ -70,7 +87,9 @@ export async function buildModels(
       const started = Date.now();
       let result: Omit<ModelResult, 'rows' | 'ms'>;
       try {
-        result = model.layer !== 'marts' ? await buildTable(ctx, model) : await buildMart(ctx, model);
+        if (model.layer === 'marts') result = await buildMart(ctx, model);
+        else if (mergesByKey(model) && !ctx.quarantinable.has(model.name)) result = await buildStaging(ctx, model);
+        else result = await buildTable(ctx, model);
       } catch (err) {
         throw new Error(`model ${model.layer}/${model.name} failed: ${(err as Error).message}`, { cause: err });
       }
@@ -92,6 +111,9 @@ interface BuildContext {
   dialect: Dialect;
   shadow: string;
   runId: string;
+  dataset: string;
+  fullRefresh: boolean;
+  quarantinable: Set<string>;
   models: Model[];
   /**
    * Per built mart: 'all' when it was rebuilt, else a table per partition column downstream models
@@ -109,8 +131,75 @@ async function buildTable(ctx: BuildContext, model: Model): Promise<Omit<ModelRe
   return { model: model.name, layer: model.layer, how: 'rebuilt' };
 }
 
-function body(ctx: BuildContext, model: Model): string {
-  return renderModel(model, ctx.shadow, ctx.dialect).replace(/;\s*$/, '');
+function body(ctx: BuildContext, model: Model, onlyKeysIn?: string): string {
+  return renderModel(model, ctx.shadow, ctx.dialect, onlyKeysIn).replace(/;\s*$/, '');
+}
+
+/**
+ * A staging model that is one latest() read keyed like the model (stg_orders: latest version of each
+ * order_id) is kept as a persistent table and merged by key: only the keys new loads touched are read.
+ */
+function mergesByKey(model: Model): boolean {
+  return (
+    model.layer === 'staging' &&
+    model.refs.length === 0 &&
+    model.sources.length === 1 &&
+    model.latest.length === 1 &&
+    model.key.length === 1 &&
+    model.key[0] === model.latest[0].key
+  );
+}
+
+/**
+ * Merges into the persistent staging table exactly the keys written by the loads of its raw table that
+ * this dataset's model has not merged yet (audit.raw_loads − audit.staging_merges): their latest version
+ * replaces what staging held, a key whose latest version is a tombstone leaves. The pending loads are
+ * fixed first, so a load committing meanwhile stays pending for the next build. Rebuilt whole when the
+ * table is missing, its SQL changed since the last full build, or on a full refresh — the result is the
+ * same table either way (test/integration/incremental-equals-full.test.ts).
+ */
+async function buildStaging(ctx: BuildContext, model: Model): Promise<Omit<ModelResult, 'rows' | 'ms'>> {
+  const { wh, shadow, dataset } = ctx;
+  const base = { model: model.name, layer: model.layer };
+  const target = qualified(shadow, model.name);
+  const raw = rawTable(model.latest[0].source, model.latest[0].table);
+  const sqlHash = createHash('sha256').update(body(ctx, model)).digest('hex').slice(0, 16);
+  const pending = qualified(shadow, `${model.name}__pending`);
+  ctx.scratch.push({ kind: 'TABLE', name: pending });
+  await wh.run(`CREATE OR REPLACE ${ctx.dialect.scratchTable} ${pending} AS ${PENDING_LOADS_SQL}`, [
+    raw,
+    dataset,
+    model.name,
+  ]);
+  const whole =
+    ctx.fullRefresh ||
+    !(await wh.tableExists(shadow, model.name)) ||
+    (await builtSqlHash(wh, dataset, model.name)) !== sqlHash;
+  const now = ctx.dialect.now;
+  if (whole) {
+    await wh.run(`CREATE OR REPLACE ${ctx.dialect.scratchTable} ${target} AS ${body(ctx, model)}`);
+    await wh.transaction(async (tx) => {
+      await recordBuilt(tx, dataset, model.name, sqlHash, now);
+      await recordMerged(tx, dataset, model.name, pending, now);
+    });
+    return { ...base, how: 'rebuilt' };
+  }
+  const key = quoteIdent(model.key[0]);
+  const touched = qualified(shadow, `${model.name}__touched`);
+  ctx.scratch.push({ kind: 'TABLE', name: touched });
+  await wh.run(
+    `CREATE OR REPLACE ${ctx.dialect.scratchTable} ${touched} AS
+       SELECT DISTINCT r.${key} FROM ${qualified(SCHEMAS.raw, raw)} AS r
+         JOIN ${pending} AS p ON r._load_id = p.load_id AND r._extracted_at = p.extracted_at`,
+  );
+  const changes = await wh.transaction(async (tx) => {
+    const deleted = await tx.run(`DELETE FROM ${target} WHERE ${key} IN (SELECT ${key} FROM ${touched})`);
+    const inserted = await tx.run(`INSERT INTO ${target} ${body(ctx, model, touched)}`);
+    await recordMerged(tx, dataset, model.name, pending, now);
+    return { deleted, inserted };
+  });
+  const [{ n }] = await wh.query<{ n: number }>(`SELECT count(*) AS n FROM ${touched}`);
+  return { ...base, how: 'keys', keys: Number(n), changes: { ...changes, updated: 0 } };
 }
 
 async function buildMart(ctx: BuildContext, model: Model): Promise<Omit<ModelResult, 'rows' | 'ms'>> {

@@ -28,6 +28,8 @@ export interface Model {
   sql: string;
   refs: string[];
   sources: { source: string; table: string }[];
+  /** The `latest()` reads among `sources`, with the key each deduplicates on. */
+  latest: { source: string; table: string; key: string }[];
   /** table: rebuilt whole every run; incremental: merged by unique_key or rewritten by partition. */
   materialized: 'table' | 'incremental';
   /** Business key an incremental model is merged on. */
@@ -79,6 +81,7 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
       if (models.has(name)) throw new Error(`model name '${name}' is defined twice`);
       const refs: string[] = [];
       const sources: Model['sources'] = [];
+      const latest: Model['latest'] = [];
       for (const m of sql.matchAll(TAG)) {
         const args = tagArgs(m[2]);
         const arity = ARITY[m[1]];
@@ -90,6 +93,7 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
           );
         if (m[1] === 'ref') refs.push(args[0]);
         if (m[1] === 'source' || m[1] === 'latest') sources.push({ source: args[0], table: args[1] });
+        if (m[1] === 'latest') latest.push({ source: args[0], table: args[1], key: args[2] });
       }
       const leftover = /\{\{[^}]*\}\}/.exec(sql.replace(TAG, ''));
       if (leftover) throw new Error(`${where}: cannot read template tag ${leftover[0]}`);
@@ -115,6 +119,7 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
         sql,
         refs,
         sources,
+        latest,
         materialized: materialized as Model['materialized'],
         uniqueKey,
         key,
@@ -170,17 +175,21 @@ export const LATEST_FIRST = '_extracted_at desc, _lsn desc nulls last, updated_a
  * one extraction (or one CDC change position) delivered the key more than once: the source holds
  * duplicates of a key it should not (no enforced constraint). The newest of them wins.
  */
-function latestVersion(source: string, table: string, key: string): string {
+function latestVersion(source: string, table: string, key: string, onlyKeysIn?: string): string {
   const k = quoteIdent(key);
+  const only = onlyKeysIn ? ` where ${k} in (select ${k} from ${onlyKeysIn})` : '';
   return `(select * from (
         select *, count(*) over (partition by ${k}, _extracted_at, _lsn) as _duplicate_count
-          from ${qualified(SCHEMAS.raw, rawTable(source, table))}
+          from ${qualified(SCHEMAS.raw, rawTable(source, table))}${only}
         qualify row_number() over (partition by ${k} order by ${LATEST_FIRST}) = 1
     ) where not _deleted)`;
 }
 
-/** Renders a model's SQL for a dialect: refs point into the shadow schema, sources into raw. */
-export function renderModel(model: Model, shadow: string, dialect: Dialect = DUCKDB): string {
+/**
+ * Renders a model's SQL for a dialect: refs point into the shadow schema, sources into raw. With
+ * `onlyKeysIn` (a table holding one column named like the key), latest() reads only those keys' versions.
+ */
+export function renderModel(model: Model, shadow: string, dialect: Dialect = DUCKDB, onlyKeysIn?: string): string {
   return model.sql.replace(TAG, (_m, fn: string, raw: string) => {
     const a = tagArgs(raw);
     switch (fn) {
@@ -189,7 +198,7 @@ export function renderModel(model: Model, shadow: string, dialect: Dialect = DUC
       case 'source':
         return qualified(SCHEMAS.raw, rawTable(a[0], a[1]));
       case 'latest':
-        return latestVersion(a[0], a[1], a[2]);
+        return latestVersion(a[0], a[1], a[2], onlyKeysIn);
       case 'surrogate_key':
         return dialect.surrogateKey(a);
       case 'date_key':

@@ -171,7 +171,14 @@ async function reconcileRowCounts(
 ): Promise<Verdict> {
   const perTable = new Map<
     string,
-    { source: number; staged: number; rejected: number; loaded: number; held: boolean; loadIds: Set<string> }
+    {
+      source: number;
+      staged: number;
+      rejected: number;
+      loaded: number;
+      held: boolean;
+      loads: Map<string, { loadId: string; extractedAt?: string }>;
+    }
   >();
   for (const c of ctx.counts.filter((x) => !check.tables || check.tables.includes(x.table))) {
     const t = perTable.get(c.table) ?? {
@@ -180,17 +187,20 @@ async function reconcileRowCounts(
       rejected: 0,
       loaded: 0,
       held: false,
-      loadIds: new Set<string>(),
+      loads: new Map(),
     };
     // A load with nothing staged, or held, wrote nothing this run (raw may hold an earlier run's rows of the same id).
-    if (c.stagedRows > 0 && !c.held) t.loadIds.add(c.loadId ?? `${ctx.runId}/${c.table}`);
+    if (c.stagedRows > 0 && !c.held) {
+      const loadId = c.loadId ?? `${ctx.runId}/${c.table}`;
+      t.loads.set(`${loadId}@${c.extractedAt ?? ''}`, { loadId, extractedAt: c.extractedAt });
+    }
     perTable.set(c.table, {
       source: t.source + c.sourceRows,
       staged: t.staged + c.stagedRows,
       rejected: t.rejected + (c.rejectedRows ?? 0),
       loaded: t.loaded + c.loadedRows,
       held: t.held || c.held === true,
-      loadIds: t.loadIds,
+      loads: t.loads,
     });
   }
   const bad: string[] = [];
@@ -198,7 +208,7 @@ async function reconcileRowCounts(
   const notes: string[] = [];
   for (const [table, c] of perTable) {
     let inRaw = 0;
-    for (const loadId of c.loadIds) inRaw += await rowsUnderLoadId(ctx, table, loadId);
+    for (const load of c.loads.values()) inRaw += await rowsOfLoad(ctx, table, load);
     const staged = c.source === c.staged + c.rejected;
     const loaded = c.held || (c.staged === c.loaded && c.loaded === inRaw);
     if (!(staged && loaded)) {
@@ -217,12 +227,22 @@ async function reconcileRowCounts(
     : pass(`${perTable.size} tables: source = staged (+ rejected) = loaded = in raw (${total} rows)${noted}`);
 }
 
-async function rowsUnderLoadId(ctx: CheckContext, table: string, loadId: string): Promise<number> {
+/**
+ * Rows in raw from this run's extraction: its load id and, when known, its extraction time — a longer manual
+ * window or a re-run under an earlier window's id keeps that id, and raw keeps the earlier rows it did not
+ * bring again, which are not this run's.
+ */
+async function rowsOfLoad(
+  ctx: CheckContext,
+  table: string,
+  load: { loadId: string; extractedAt?: string },
+): Promise<number> {
   const raw = rawTable(ctx.dataset.source, table);
   if (!(await ctx.wh.tableExists(SCHEMAS.raw, raw))) return 0;
+  const when = load.extractedAt ? ' AND _extracted_at = $2::TIMESTAMPTZ' : '';
   const [{ n }] = await ctx.wh.query<{ n: number }>(
-    `SELECT count(*)::BIGINT AS n FROM ${qualified(SCHEMAS.raw, raw)} WHERE _load_id = $1 AND _source_file NOT LIKE 'tombstone:%'`,
-    [loadId],
+    `SELECT count(*)::BIGINT AS n FROM ${qualified(SCHEMAS.raw, raw)} WHERE _load_id = $1${when} AND _source_file NOT LIKE 'tombstone:%'`,
+    load.extractedAt ? [load.loadId, load.extractedAt] : [load.loadId],
   );
   return Number(n);
 }

@@ -16,6 +16,8 @@ export interface TableCounts {
   held?: boolean;
   /** The load that wrote them (raw `_load_id`); the reconciliation recounts raw under it. */
   loadId?: string;
+  /** When that load's extraction ran: raw rows of one extraction carry it as `_extracted_at`. */
+  extractedAt?: string;
 }
 
 /** Outcome of one check, as stored in audit.dq_results. */
