@@ -34,6 +34,16 @@ export const BENCH_DIR = resolve(__dirname, '..', '.dev', 'bench');
 export const MB = 1024 * 1024;
 const CHUNK_ROWS = 1_000_000;
 
+/** This process's RSS, sampled every 25 ms: `reset()` starts a phase, `mb()` is its peak so far. */
+export function rssSampler(): { reset(): void; mb(): number } {
+  let peak = 0;
+  setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 25).unref();
+  return {
+    reset: () => void (peak = 0),
+    mb: () => Math.round(Math.max(peak, process.memoryUsage.rss()) / 1024 / 1024),
+  };
+}
+
 export const log = (msg: string): void => {
   process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };

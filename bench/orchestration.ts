@@ -35,7 +35,7 @@ import { installRuntime } from '../workers/runtime';
 import { createFreshlineWorkers } from '../workers/worker';
 import { windowWorkflowId } from '../workflows/ids';
 import { pipelineRun } from '../workflows/pipeline-run';
-import { log, printSummary, waitForQuiet } from './common';
+import { log, printSummary, rssSampler, waitForQuiet } from './common';
 import * as workflowModule from '../workflows';
 
 const DIR = resolve(__dirname, '..', '.dev', 'bench-orchestration');
@@ -48,14 +48,8 @@ const ms = (e: Event) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((
 const s = (millis: number) => (millis / 1000).toFixed(2);
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 /** RSS sampled every 25 ms: the peak of one phase. */
-const rss = {
-  peak: 0,
-  reset() {
-    this.peak = 0;
-  },
-};
-setInterval(() => (rss.peak = Math.max(rss.peak, process.memoryUsage.rss())), 25).unref();
-const rssMb = () => Math.round(rss.peak / 1024 / 1024);
+const rss = rssSampler();
+const rssMb = rss.mb;
 
 /** One run's timing from its history. */
 interface RunTiming {

@@ -27,16 +27,14 @@ import { getDataset, loadConfig, modelsToBuild } from '../config/load';
 import { createDemoSchema, generateChanges, seedDemoData } from '../infra/demo-oltp/generator';
 import { createDatabase, startPostgres } from '../infra/local/postgres';
 import { openEmbeddedDeps, type EmbeddedDeps } from '../workers/deps';
-import { BENCH_DIR, fmtInt, log, parseSizes, printSummary } from './common';
+import { BENCH_DIR, fmtInt, log, parseSizes, printSummary, rssSampler } from './common';
 
 const DIR = join(BENCH_DIR, 'window-scale');
 const PII_KEY = 'd'.repeat(64);
 const RATIO_TARGET = 1.3;
 
 /** RSS sampled every 25 ms: the peak of one phase. */
-const rss = { peak: 0 };
-setInterval(() => (rss.peak = Math.max(rss.peak, process.memoryUsage.rss())), 25).unref();
-const peakMb = () => Math.round(rss.peak / 1024 / 1024);
+const rss = rssSampler();
 
 interface StepTimes {
   extract: number;
@@ -64,7 +62,7 @@ async function runWindow(
   id: string,
   fullRefresh = false,
 ): Promise<StepTimes> {
-  rss.peak = 0;
+  rss.reset();
   const ds = getDataset(deps.config, 'sales_core');
   const source = deps.config.sources[ds.source];
   const [manifests, extract] = await timed(() =>
@@ -101,7 +99,7 @@ async function runWindow(
     publish,
     rows: manifests.reduce((n, m) => n + m.rows, 0),
     models,
-    rssMb: peakMb(),
+    rssMb: rss.mb(),
   };
 }
 
