@@ -243,6 +243,9 @@ test('the worker connects with key-pair auth, tags its session and creates the a
     'dq_results',
     'bi_refreshes',
     'source_state',
+    'raw_loads',
+    'staging_merges',
+    'model_state',
     'source_rejects',
     'window_counts',
     'dataset_health',
@@ -303,6 +306,9 @@ test('load → transform → publish issue exactly these statements, each under 
       `:4::TIMESTAMPTZ AS _extracted_at, filename AS _source_file, false AS _deleted FROM ${temp}`,
     'DELETE FROM audit.source_state WHERE source = :1 AND schema_name = :2 AND table_name = :3',
     'INSERT INTO audit.source_state VALUES (:1, :2, :3, :4, :5, :6, current_timestamp())',
+    // the change ledger: incremental staging merges the keys of every load it has not merged yet
+    'DELETE FROM audit.raw_loads WHERE raw_table = :1 AND load_id = :2 AND extracted_at = :3::TIMESTAMPTZ',
+    'INSERT INTO audit.raw_loads VALUES (:1, :2, :3::TIMESTAMPTZ, current_timestamp())',
     'COMMIT',
     `DROP TABLE IF EXISTS ${temp}`,
     // transform: staging rebuilt, the incremental mart merged on its key into a clone of certified
@@ -427,6 +433,8 @@ test('a CDC load runs on Snowflake: change metadata copied, re-delivered changes
     'UPDATE "raw"."shop__orders" AS', // updated_at
     'DELETE FROM audit.source_state',
     'INSERT INTO audit.source_state',
+    'DELETE FROM audit.raw_loads',
+    'INSERT INTO audit.raw_loads',
     'COMMIT',
   ]);
   expect(tx.filter((s) => s.startsWith('UPDATE')).map((s) => /SET ("\w+")/.exec(s)?.[1])).toEqual([
