@@ -12,7 +12,8 @@ export type PartitionBy =
  * The keys whose latest version in raw is live and lies in the business-date partition `window`, as text
  * (one array per key, in primary-key order). A child (order line, payment) lies in its parent's partition;
  * the parent's last live version counts, so the lines of an order deleted in the same reload are found.
- * Only keys with some version in the partition are ranked, so the cost follows the partition, not raw.
+ * Only the table's keys with some version in the partition are ranked; a child's parents are ranked whole,
+ * so a child's cost grows with raw's orders until raw is bounded (compaction, a later slice).
  * Empty when raw does not hold the table (or its parent) yet.
  */
 export async function livePartitionKeys(
