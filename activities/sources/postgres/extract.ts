@@ -236,14 +236,9 @@ async function extractTableUnscrubbed(req: ExtractRequest, hooks: ExtractHooks):
     try {
       const keys: string[] = [];
       let bytes = 0;
-      const files = readdirSync(dir)
-        .filter((f) => f.endsWith('.parquet'))
-        .sort((a, b) => fileNumber(a) - fileNumber(b));
-      for (const [part, name] of files.entries()) {
-        const key = `${stagePrefix(r.sourceName, table, r.window)}/part-${String(index).padStart(5, '0')}-${String(part).padStart(3, '0')}.parquet`;
-        bytes += (await r.stage.putFile(key, join(dir, name))).bytes;
-        keys.push(key);
-      }
+      const staged = await stageParts(r, dir, `part-${String(index).padStart(5, '0')}`);
+      keys.push(...staged.keys);
+      bytes += staged.bytes;
       const max = stats.rows[0].max_cursor;
       return {
         index,
@@ -289,6 +284,20 @@ export async function beginReadSnapshot(client: Pick<Client, 'query'>): Promise<
   await client.query("SET LOCAL DateStyle = 'ISO, YMD'");
   await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
   await client.query('SET LOCAL extra_float_digits = 3');
+}
+
+/** Puts the Parquet files of `dir` into the stage in row order, as `<table-window prefix>/<name>-<part>.parquet`. */
+async function stageParts(req: ExtractRequest, dir: string, name: string): Promise<{ keys: string[]; bytes: number }> {
+  const out = { keys: [] as string[], bytes: 0 };
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.parquet'))
+    .sort((a, b) => fileNumber(a) - fileNumber(b));
+  for (const [part, file] of files.entries()) {
+    const key = `${stagePrefix(req.sourceName, req.table, req.window)}/${name}-${String(part).padStart(3, '0')}.parquet`;
+    out.bytes += (await req.stage.putFile(key, join(dir, file))).bytes;
+    out.keys.push(key);
+  }
+  return out;
 }
 
 /** DuckDB names split output data_<n>.parquet: order by n, not as text (data_10 after data_9). */
@@ -381,14 +390,7 @@ async function stageDeletedKeys(
     );
     try {
       if (copied.rows === 0) continue;
-      const files = readdirSync(copied.dir)
-        .filter((f) => f.endsWith('.parquet'))
-        .sort((a, b) => fileNumber(a) - fileNumber(b));
-      for (const [part, name] of files.entries()) {
-        const key = `${stagePrefix(req.sourceName, table, req.window)}/deleted-${String(batch).padStart(5, '0')}-${String(part).padStart(3, '0')}.parquet`;
-        await req.stage.putFile(key, join(copied.dir, name));
-        out.keys.push(key);
-      }
+      out.keys.push(...(await stageParts(req, copied.dir, `deleted-${String(batch).padStart(5, '0')}`)).keys);
       out.rows += copied.rows;
     } finally {
       rmSync(copied.dir, { recursive: true, force: true });
