@@ -5,6 +5,14 @@
  * mid-backfill. The backfill completes, and every certified table equals the one a single in-process
  * worker produced from the same source on a stand-in of its own.
  *
+ * The spread is made certain, not hoped for: the backfill starts only once the server lists both workers'
+ * pollers on the task queue and on the extract queue (each worker extracts at most maxConcurrentExtracts
+ * tables at once, so one alone cannot take a partition's extracts), and b is killed only once a
+ * partition's history records an activity b ran. Temporal writes an activity's ActivityTaskStarted event
+ * (with the worker's identity) only for the attempt that ended it, so an attempt b started and the kill
+ * abandoned is recorded as a's retry: killing b at its first partition steps, while its first two extracts
+ * were still running, left b in no history.
+ *
  * As in kill-recovery.test.ts, the test plays the part of the dead worker's heartbeat timeout: every
  * activity attempt last started by the killed process is failed by id (client.activity.fail), and Temporal
  * retries it under the same policy — on the surviving worker, which has none of the dead one's local files.
@@ -28,12 +36,13 @@ import { openDeps, type WorkerDeps } from '../../workers/deps';
 import { installRuntime } from '../../workers/runtime';
 import { createFreshlineWorkers } from '../../workers/worker';
 import { backfill } from '../../workflows/backfill';
-import { partitionWorkflowId, windowWorkflowId } from '../../workflows/ids';
+import { extractTaskQueue, partitionWorkflowId, windowWorkflowId } from '../../workflows/ids';
 import type { PipelineRunInput } from '../../workflows/input';
 import { pipelineRun } from '../../workflows/pipeline-run';
 import { startS3, type S3StandIn } from '../stand-ins/s3';
 import { startSnowflakeStandIn, type SnowflakeStandIn } from '../stand-ins/snowflake';
 import { testEnv } from '../support/env';
+import { waitForPollers } from '../support/pollers';
 import { standInWarehouse } from '../support/snowflake-config';
 import { WorkerChild, type StepLine } from '../support/worker-child';
 
@@ -211,6 +220,31 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
   await Promise.all([a.start(), b.start()]);
   const identity = (c: WorkerChild) => `${c.pid}@`;
   const ids = { a: identity(a), b: identity(b) };
+  // `start()` resolves when a child has called run(), before its first poll reaches the server.
+  await waitForPollers(
+    client,
+    [
+      { taskQueue, types: ['workflow', 'activity'] },
+      { taskQueue: extractTaskQueue(taskQueue, 'shop'), types: ['activity'] },
+    ],
+    [ids.a, ids.b],
+  );
+
+  /** Which workers the partitions' histories record activities of ('a', 'b', or an unknown identity). */
+  const partitionWorkers = async (): Promise<Set<string>> => {
+    const workers = new Set<string>();
+    for (const id of partitionIds()) {
+      const history = await client.workflow
+        .getHandle(id)
+        .fetchHistory()
+        .catch(() => null); // not started yet
+      for (const e of history?.events ?? []) {
+        const who = e.activityTaskStartedEventAttributes?.identity;
+        if (who) workers.add(who.startsWith(ids.a) ? 'a' : who.startsWith(ids.b) ? 'b' : who);
+      }
+    }
+    return workers;
+  };
 
   await runWindow(taskQueue);
 
@@ -219,9 +253,11 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
     workflowId: `sf-two-workers-${process.pid}`,
     args: [backfillInput()],
   });
-  // Worker b dies at its third step start inside a partition: mid-activity, with partitions still to go.
+  // Worker b dies once it has started a step inside a partition and a partition's history records an activity
+  // of b's (checked at each of its step starts there, so mostly mid-activity, and on the watchdog's tick).
   let partitionSteps = 0;
-  let killed = null as { line: StepLine; abandoned: string[] } | null;
+  let lastStep: StepLine | null = null;
+  let killed = null as { line: StepLine | null; steps: number; backfill: string; abandoned: string[] } | null;
   let dead = false;
   /** Fails every attempt the dead worker had started, as its heartbeat timeout would. */
   const reap = async (): Promise<string[]> => {
@@ -253,22 +289,42 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
     }
     return abandoned;
   };
-  const kill = async (line: StepLine) => {
+  const kill = async () => {
+    const line = lastStep;
+    const steps = partitionSteps;
     await b.kill();
     dead = true;
-    killed = { line, abandoned: await reap() };
+    // Read after the kill: RUNNING here means it died mid-backfill.
+    const backfill = (await handle.describe()).status.name;
+    killed = { line, steps, backfill, abandoned: await reap() };
   };
   let killing: Promise<void> | null = null;
+  let checking = false;
+  /** Kills b once it ran a partition step and a partition's history records an activity of its (one check at a time). */
+  const killOnceRecorded = async () => {
+    if (killing || checking || partitionSteps === 0) return;
+    checking = true;
+    try {
+      if ((await partitionWorkers()).has('b')) killing ??= kill();
+    } finally {
+      checking = false;
+    }
+  };
   const off = b.onStep((line) => {
     if (!line.workflowId.includes('/partition/') || killing) return;
-    if (++partitionSteps === 3) killing = kill(line);
+    partitionSteps++;
+    lastStep = line;
+    void killOnceRecorded().catch(() => undefined); // the watchdog checks again
   });
   // A task handed to the dead worker's poll just before it died shows up as started later: reap those too.
   let watching = true;
   const watchdog = (async () => {
     while (watching) {
       await new Promise((r) => setTimeout(r, 1000));
-      if (dead && watching) killed?.abandoned.push(...(await reap().catch(() => [])));
+      if (!watching) break;
+      if (dead) killed?.abandoned.push(...(await reap().catch(() => [])));
+      // b's last partition activity may end with no step start of b's after it.
+      else await killOnceRecorded().catch(() => undefined);
     }
   })();
   let result: Awaited<ReturnType<typeof backfill>>;
@@ -281,26 +337,20 @@ test('two workers, one killed -9 mid-backfill: the partitions ran on both, it co
     await killing;
   }
   expect(killed).not.toBeNull();
+  expect(killed!.backfill).toBe('RUNNING');
   expect(result).toMatchObject({ total: 2, done: 2, failed: 0 });
   expect(result.publish).toBe(referencePublish);
 
   // The partitions' activities ran on both processes: their histories name both workers.
-  const workers = new Set<string>();
-  for (const id of partitionIds()) {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    for (const e of history.events ?? []) {
-      const who = e.activityTaskStartedEventAttributes?.identity;
-      if (who) workers.add(who.startsWith(ids.a) ? 'a' : who.startsWith(ids.b) ? 'b' : who);
-    }
-  }
-  expect([...workers].sort()).toEqual(['a', 'b']);
+  expect([...(await partitionWorkers())].sort()).toEqual(['a', 'b']);
 
   const two = await certified(stand);
   expect([...two.keys()]).toEqual([...reference.keys()]);
   const differing = [...reference].filter(([t, rows]) => two.get(t) !== rows).map(([t]) => t);
   expect(differing).toEqual([]);
   console.log(
-    `two workers: b killed at ${killed!.line.step}#${killed!.line.attempt} in ${killed!.line.workflowId}; ` +
+    `two workers: b killed after ${killed!.steps} partition step starts (last ${killed!.line?.step}#${killed!.line?.attempt} ` +
+      `in ${killed!.line?.workflowId}); ` +
       `attempts failed over to a: ${killed!.abandoned.join(' ') || 'none (between activities)'}; ` +
       `${two.size} certified tables identical to the one-worker run`,
   );
