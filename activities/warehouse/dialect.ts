@@ -22,8 +22,11 @@ export interface Dialect {
   hoursBetween(from: string, to: string): string;
   /** A relation with one column `date_day`: every date from `from` to `to` inclusive (ISO dates). */
   dateSpine(from: string, to: string): string;
-  /** Makes `target` a copy of `source` (Snowflake: zero-copy clone). */
-  cloneTable(target: string, source: string): string;
+  /**
+   * Makes `target` a copy of `source` (Snowflake: zero-copy clone; `transient` for a copy of a scratch table,
+   * as Snowflake clones a transient table only into a transient or temporary one).
+   */
+  cloneTable(target: string, source: string, transient?: boolean): string;
   /**
    * `CREATE OR REPLACE <this> …` for tables rebuilt every run and never published (staging, intermediate,
    * a mart's helper tables): Snowflake's TRANSIENT skips 7 days of Fail-safe storage per rebuild.
@@ -87,7 +90,8 @@ export const SNOWFLAKE: Dialect = {
     // SEQ4 may leave gaps (Snowflake documents it); ROW_NUMBER over it numbers every generated row.
     `(select dateadd(day, row_number() over (order by seq4()) - 1, ${quoteLiteral(isoDate(from), 'snowflake')}::date) as date_day
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
-  cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} CLONE ${source}`,
+  cloneTable: (target, source, transient) =>
+    `CREATE OR REPLACE ${transient ? 'TRANSIENT ' : ''}TABLE ${target} CLONE ${source}`,
   scratchTable: 'TRANSIENT TABLE',
   unsupported: [
     {

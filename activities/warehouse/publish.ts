@@ -1,5 +1,8 @@
 import { DUCKDB, SNOWFLAKE, type Dialect } from './dialect';
 import { SCHEMAS, shadowSchema } from './layout';
+import { clearPublished, publishWhole, unpublishedTable } from './models/changes';
+import { MODELS_DIR, readModels } from './models/catalog';
+import { tableColumns } from './information-schema';
 import { qualified, quoteIdent } from './sql';
 import type { Warehouse } from './warehouse';
 
@@ -20,6 +23,8 @@ export interface PublishOptions {
   piiColumns?: Record<string, string[]>;
   /** Snowflake: the masking policy (`<db>.GOVERNANCE.PII_TOKEN_MASK`) set on certified's PII-derived text columns. */
   maskingPolicy?: string;
+  /** Where the models are (default: the shipped models/): a mart's `recompute_by` keeps its unpublished changes. */
+  modelsDir?: string;
 }
 
 type Tx = Pick<Warehouse, 'run' | 'query'>;
@@ -28,9 +33,19 @@ type Tx = Pick<Warehouse, 'run' | 'query'>;
 const HIDDEN_FROM_BI = new Set(['_row_hash']);
 
 /**
- * Swaps the dataset's shadow marts into `certified`. DuckDB: in one transaction, so dashboards see
- * either all of yesterday's tables or all of today's, never a mix. Snowflake: ALTER TABLE … SWAP WITH,
- * atomic per table only (see publishBySwap).
+ * Applies the dataset's shadow marts to `certified`: per mart, only the groups changed since its last
+ * publish (`<mart>__unpublished`: delete those groups' rows, insert the shadow's), or the whole table when
+ * it was rebuilt, its columns changed or certified lacks it (models/changes.ts); a mart nothing changed in
+ * is left alone. A window's publish costs what it changed, not the tables' size.
+ *
+ * Atomicity: DuckDB applies every table in one transaction, so dashboards see either all of yesterday's
+ * tables or all of today's. Snowflake applies every group change in one explicit transaction (DML only:
+ * atomic across tables, and a retried publish finds nothing pending); a whole replacement is a
+ * zero-copy `CREATE OR REPLACE TABLE … CLONE`, which Snowflake commits on its own as DDL — so for the
+ * seconds a publish with rebuilt marts takes, dashboards can see a rebuilt mart beside others not yet
+ * applied. Rebuilds happen on model changes, full refreshes and backfill publishes, never on a window
+ * that only brought changes.
+ *
  * Dashboards read `bi.<mart>`, a view over the certified table whose columns only ever grow: a column
  * the model no longer produces stays in the view as NULL, so a workbook never breaks on a rename.
  */
@@ -38,98 +53,105 @@ export async function publishTables(
   wh: Warehouse,
   dataset: string,
   tables: string[],
-  /** Tables not to publish this run (their certified version stays), with the reason. */
+  /** Tables not to publish this run (their certified version stays, their changes stay pending), with the reason. */
   hold: PublishResult['held'] = [],
   options: PublishOptions = {},
 ): Promise<PublishResult> {
   const shadow = shadowSchema(dataset);
   const publishable = tables.filter((t) => !hold.some((h) => h.table === t));
-  if (wh.dialect === 'snowflake') return { tables: await publishBySwap(wh, shadow, publishable, options), held: hold };
   await wh.ensureSchema(SCHEMAS.certified);
   await wh.ensureSchema(SCHEMAS.bi);
-  return wh.transaction(async (tx) => {
-    const out: PublishResult['tables'] = [];
-    for (const table of publishable) {
-      const target = qualified(SCHEMAS.certified, table);
-      await tx.run(`CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${qualified(shadow, table)}`);
-      await replaceBiView(tx, table, DUCKDB, options.piiColumns?.[table]);
-      const [{ n }] = await tx.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
-      out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
+  const models = readModels(options.modelsDir ?? MODELS_DIR);
+  const plans: Plan[] = [];
+  for (const table of publishable)
+    plans.push(await planTable(wh, dataset, shadow, table, models.get(table)?.recomputeBy ?? undefined));
+  const snowflake = wh.dialect === 'snowflake';
+  if (snowflake && !options.biRole)
+    throw new Error('publish on snowflake needs the BI role to grant SELECT to (config warehouse.biRole)');
+  const dialect = snowflake ? SNOWFLAKE : DUCKDB;
+  const apply = async (tx: Tx, plan: Plan) => {
+    const target = qualified(SCHEMAS.certified, plan.table);
+    const source = qualified(shadow, plan.table);
+    if (plan.how === 'whole')
+      await tx.run(
+        snowflake
+          ? `CREATE OR REPLACE TABLE ${target} CLONE ${source}`
+          : `CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${source}`,
+      );
+    else if (plan.how === 'groups') {
+      const g = quoteIdent(plan.groupBy!);
+      const groups = `${g} IN (SELECT ${g} FROM ${plan.unpublished})`;
+      await tx.run(`DELETE FROM ${target} WHERE ${groups}`);
+      await tx.run(`INSERT INTO ${target} SELECT * FROM ${source} WHERE ${groups}`);
     }
-    return { tables: out, held: hold };
-  });
-}
-
-/**
- * Snowflake: per table, `ALTER TABLE certified.t SWAP WITH shadow.t` (zero-copy; shadow keeps
- * yesterday's table), or `CREATE TABLE certified.t CLONE shadow.t` the first time; then its bi view;
- * then SELECT on the bi views for the BI role (a replaced view is a new object). The BI role never
- * gets the certified tables: a view reads them with its owner's rights (infra/snowflake).
- *
- * Atomicity: each SWAP is atomic for its table, but Snowflake commits every DDL statement on its own,
- * so for the seconds a publish takes dashboards can see some of today's marts beside yesterday's
- * others. All-or-nothing across tables needs a single statement: build the dataset's marts in a schema
- * of their own and `ALTER SCHEMA certified SWAP WITH <that schema>`. Not now: `certified` is shared by
- * every dataset, so a schema swap would first have to clone the other datasets' tables (and this
- * dataset's held ones) into the new schema, and rebuild bi views and grants over it, on every publish.
- *
- * Retries: a second SWAP would put yesterday's table back. SWAP exchanges names, so each table keeps
- * its CREATED time: transform always makes the shadow table anew, so it is newer than certified's
- * until it has been swapped (or cloned) in. A retried publish finds certified newer and leaves it.
- */
-async function publishBySwap(
-  wh: Warehouse,
-  shadow: string,
-  tables: string[],
-  options: PublishOptions,
-): Promise<PublishResult['tables']> {
-  const role = options.biRole;
-  if (!role) throw new Error('publish on snowflake needs the BI role to grant SELECT to (config warehouse.biRole)');
-  await wh.ensureSchema(SCHEMAS.certified);
-  await wh.ensureSchema(SCHEMAS.bi);
+    if (plan.how !== 'none') await clearPublished(tx, dataset, plan.table, plan.unpublished);
+  };
+  const finish = async (tx: Tx, plan: Plan) => {
+    const target = qualified(SCHEMAS.certified, plan.table);
+    if (snowflake) await maskDerivedPii(wh, plan.table, options);
+    await replaceBiView(tx, plan.table, dialect, options.piiColumns?.[plan.table]);
+    const [{ n }] = await tx.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
+    return { table: `${SCHEMAS.certified}.${plan.table}`, rows: Number(n) };
+  };
+  if (!snowflake)
+    return wh.transaction(async (tx) => {
+      const out: PublishResult['tables'] = [];
+      for (const plan of plans) {
+        await apply(tx, plan);
+        out.push(await finish(tx, plan));
+      }
+      return { tables: out, held: hold };
+    });
+  // Snowflake: DDL commits on its own, so the whole replacements go first (each cleared right after: a
+  // retry clones again, the same table); then every group change in one transaction.
+  for (const plan of plans.filter((p) => p.how === 'whole')) await apply(wh, plan);
+  const groups = plans.filter((p) => p.how === 'groups');
+  if (groups.length)
+    await wh.transaction(async (tx) => {
+      for (const plan of groups) await apply(tx, plan);
+    });
   const out: PublishResult['tables'] = [];
-  for (const table of tables) {
-    const target = qualified(SCHEMAS.certified, table);
-    const source = qualified(shadow, table);
-    const { built, current } = await createdTimes(wh, shadow, table);
-    if (built === undefined)
-      throw new Error(`cannot publish ${table}: ${shadow}.${table} does not exist (transform did not build it)`);
-    if (current === undefined) await wh.run(`CREATE TABLE ${target} CLONE ${source}`);
-    else if (built > current) await wh.run(`ALTER TABLE ${target} SWAP WITH ${source}`);
-    // else an earlier attempt of this publish already swapped it in.
-    await maskDerivedPii(wh, table, options);
-    await replaceBiView(wh, table, SNOWFLAKE, options.piiColumns?.[table]);
-    const [{ n }] = await wh.query(`SELECT count(*)::BIGINT AS n FROM ${target}`);
-    out.push({ table: `${SCHEMAS.certified}.${table}`, rows: Number(n) });
-  }
+  for (const plan of plans) out.push(await finish(wh, plan));
   // Least privilege (infra/snowflake): the BI role reads bi views only — never certified tables, whose
   // schema usage the admin owns. The views the worker just replaced are its own, so it re-grants them
   // (future grants from the DDL cover them too; this makes a publish correct on its own).
-  await wh.run(`GRANT SELECT ON ALL VIEWS IN SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ROLE ${quoteIdent(role)}`);
-  return out;
+  await wh.run(`GRANT SELECT ON ALL VIEWS IN SCHEMA ${quoteIdent(SCHEMAS.bi)} TO ROLE ${quoteIdent(options.biRole!)}`);
+  return { tables: out, held: hold };
 }
 
-/** CREATED (epoch ms) of the shadow build and of the certified table, each undefined when missing. */
-async function createdTimes(
+/** How one mart reaches certified this publish. */
+interface Plan {
+  table: string;
+  how: 'whole' | 'groups' | 'none';
+  groupBy?: string;
+  unpublished?: string;
+}
+
+async function planTable(
   wh: Warehouse,
+  dataset: string,
   shadow: string,
   table: string,
-): Promise<{ built?: number; current?: number }> {
-  // Upper-cased lookups: the session's QUOTED_IDENTIFIERS_IGNORE_CASE stores our names upper-case.
-  const rows = await wh.query<{ schema_name: string; created: string }>(
-    `SELECT lower(table_schema) AS schema_name, created FROM information_schema.tables
-      WHERE table_schema IN (upper($1), upper($2)) AND table_name = upper($3) AND table_type = 'BASE TABLE'`,
-    [SCHEMAS.certified, shadow, table],
-  );
-  const of = (schema: string) => {
-    const row = rows.find((r) => r.schema_name === schema);
-    return row ? Date.parse(row.created) : undefined;
-  };
-  return { built: of(shadow), current: of(SCHEMAS.certified) };
+  groupBy: string | undefined,
+): Promise<Plan> {
+  const built = await tableColumns(wh, shadow, table);
+  if (!built.length)
+    throw new Error(`cannot publish ${table}: ${shadow}.${table} does not exist (transform did not build it)`);
+  const current = await tableColumns(wh, SCHEMAS.certified, table);
+  const sameColumns =
+    current.length === built.length && current.every((c, i) => c.name === built[i].name && c.type === built[i].type);
+  const unpublished = (await wh.tableExists(shadow, `${table}__unpublished`))
+    ? unpublishedTable(shadow, table)
+    : undefined;
+  // Whole when asked to, or when unpublished groups belong to a mart that no longer says how it groups.
+  if (!sameColumns || (await publishWhole(wh, dataset, table)) || (unpublished && !groupBy))
+    return { table, how: 'whole', unpublished };
+  if (!unpublished) return { table, how: 'none' };
+  return { table, how: 'groups', groupBy, unpublished };
 }
 
 /**
- * A swapped-in table is the shadow build, which carries no column policies: PII-derived text columns get
+ * A cloned-in table is the shadow build, which carries no column policies: PII-derived text columns get
  * the masking policy again on every publish (FORCE: re-setting it is a no-op). Other types cannot take
  * the STRING policy; the bi view leaves every PII-derived column out whatever its type.
  */

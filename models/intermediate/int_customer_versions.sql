@@ -5,6 +5,8 @@
 -- extraction time; CDC sees every committed state.
 -- grain: one row per customer_id per version (valid_from)
 -- key: customer_id, valid_from
+-- recompute_by: customer_id
+-- depends_on: shop.customers(customer_id), int_city_regions(city)
 with stamped as (
     select
         customer_id,

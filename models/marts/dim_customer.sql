@@ -5,6 +5,8 @@
 -- grain: one row per customer_id per version
 -- materialized: incremental
 -- unique_key: customer_sk
+-- recompute_by: customer_id
+-- depends_on: int_customer_versions(customer_id)
 select
     {{ surrogate_key('customer_id', 'version_no') }} as customer_sk,
     customer_id,

@@ -3,6 +3,8 @@
 -- grain: one row per order_item_id
 -- materialized: incremental
 -- unique_key: order_item_id
+-- recompute_by: order_id
+-- depends_on: stg_order_items(order_id), stg_orders(order_id), dim_product(product_id)
 select
     i.order_item_id,
     i.order_id,

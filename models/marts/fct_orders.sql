@@ -7,6 +7,7 @@
 -- grain: one row per order_id
 -- materialized: incremental
 -- unique_key: order_id
+-- depends_on: stg_orders(order_id), int_order_payments(order_id), int_order_refunds(order_id), int_order_fulfilment(order_id), dim_customer(customer_id), dim_store(store_id)
 select
     o.order_id,
     o.order_number,

@@ -3,6 +3,7 @@
 -- grain: one row per payment_id
 -- materialized: incremental
 -- unique_key: payment_id
+-- depends_on: stg_payments(payment_id), stg_orders(order_id)
 select
     p.payment_id,
     p.order_id,

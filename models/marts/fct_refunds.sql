@@ -3,6 +3,7 @@
 -- grain: one row per refund_id
 -- materialized: incremental
 -- unique_key: refund_id
+-- depends_on: stg_refunds(refund_id), stg_orders(order_id)
 select
     r.refund_id,
     r.order_id,

@@ -2,6 +2,7 @@
 -- grain: one row per shipment_id
 -- materialized: incremental
 -- unique_key: shipment_id
+-- depends_on: stg_shipments(shipment_id), stg_orders(order_id)
 select
     s.shipment_id,
     s.order_id,

@@ -3,6 +3,7 @@
 -- grain: one row per ticket_id
 -- materialized: incremental
 -- unique_key: ticket_id
+-- depends_on: stg_zendesk_tickets(ticket_id), stg_orders(order_number)
 select
     t.ticket_id,
     t.order_number,

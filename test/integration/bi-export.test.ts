@@ -1,3 +1,5 @@
+import { ensureChangeLedgerTables } from '../../activities/warehouse/audit/change-ledger';
+import { markPublishWhole } from '../../activities/warehouse/models/changes';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +73,8 @@ async function publishRun(orders: number, pii: Record<string, string[]> = PII): 
   await wh.run(
     `CREATE OR REPLACE TABLE shadow_sales_core.leaky AS SELECT 1 AS id, 'tok-1' AS email_token, 'example.com' AS email_domain`,
   );
+  // As a transform's whole rebuild of each mart marks it (models/changes.ts).
+  for (const t of ['fct_orders', 'dim_customer', 'leaky']) await markPublishWhole(wh, 'sales_core', t, 'now()');
   const result = await publishTables(wh, 'sales_core', ['fct_orders', 'dim_customer', 'leaky'], [], {
     piiColumns: pii,
   });
@@ -82,6 +86,7 @@ beforeAll(async () => {
   target = join(dir, BI_EXPORT_FILE);
   wh = await DuckDbWarehouse.open(join(dir, 'warehouse.duckdb'));
   for (const s of ['raw', 'shadow_sales_core', 'audit', 'quarantine']) await wh.ensureSchema(s);
+  await ensureChangeLedgerTables(wh);
   await wh.run(
     `CREATE TABLE raw.shop__customers AS SELECT 1 AS customer_id, 'a3f1c2' AS email, 'c0ffee' AS phone, 'beef' AS full_name, 'f00d' AS address`,
   );

@@ -72,8 +72,12 @@ test('N incremental windows, then a full refresh: every staging and certified ta
         "UPDATE shop.customers SET city = 'Lisbon' WHERE customer_id = (SELECT min(customer_id) FROM shop.customers)",
       );
     const result = await runWindow();
-    // Staging merged by key: only what the window's loads touched was read again.
+    // Staging merged by key: only what the window's loads touched was read again; intermediates and marts
+    // recompute only the groups those changes reach (int_* by order, dim_customer by customer, facts by key).
     expect(result.steps.transform.detail).toMatch(/stg_orders=\d+ \(\d+ key\(s\) merged\)/);
+    expect(result.steps.transform.detail).toMatch(/int_order_payments=\d+ \(\d+ key\(s\) merged\)/);
+    expect(result.steps.transform.detail).toMatch(/int_customer_versions=\d+ \(\d+ key\(s\) merged\)/);
+    expect(result.steps.transform.detail).toMatch(/fct_orders=\d+ \(merged \+\d+ ~\d+ -\d+\)/);
   }
   // A hard delete of an order line, reconciled by a reload of its order's day.
   const {

@@ -151,6 +151,13 @@ const CATALOG: Record<string, [string, string][]> = {
     ['_row_hash', 'TEXT'],
     ['_run_id', 'TEXT'],
   ],
+  // The mart's persistent shadow table, as yesterday's build left it.
+  'shadow_sales.fct_orders': [
+    ['order_id', 'NUMBER(38,0)'],
+    ['amount', 'NUMBER(12,2)'],
+    ['_row_hash', 'TEXT'],
+    ['_run_id', 'TEXT'],
+  ],
   // Yesterday's bi view still had a column the model no longer produces: it stays, as a typed NULL.
   'bi.fct_orders': [
     ['order_id', 'NUMBER(38,0)'],
@@ -158,9 +165,6 @@ const CATALOG: Record<string, [string, string][]> = {
     ['legacy_channel', 'TEXT'],
   ],
 };
-
-/** Tables' CREATED times (publish compares the shadow build with certified). */
-let created: Record<string, string> = {};
 
 /** The statements of the session recorded since `from`, whitespace normalised, without the adapter's ALTER SESSIONs. */
 function since(from: number): RecordedStatement[] {
@@ -175,9 +179,10 @@ beforeAll(async () => {
     users: [{ name: 'LOADER', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
     analyze: true,
   });
-  // The account as yesterday's run left it: certified and bi already hold fct_orders.
-  for (const schema of ['certified', 'bi']) stand.catalog.createSchema(schema);
+  // The account as yesterday's run left it: shadow, certified and bi already hold fct_orders.
+  for (const schema of ['shadow_sales', 'certified', 'bi']) stand.catalog.createSchema(schema);
   for (const [fqn, kind] of [
+    ['shadow_sales.fct_orders', 'table'],
     ['certified.fct_orders', 'table'],
     ['bi.fct_orders', 'view'],
   ] as const) {
@@ -191,15 +196,6 @@ beforeAll(async () => {
       { name: 'TYPE', type: 'VARCHAR' },
     ],
     rows: CATALOG[`${String(schema)}.${String(table)}`] ?? [],
-  }));
-  stand.on(/FROM information_schema\.tables/i, (_sql, [certified, shadow, table]) => ({
-    columns: [
-      { name: 'SCHEMA_NAME', type: 'VARCHAR' },
-      { name: 'CREATED', type: 'TIMESTAMP_LTZ(3)' },
-    ],
-    rows: [String(certified), String(shadow)]
-      .filter((s) => created[`${s}.${String(table)}`])
-      .map((s) => [s, created[`${s}.${String(table)}`]]),
   }));
   stand.on(/^SELECT count\(\*\)/i, (text) => ({
     columns: [{ name: (/ AS (\w+)/i.exec(text)?.[1] ?? 'N').toUpperCase(), type: 'NUMBER(18,0)' }],
@@ -246,6 +242,8 @@ test('the worker connects with key-pair auth, tags its session and creates the a
     'raw_loads',
     'staging_merges',
     'model_state',
+    'model_rebuilds',
+    'publish_pending',
     'source_rejects',
     'window_counts',
     'dataset_health',
@@ -255,10 +253,11 @@ test('the worker connects with key-pair auth, tags its session and creates the a
 
 test('load → transform → publish issue exactly these statements, each under the run’s QUERY_TAG', async () => {
   const wh = tagged();
-  created = {
-    'certified.fct_orders': '2024-02-29T00:20:00.000Z',
-    'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z',
-  };
+  // The first build since change sets marks the mart to publish whole (this stand-in does not execute).
+  const pending = stand.on(/^SELECT model FROM audit\.publish_pending/, () => ({
+    columns: [{ name: 'MODEL', type: 'VARCHAR' }],
+    rows: [['fct_orders']],
+  }));
   const from = stand.statements.length;
 
   const load = await loadManifest(wh, deps.stagedRows, manifest(), 'sales/window/2024-03-01T00:00:00Z/orders');
@@ -272,9 +271,9 @@ test('load → transform → publish issue exactly these statements, each under 
   });
   expect(models.map((m) => [m.model, m.how])).toEqual([
     ['stg_orders', 'rebuilt'],
-    ['fct_orders', 'merged'],
+    ['fct_orders', 'rebuilt'],
   ]);
-  const published = await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' });
+  const published = await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' }).finally(pending);
   expect(published).toEqual({ tables: [{ table: 'certified.fct_orders', rows: 7 }], held: [] });
 
   const statements = since(from);
@@ -311,38 +310,77 @@ test('load → transform → publish issue exactly these statements, each under 
     'INSERT INTO audit.raw_loads VALUES (:1, :2, :3::TIMESTAMPTZ, current_timestamp())',
     'COMMIT',
     `DROP TABLE IF EXISTS ${temp}`,
-    // transform: staging rebuilt, the incremental mart merged on its key into a clone of certified
+    // transform, the first build keeping change sets: each model rebuilt whole beside its table; the log
+    // and the publish marks are written before the table is replaced
     'CREATE SCHEMA IF NOT EXISTS "shadow_sales"',
-    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."stg_orders" AS -- grain: one row per order_id select order_id, amount, updated_at from (select * from ( ' +
-      'select *, count(*) over (partition by "order_id", _extracted_at, _lsn) as _duplicate_count from "raw"."shop__orders" ' +
-      'qualify row_number() over (partition by "order_id" order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1 ' +
-      ') where not _deleted)',
+    'SELECT DISTINCT model FROM audit.model_rebuilds WHERE dataset = :1',
+    'CREATE OR REPLACE VIEW "shadow_sales"."stg_orders__view" AS -- grain: one row per order_id select order_id, amount, updated_at from (select * from ( select *, count(*) over (partition by "order_id", _extracted_at, _lsn) as _duplicate_count from "raw"."shop__orders" qualify row_number() over (partition by "order_id" order by _extracted_at desc, _lsn desc nulls last, updated_at desc nulls last, _source_file desc) = 1 ) where not _deleted)',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."stg_orders__pending_0" AS SELECT l.load_id, l.extracted_at FROM audit.raw_loads AS l WHERE l.raw_table = :1 AND NOT EXISTS (SELECT 1 FROM audit.staging_merges AS m WHERE m.dataset = :2 AND m.model = :3 AND m.load_id = l.load_id AND m.extracted_at = l.extracted_at)',
+    'SELECT count(*) AS n FROM "shadow_sales"."stg_orders__pending_0"',
+    'SELECT sql_hash FROM audit.model_state WHERE dataset = :1 AND model = :2',
+    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."stg_orders__new" AS SELECT * FROM "shadow_sales"."stg_orders__view"',
+    'DROP TABLE IF EXISTS "shadow_sales"."stg_orders__changes"',
+    'BEGIN TRANSACTION',
+    'INSERT INTO audit.model_rebuilds VALUES (:1, :2, current_timestamp())',
+    'COMMIT',
+    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."stg_orders" CLONE "shadow_sales"."stg_orders__new"',
+    'BEGIN TRANSACTION',
+    'DELETE FROM audit.model_state WHERE dataset = :1 AND model = :2',
+    'INSERT INTO audit.model_state VALUES (:1, :2, :3, current_timestamp())',
+    'INSERT INTO audit.staging_merges SELECT :1, :2, load_id, extracted_at, current_timestamp() FROM "shadow_sales"."stg_orders__pending_0"',
+    'COMMIT',
     'SELECT count(*) AS n FROM "shadow_sales"."stg_orders"',
-    'CREATE OR REPLACE VIEW "shadow_sales"."fct_orders__view" AS -- grain: one row per order_id -- materialized: incremental -- unique_key: order_id ' +
-      'select order_id, amount from "shadow_sales"."stg_orders"',
-    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
-      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
-    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
-      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
-    `CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."fct_orders__next" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
-    'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders" CLONE "certified"."fct_orders"',
-    'SELECT count(*) AS updated FROM "shadow_sales"."fct_orders" AS t JOIN "shadow_sales"."fct_orders__next" AS s ON s."order_id" = t."order_id" WHERE t._row_hash <> s._row_hash',
-    'DELETE FROM "shadow_sales"."fct_orders" AS t WHERE NOT EXISTS (SELECT 1 FROM "shadow_sales"."fct_orders__next" AS s WHERE s."order_id" = t."order_id")',
-    'MERGE INTO "shadow_sales"."fct_orders" AS t USING "shadow_sales"."fct_orders__next" AS s ON t."order_id" = s."order_id" ' +
-      'WHEN MATCHED AND t._row_hash <> s._row_hash THEN UPDATE SET "order_id" = s."order_id", "amount" = s."amount", _row_hash = s._row_hash, _run_id = :1 ' +
-      'WHEN NOT MATCHED THEN INSERT ("order_id", "amount", _row_hash, _run_id) VALUES (s."order_id", s."amount", s._row_hash, :1)',
+    'CREATE OR REPLACE VIEW "shadow_sales"."fct_orders__view" AS -- grain: one row per order_id -- materialized: incremental -- unique_key: order_id select order_id, amount from "shadow_sales"."stg_orders"',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    'SELECT sql_hash FROM audit.model_state WHERE dataset = :1 AND model = :2',
+    // the mart: rows the rebuild reproduces (same key, same content hash) keep their run id and lineage
+    `CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."fct_orders__computed" AS SELECT *, ${rowHash} AS _row_hash FROM "shadow_sales"."fct_orders__view"`,
+    'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders__new" AS SELECT t.* FROM "shadow_sales"."fct_orders" AS t WHERE EXISTS (SELECT 1 FROM "shadow_sales"."fct_orders__computed" AS b WHERE b."order_id" = t."order_id" AND b._row_hash = t._row_hash) UNION ALL SELECT c.*, :1::VARCHAR AS _run_id FROM "shadow_sales"."fct_orders__computed" AS c WHERE NOT EXISTS (SELECT 1 FROM "shadow_sales"."fct_orders" AS b WHERE b."order_id" = c."order_id" AND b._row_hash = c._row_hash)',
+    'BEGIN TRANSACTION',
+    'DELETE FROM audit.publish_pending WHERE dataset = :1 AND model = :2',
+    'INSERT INTO audit.publish_pending VALUES (:1, :2, current_timestamp())',
+    'COMMIT',
+    'CREATE OR REPLACE TRANSIENT TABLE "shadow_sales"."fct_orders__diff" AS (SELECT * FROM "shadow_sales"."fct_orders" EXCEPT SELECT * FROM "shadow_sales"."fct_orders__new") UNION ALL (SELECT * FROM "shadow_sales"."fct_orders__new" EXCEPT SELECT * FROM "shadow_sales"."fct_orders")',
+    'CREATE TRANSIENT TABLE IF NOT EXISTS "shadow_sales"."fct_orders__changes" AS SELECT * FROM "shadow_sales"."fct_orders" WHERE 1 = 0',
+    'SELECT count(*) AS n FROM "shadow_sales"."fct_orders__diff"',
+    'CREATE TRANSIENT TABLE IF NOT EXISTS "shadow_sales"."fct_orders__unpublished" AS SELECT "order_id" FROM "shadow_sales"."fct_orders" WHERE 1 = 0',
+    'BEGIN TRANSACTION',
+    'INSERT INTO "shadow_sales"."fct_orders__changes" SELECT * FROM "shadow_sales"."fct_orders__diff"',
+    'INSERT INTO "shadow_sales"."fct_orders__unpublished" SELECT DISTINCT "order_id" FROM "shadow_sales"."fct_orders__diff"',
+    'COMMIT',
+    'CREATE OR REPLACE TABLE "shadow_sales"."fct_orders" CLONE "shadow_sales"."fct_orders__new"',
+    'BEGIN TRANSACTION',
+    'DELETE FROM audit.model_state WHERE dataset = :1 AND model = :2',
+    'INSERT INTO audit.model_state VALUES (:1, :2, :3, current_timestamp())',
+    'COMMIT',
     'SELECT count(*) AS n FROM "shadow_sales"."fct_orders"',
-    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__next"',
+    // the build completed: every reader has seen the change logs
+    'BEGIN TRANSACTION',
+    'DELETE FROM "shadow_sales"."fct_orders__changes"',
+    'DELETE FROM audit.model_rebuilds WHERE dataset = :1',
+    'COMMIT',
+    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__diff"',
+    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__computed"',
+    'DROP TABLE IF EXISTS "shadow_sales"."fct_orders__new"',
     'DROP VIEW IF EXISTS "shadow_sales"."fct_orders__view"',
-    // publish: swap the newer shadow build in, keep the bi view's columns, re-grant (SWAP moved the grants)
+    'DROP TABLE IF EXISTS "shadow_sales"."stg_orders__new"',
+    'DROP TABLE IF EXISTS "shadow_sales"."stg_orders__pending_0"',
+    'DROP VIEW IF EXISTS "shadow_sales"."stg_orders__view"',
+    // publish: the first build marked the mart to publish whole (a zero-copy clone); bi view, grants
     'CREATE SCHEMA IF NOT EXISTS "certified"',
     'CREATE SCHEMA IF NOT EXISTS "bi"',
-    "SELECT lower(table_schema) AS schema_name, created FROM information_schema.tables WHERE table_schema IN (upper(:1), upper(:2)) AND table_name = upper(:3) AND table_type = 'BASE TABLE'",
-    'ALTER TABLE "certified"."fct_orders" SWAP WITH "shadow_sales"."fct_orders"',
-    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
-      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
-    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type " +
-      'FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    'SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = UPPER(:1) AND TABLE_NAME = UPPER(:2)',
+    'SELECT model FROM audit.publish_pending WHERE dataset = :1 AND model = :2',
+    'CREATE OR REPLACE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"',
+    'DELETE FROM audit.publish_pending WHERE dataset = :1 AND model = :2',
+    'DELETE FROM "shadow_sales"."fct_orders__unpublished"',
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
+    "SELECT lower(column_name) AS name, CASE WHEN data_type = 'NUMBER' THEN 'NUMBER(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS type FROM information_schema.columns WHERE table_schema = upper(:1) AND table_name = upper(:2) ORDER BY ordinal_position",
     'CREATE OR REPLACE VIEW "bi"."fct_orders" AS SELECT "order_id", "amount", CAST(NULL AS TEXT) AS "legacy_channel", "_run_id" FROM "certified"."fct_orders"',
     'SELECT count(*)::BIGINT AS n FROM "certified"."fct_orders"',
     'GRANT SELECT ON ALL VIEWS IN SCHEMA "bi" TO ROLE "bi_reader"',
@@ -356,7 +394,9 @@ test('load → transform → publish issue exactly these statements, each under 
     '2024-03-01T00:15:00.000Z',
     '2024-03-01T00:15:30.000Z',
   ]);
-  expect(statements.find((s) => s.sqlText.startsWith('MERGE'))?.binds).toEqual(['sales/window/2024-03-01T00:00:00Z']);
+  expect(statements.find((s) => s.sqlText.includes('"fct_orders__new" AS'))?.binds).toEqual([
+    'sales/window/2024-03-01T00:00:00Z',
+  ]);
   // Every statement ran under the run's tag (the session's {app} merged with dataset and run id).
   const tag = '{"app":"freshline","dataset":"sales","runId":"sales/window/2024-03-01T00:00:00Z"}';
   expect(new Set(statements.map((s) => s.queryTag))).toEqual(new Set([tag]));
@@ -444,28 +484,50 @@ test('a CDC load runs on Snowflake: change metadata copied, re-delivered changes
   expect(sent.filter((s) => /\browid\b|string_split|list_contains|unnest/i.test(s))).toEqual([]);
 });
 
-test('publish clones a table certified does not have yet, and a retried publish does not swap yesterday’s table back', async () => {
+test('publish applies only the groups changed since the last publish, in one transaction; a mart certified lacks is cloned whole', async () => {
   const wh = tagged();
   const publishStatements = async () => {
     const from = stand.statements.length;
-    await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' });
-    return sql(since(from)).filter((s) => /^(ALTER TABLE|CREATE TABLE)/.test(s));
+    await publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader', modelsDir });
+    return sql(since(from)).filter((s) => /^(BEGIN|COMMIT|DELETE|INSERT|CREATE OR REPLACE TABLE)/.test(s));
   };
-  created = { 'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z' };
-  stand.catalog.drop('certified', 'fct_orders');
+  // fct_orders changed in some orders since its last publish (its recompute_by groups).
+  stand.catalog.define('shadow_sales', 'fct_orders__unpublished', {
+    kind: 'table',
+    columns: [{ name: 'order_id', type: 'NUMBER(38,0)' }],
+    temporary: false,
+  });
+  const groups = 'WHERE "order_id" IN (SELECT "order_id" FROM "shadow_sales"."fct_orders__unpublished")';
   expect(await publishStatements()).toEqual([
-    'CREATE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"',
+    'BEGIN TRANSACTION',
+    `DELETE FROM "certified"."fct_orders" ${groups}`,
+    `INSERT INTO "certified"."fct_orders" SELECT * FROM "shadow_sales"."fct_orders" ${groups}`,
+    'DELETE FROM audit.publish_pending WHERE dataset = :1 AND model = :2',
+    'DELETE FROM "shadow_sales"."fct_orders__unpublished"',
+    'COMMIT',
   ]);
-  // The clone is newer than the shadow table it came from; after a SWAP, shadow holds the older table.
-  created = {
-    'certified.fct_orders': '2024-03-01T00:17:00.000Z',
-    'shadow_sales.fct_orders': '2024-03-01T00:16:00.000Z',
-  };
-  expect(await publishStatements()).toEqual([]);
-  created = {};
-  await expect(publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' })).rejects.toThrow(
-    /shadow_sales\.fct_orders does not exist/,
-  );
+  // certified lacks the mart: a zero-copy clone of the shadow table, then nothing of it is pending.
+  const certified = CATALOG['certified.fct_orders'];
+  delete CATALOG['certified.fct_orders'];
+  stand.catalog.drop('certified', 'fct_orders');
+  try {
+    expect(await publishStatements()).toEqual([
+      'CREATE OR REPLACE TABLE "certified"."fct_orders" CLONE "shadow_sales"."fct_orders"',
+      'DELETE FROM audit.publish_pending WHERE dataset = :1 AND model = :2',
+      'DELETE FROM "shadow_sales"."fct_orders__unpublished"',
+    ]);
+  } finally {
+    CATALOG['certified.fct_orders'] = certified;
+  }
+  const shadow = CATALOG['shadow_sales.fct_orders'];
+  delete CATALOG['shadow_sales.fct_orders'];
+  try {
+    await expect(publishTables(wh, 'sales', ['fct_orders'], [], { biRole: 'bi_reader' })).rejects.toThrow(
+      /shadow_sales\.fct_orders does not exist/,
+    );
+  } finally {
+    CATALOG['shadow_sales.fct_orders'] = shadow;
+  }
   await expect(publishTables(wh, 'sales', ['fct_orders'])).rejects.toThrow(/needs the BI role/);
 });
 

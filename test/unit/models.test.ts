@@ -89,3 +89,47 @@ test('a malformed model is refused when models are read, naming the file', () =>
   writeFileSync(join(dir, 'marts', 'fct_x.sql'), "-- grain: one row per x\nselect {{ hash('a') }}");
   expect(() => readModels(dir)).toThrow("model marts/fct_x.sql: unknown template function 'hash'");
 });
+
+test('depends_on and recompute_by: declared per input, defaulted for marts, refused when malformed or naming no input', () => {
+  const models = readModels();
+  expect(models.get('fct_orders')).toMatchObject({
+    recomputeBy: 'order_id',
+    dependsOn: expect.arrayContaining([
+      { input: 'stg_orders', column: 'order_id' },
+      { input: 'dim_customer', column: 'customer_id' },
+    ]),
+  });
+  expect(models.get('int_customer_versions')).toMatchObject({
+    recomputeBy: 'customer_id',
+    dependsOn: [
+      { input: 'shop.customers', column: 'customer_id' },
+      { input: 'int_city_regions', column: 'city' },
+    ],
+  });
+  // An aggregate by partition depends on its inputs by the partition column.
+  expect(models.get('agg_sales_daily')).toMatchObject({
+    recomputeBy: 'order_date',
+    dependsOn: [{ input: 'fct_orders', column: 'order_date' }],
+  });
+  expect(models.get('dim_store')).toMatchObject({ recomputeBy: null, dependsOn: [] });
+
+  const dir = mkdtempSync(join(tmpdir(), 'freshline-models-'));
+  for (const layer of ['staging', 'intermediate', 'marts']) mkdirSync(join(dir, layer));
+  const model = (header: string) =>
+    writeFileSync(
+      join(dir, 'intermediate', 'int_x.sql'),
+      `-- grain: one row per x\n-- recompute_by: x\n${header}\nselect x from {{ ref('y') }}`,
+    );
+  writeFileSync(join(dir, 'staging', 'y.sql'), '-- grain: one row per x\nselect 1 as x');
+  model('-- depends_on: y(x), z(x)');
+  expect(() => readModels(dir)).toThrow(
+    "model intermediate/int_x.sql: depends_on names 'z', which the model does not read",
+  );
+  model('-- depends_on: y[x]');
+  expect(() => readModels(dir)).toThrow("model intermediate/int_x.sql: depends_on item 'y[x]' is not input(column)");
+  model('-- depends_on: y(x)');
+  expect(readModels(dir).get('int_x')).toMatchObject({ recomputeBy: 'x', dependsOn: [{ input: 'y', column: 'x' }] });
+  // A restricted render reads the linked input for the given groups only.
+  const sql = renderModel(readModels(dir).get('int_x')!, 's', DUCKDB, undefined, { column: 'x', groups: 'g' });
+  expect(sql).toContain('(select * from "s"."y" where "x" in (select "x" from g))');
+});

@@ -45,6 +45,8 @@ test.each([
   "SELECT concat_ws('|', email, 'x') AS h FROM raw.shop__orders",
   'DELETE FROM "raw"."shop__orders" WHERE "updated_at" < :1::TIMESTAMPTZ',
   'DELETE FROM raw.shop__orders AS r USING (SELECT order_id FROM raw.shop__orders) AS s WHERE r.order_id = s.order_id',
+  // Every row: Snowflake needs no WHERE (ZetaSQL alone would insist on one).
+  'DELETE FROM "raw"."shop__orders"',
   'ALTER SESSION SET QUERY_TAG = \'{"app":"freshline"}\'',
   'BEGIN TRANSACTION',
 ])('Snowflake runs %s', async (sql) => {

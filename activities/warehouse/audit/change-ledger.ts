@@ -19,6 +19,11 @@ export async function ensureChangeLedgerTables(wh: Pick<Warehouse, 'run'>): Prom
   await wh.run(`CREATE TABLE IF NOT EXISTS audit.model_state (
       dataset VARCHAR NOT NULL, model VARCHAR NOT NULL, sql_hash VARCHAR NOT NULL, built_at TIMESTAMPTZ NOT NULL,
       PRIMARY KEY (dataset, model))`);
+  // Change sets between models and towards certified (models/changes.ts).
+  await wh.run(`CREATE TABLE IF NOT EXISTS audit.model_rebuilds (
+      dataset VARCHAR NOT NULL, model VARCHAR NOT NULL, rebuilt_at TIMESTAMPTZ NOT NULL)`);
+  await wh.run(`CREATE TABLE IF NOT EXISTS audit.publish_pending (
+      dataset VARCHAR NOT NULL, model VARCHAR NOT NULL, since TIMESTAMPTZ NOT NULL)`);
 }
 
 /** Records that a load wrote to `rawTable`; inside the load's transaction (a retried load records it once). */

@@ -13,7 +13,8 @@ export const MODELS_DIR = resolve(__dirname, '../../../models');
  * A SQL model file. Header comments: `-- grain: …` (required), `-- materialized: table|incremental`,
  * `-- unique_key: col` (incremental: MERGE on this business key), `-- key: a, b` (the columns naming a row
  * at the grain; default unique_key), `-- partition_by: col` (incremental:
- * only the partitions whose rows changed are rewritten), `-- dialects: duckdb, snowflake`.
+ * only the partitions whose rows changed are rewritten), `-- dialects: duckdb, snowflake`,
+ * `-- recompute_by: col` and `-- depends_on: input(col), …` (which rows an input's change recomputes).
  * Template functions, written once for every dialect (see dialect.ts):
  * `{{ ref('model') }}`, `{{ source('src', 'table') }}` (every raw version), `{{ latest('src', 'table',
  * 'key') }}` (the live, latest version of each key — the one deduplication rule every staging model
@@ -43,6 +44,19 @@ export interface Model {
   partitionBy: string | null;
   /** Dialects the model runs on (default: all). */
   dialects: DialectName[];
+  /**
+   * `-- recompute_by: col`: the column whose values group the rows recomputed together when inputs change
+   * (default: a mart's unique_key). A model with it is kept as a persistent table and only the groups its
+   * inputs' changes reach are recomputed; NULL groups are recomputed by full rebuilds only.
+   */
+  recomputeBy: string | null;
+  /**
+   * `-- depends_on: stg_orders(order_id), shop.customers(customer_id)`: for each input (a ref, or a source
+   * as `source.table`), the column linking its rows to the model's: a changed input row with value v
+   * recomputes the model's rows whose column of that name is v. A change in an input not listed rebuilds
+   * the model whole.
+   */
+  dependsOn: { input: string; column: string }[];
 }
 
 const TAG = /\{\{\s*([a-z_]+)\(\s*((?:'[^']*'\s*,?\s*)*)\)\s*\}\}/g;
@@ -105,10 +119,26 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
       if (materialized === 'incremental' && !uniqueKey === !partitionBy)
         throw new Error(`${where}: an incremental model needs exactly one of unique_key or partition_by`);
       if (materialized === 'incremental' && layer !== 'marts')
-        throw new Error(`${where}: only marts are incremental (staging and intermediate are rebuilt every run)`);
+        throw new Error(
+          `${where}: only marts are materialized incremental (an intermediate model recomputes by recompute_by)`,
+        );
       const key = (header(sql, 'key') ?? uniqueKey ?? '').split(/\s*,\s*/).filter(Boolean);
       const badKey = key.find((k) => !/^[a-z_][a-z0-9_]*$/.test(k));
       if (badKey) throw new Error(`${where}: key lists '${badKey}', not a column name`);
+      // An aggregate by partition depends on each input by its partition column unless it says otherwise.
+      const dependsOn =
+        partitionBy && !header(sql, 'depends_on')
+          ? [...new Set(refs)].map((input) => ({ input, column: partitionBy }))
+          : parseDependsOn(header(sql, 'depends_on'), where);
+      const inputs = new Set([...refs, ...sources.map((x) => `${x.source}.${x.table}`)]);
+      const unknown = dependsOn.find((d) => !inputs.has(d.input));
+      if (unknown) throw new Error(`${where}: depends_on names '${unknown.input}', which the model does not read`);
+      const recomputeBy =
+        header(sql, 'recompute_by') ?? (materialized === 'incremental' ? (uniqueKey ?? partitionBy) : null);
+      if (recomputeBy && !/^[a-z_][a-z0-9_]*$/.test(recomputeBy))
+        throw new Error(`${where}: recompute_by '${recomputeBy}' is not a column name`);
+      if (header(sql, 'recompute_by') && layer === 'staging')
+        throw new Error(`${where}: staging models are merged by the key of their latest() read, not recompute_by`);
       const dialects = (header(sql, 'dialects') ?? 'duckdb, snowflake').split(/\s*,\s*/) as DialectName[];
       if (dialects.some((d) => d !== 'duckdb' && d !== 'snowflake'))
         throw new Error(`${where}: dialects must list duckdb and/or snowflake`);
@@ -125,10 +155,21 @@ export function readModels(dir = MODELS_DIR): Map<string, Model> {
         key,
         partitionBy,
         dialects,
+        recomputeBy,
+        dependsOn,
       });
     }
   }
   return models;
+}
+
+function parseDependsOn(text: string | undefined, where: string): Model['dependsOn'] {
+  if (!text) return [];
+  return text.split(/\s*,\s*/).map((item) => {
+    const m = /^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\(([a-z_][a-z0-9_]*)\)$/.exec(item);
+    if (!m) throw new Error(`${where}: depends_on item '${item}' is not input(column), e.g. stg_orders(order_id)`);
+    return { input: m[1], column: m[2] };
+  });
 }
 
 /**
@@ -185,18 +226,38 @@ function latestVersion(source: string, table: string, key: string, onlyKeysIn?: 
     ) where not _deleted)`;
 }
 
+/** Inputs read only for some groups: those linked by `column` read only the values held in `groups`. */
+export interface GroupRestriction {
+  column: string;
+  /** A table with one column named `column`. */
+  groups: string;
+}
+
 /**
  * Renders a model's SQL for a dialect: refs point into the shadow schema, sources into raw. With
  * `onlyKeysIn` (a table holding one column named like the key), latest() reads only those keys' versions.
+ * With `restrict`, every input the model depends on by `restrict.column` reads only the rows of those
+ * groups, so recomputing a few groups reads a few groups (the caller still filters the model's output).
  */
-export function renderModel(model: Model, shadow: string, dialect: Dialect = DUCKDB, onlyKeysIn?: string): string {
+export function renderModel(
+  model: Model,
+  shadow: string,
+  dialect: Dialect = DUCKDB,
+  onlyKeysIn?: string,
+  restrict?: GroupRestriction,
+): string {
+  const restricted = (input: string, table: string) => {
+    if (!restrict || !model.dependsOn.some((d) => d.input === input && d.column === restrict.column)) return table;
+    const c = quoteIdent(restrict.column);
+    return `(select * from ${table} where ${c} in (select ${c} from ${restrict.groups}))`;
+  };
   return model.sql.replace(TAG, (_m, fn: string, raw: string) => {
     const a = tagArgs(raw);
     switch (fn) {
       case 'ref':
-        return qualified(shadow, a[0]);
+        return restricted(a[0], qualified(shadow, a[0]));
       case 'source':
-        return qualified(SCHEMAS.raw, rawTable(a[0], a[1]));
+        return restricted(`${a[0]}.${a[1]}`, qualified(SCHEMAS.raw, rawTable(a[0], a[1])));
       case 'latest':
         return latestVersion(a[0], a[1], a[2], onlyKeysIn);
       case 'surrogate_key':

@@ -5,6 +5,7 @@ import { Binds, qualified, quoteIdent } from '../sql';
 import type { Warehouse } from '../warehouse';
 import { schemaTables, tableColumns } from '../information-schema';
 import { joinFailing } from './row-identity';
+import { ensureUnpublished, markPublishWhole } from '../models/changes';
 
 /** Bookkeeping columns of quarantine.<model>, after the model's own columns. */
 const RELEASE_COLUMNS = ['_dq_released_at TIMESTAMPTZ', '_dq_released_by VARCHAR', '_dq_release_reason VARCHAR'];
@@ -43,6 +44,13 @@ export async function quarantineRows(
     await wh.run(`ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${quoteIdent(c.name)} ${c.type}`);
   const names = columns.map((c) => quoteIdent(c.name));
   const into = [...names, '_dq_check', '_dq_reason', '_dq_run_id', '_dq_quarantined_at'];
+  // A mart row leaving shadow must leave certified at publish too: its group is unpublished (models/changes.ts).
+  const mart = ctx.models.get(model);
+  const dialect = dialectOf(wh.dialect);
+  const unpublished =
+    mart?.layer === 'marts' && mart.recomputeBy
+      ? await ensureUnpublished(wh, dialect.scratchTable, ctx.shadow, model, mart.recomputeBy)
+      : undefined;
   return wh.transaction(async (tx) => {
     await tx.run(`DELETE FROM ${target} WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`, [
       ctx.runId,
@@ -57,6 +65,13 @@ export async function quarantineRows(
       insert.values,
     );
     await tx.run(`DELETE FROM ${source} AS t USING ${match.source} WHERE ${match.on}`, failing.binds.values);
+    if (unpublished)
+      await tx.run(
+        `INSERT INTO ${unpublished.table} SELECT DISTINCT ${unpublished.column} FROM ${target}
+          WHERE _dq_run_id = $1 AND _dq_check = $2 AND _dq_released_at IS NULL`,
+        [ctx.runId, check],
+      );
+    else if (mart?.layer === 'marts') await markPublishWhole(tx, ctx.dataset.name, model, dialect.now);
     return moved;
   });
 }
@@ -102,7 +117,7 @@ export interface ReleaseRequest {
 
 /**
  * Marks quarantined rows released: the next run lets rows with the same content pass that check and
- * publishes them (marts are rebuilt from staging every run, so the rows come back by themselves).
+ * publishes them (the groups holding quarantined rows are recomputed every run, so the rows come back by themselves).
  * Releasing twice changes nothing the second time.
  */
 export async function releaseQuarantine(wh: Warehouse, req: ReleaseRequest): Promise<number> {

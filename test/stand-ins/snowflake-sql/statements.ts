@@ -236,7 +236,8 @@ function copyInto(catalog: SnowflakeCatalog, sql: string): SnowflakeError | null
 /**
  * Snowflake forms the analyzer lacks, rewritten to equivalents it resolves the same names in: `:n` binds →
  * named parameters, the TIMESTAMPTZ synonym, MD5's VARCHAR result, TRANSIENT/TEMPORARY tables, DELETE … USING,
- * QUALIFY without WHERE, a VALUES list in FROM, TABLE(GENERATOR(ROWCOUNT => n)).
+ * DELETE without WHERE (every row: Snowflake allows it, ZetaSQL insists on a WHERE), QUALIFY without WHERE,
+ * a VALUES list in FROM, TABLE(GENERATOR(ROWCOUNT => n)).
  */
 function forAnalysis(sql: string): string {
   let out = mapOutsideQuotes(sql, (code) =>
@@ -270,6 +271,7 @@ function forAnalysis(sql: string): string {
     'i',
   ).exec(out);
   if (using) out = `DELETE FROM ${using[1]} AS ${using[2]} WHERE EXISTS (SELECT 1 FROM ${using[3]} WHERE ${using[4]})`;
+  if (new RegExp(String.raw`^DELETE\s+FROM\s+(${QNAME})\s*$`, 'i').test(out)) out = `${out.trimEnd()} WHERE TRUE`;
   return out;
 }
 
