@@ -1,6 +1,7 @@
 import { createAlertActivities } from './alert';
 import { createAuditActivities } from './audit';
 import { createCdcActivities } from './cdc';
+import { createCompactActivities } from './compact';
 import type { ActivityDeps } from './deps';
 import { createDqActivities } from './dq';
 import { createExtractActivities } from './extract';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertActivities(deps),
     ...createDqActivities(deps),
     ...createFreshnessActivities(deps),
+    ...createCompactActivities(deps),
   };
 }
 

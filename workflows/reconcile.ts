@@ -1,8 +1,15 @@
-import { ApplicationFailure, executeChild, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { formatIssues } from '../config/format-issues';
+import type { Activities } from '../activities';
 import { backfillWorkflowId } from './ids';
+
+const compaction = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '2m',
+  retry: { initialInterval: '10s', maximumAttempts: 3 },
+});
 
 /** Input the dataset's reconciliation schedule (`freshline/<dataset>/reconcile`) passes on every firing. */
 export const ReconcileRecentInputSchema = z.object({
@@ -42,6 +49,11 @@ export interface ReconcileResult {
   status: 'completed' | 'already_running';
   /** The backfill's own result. */
   result?: unknown;
+  /**
+   * Bounded raw, after a completed reload: superseded versions extracted before `olderThan` (twice the
+   * reconciliation horizon back) removed, per raw table.
+   */
+  compacted?: { olderThan: string; tables: { table: string; removed: number }[] };
 }
 
 /** The schedule's nominal fire time (TemporalScheduledStartTime), or the start time when started by hand. */
@@ -57,7 +69,8 @@ function firingTime(): Date {
  * caught-up firing reconciles the days it was meant for) and runs the `backfill` workflow over it as a
  * child with the deterministic id `<dataset>/reconcile/<date>`, reloading every day partition: late
  * corrections up to `days` old and windows the regular schedule missed (outage beyond its catch-up
- * window) are filled the same night.
+ * window) are filled the same night. Then raw is compacted: versions older than twice the horizon that no
+ * model reads any more are removed (bounded raw; warehouse/raw-compaction.ts).
  */
 export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<ReconcileResult> {
   const parsed = ReconcileRecentInputSchema.safeParse(rawInput);
@@ -84,7 +97,12 @@ export async function reconcileRecent(rawInput: ReconcileRecentInput): Promise<R
     : `${dataset}/reconcile/${args.to.slice(0, 10)}`;
   try {
     const result = await executeChild('backfill', { workflowId: childId, args: [args] });
-    return { backfillWorkflowId: childId, args, status: 'completed', result };
+    if (!patched('compact-raw-after-reconcile'))
+      return { backfillWorkflowId: childId, args, status: 'completed', result };
+    // Versions older than twice the horizon are history no reload or re-run replaces any more.
+    const olderThan = new Date(to.getTime() - 2 * days * 86_400_000).toISOString();
+    const { tables } = await compaction.compactRaw({ olderThan });
+    return { backfillWorkflowId: childId, args, status: 'completed', result, compacted: { olderThan, tables } };
   } catch (err) {
     // Another firing of the same date (a manual trigger, a catch-up) is still reconciling: let it finish.
     if (err instanceof WorkflowExecutionAlreadyStartedError)

@@ -1,4 +1,4 @@
-import { quoteLiteral } from './sql';
+import { qualified, quoteIdent, quoteLiteral } from './sql';
 
 /** Warehouse dialects Freshline runs its models and steps on. */
 export type DialectName = 'duckdb' | 'snowflake';
@@ -27,6 +27,11 @@ export interface Dialect {
    * as Snowflake clones a transient table only into a transient or temporary one).
    */
   cloneTable(target: string, source: string, transient?: boolean): string;
+  /**
+   * Statements that make table `name` of `schema` what table `from` (same schema) holds, `from` no longer
+   * needed: DuckDB renames it (no copy), Snowflake clones it (zero-copy; `transient` as for cloneTable).
+   */
+  replaceTable(schema: string, name: string, from: string, transient?: boolean): string[];
   /**
    * `CREATE OR REPLACE <this> …` for tables rebuilt every run and never published (staging, intermediate,
    * a mart's helper tables): Snowflake's TRANSIENT skips 7 days of Fail-safe storage per rebuild.
@@ -64,6 +69,10 @@ export const DUCKDB: Dialect = {
   dateSpine: (from, to) =>
     `(select cast(d as date) as date_day from range(date ${quoteLiteral(isoDate(from), 'duckdb')}, date ${quoteLiteral(isoDate(to), 'duckdb')} + interval 1 day, interval 1 day) as t (d))`,
   cloneTable: (target, source) => `CREATE OR REPLACE TABLE ${target} AS SELECT * FROM ${source}`,
+  replaceTable: (schema, name, from) => [
+    `DROP TABLE IF EXISTS ${qualified(schema, name)}`,
+    `ALTER TABLE ${qualified(schema, from)} RENAME TO ${quoteIdent(name)}`,
+  ],
   scratchTable: 'TABLE',
   unsupported: [
     { pattern: /\blateral\s+flatten\b|\bflatten\s*\(/i, what: 'FLATTEN (Snowflake only; use unnest)' },
@@ -92,6 +101,9 @@ export const SNOWFLAKE: Dialect = {
         from table(generator(rowcount => ${daysInclusive(from, to)})))`,
   cloneTable: (target, source, transient) =>
     `CREATE OR REPLACE ${transient ? 'TRANSIENT ' : ''}TABLE ${target} CLONE ${source}`,
+  replaceTable: (schema, name, from, transient) => [
+    SNOWFLAKE.cloneTable(qualified(schema, name), qualified(schema, from), transient),
+  ],
   scratchTable: 'TRANSIENT TABLE',
   unsupported: [
     {

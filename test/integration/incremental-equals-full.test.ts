@@ -1,12 +1,15 @@
 /**
  * Incremental staging (each staging model merges only the keys new loads touched) gives the same tables as
  * building everything whole from raw: after several windows of new orders, updates, late corrections,
- * cancellations, refunds, a customer's move and a hard delete reconciled by a reload, a full-refresh run
- * changes no certified table and no staging table, column for column.
+ * cancellations, refunds, a customer's move and a hard delete reconciled by a reload — and raw compacted to
+ * each key's latest versions — a full-refresh run changes no certified table and no staging table, column
+ * for column.
  */
 import { generateChanges } from '../../infra/demo-oltp/generator';
 import type { Row } from '../../activities/warehouse/warehouse';
 import { createHarness, type Harness } from '../support/harness';
+import { compactRaw } from '../../activities/warehouse/raw-compaction';
+import { readModels } from '../../activities/warehouse/models/catalog';
 
 jest.setTimeout(240_000);
 
@@ -114,6 +117,23 @@ test('N incremental windows, then a full refresh: every staging and certified ta
     staging: await tables('shadow_sales_core', STAGING),
     certified: await tables('certified', certifiedNames),
   };
+
+  // Bounded raw: superseded versions compact away (here every one: the horizon is in the future), and the full
+  // refresh below still gives the same tables. Customers, whose every version the SCD2 model reads, keep them.
+  const rawRows = async (t: string) => (await h.sql<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM raw.${t}`))[0].n;
+  const before = { orders: await rawRows('shop__orders'), customers: await rawRows('shop__customers') };
+  const compacted = await compactRaw(h.deps.warehouse, readModels(), new Date(Date.now() + 86_400_000));
+  const removed = compacted.find((c) => c.table === 'raw.shop__orders')?.removed ?? 0;
+  expect(removed).toBeGreaterThan(0);
+  expect(compacted.map((c) => c.table)).not.toContain('raw.shop__customers');
+  expect(await rawRows('shop__orders')).toBe(before.orders - removed);
+  expect(await rawRows('shop__customers')).toBe(before.customers);
+  // What is left per key: its latest version (and duplicates of it), and its newest live one.
+  const [{ extra }] = await h.sql<{ extra: number }>(
+    `SELECT count(*)::INTEGER AS extra FROM (SELECT order_id FROM raw.shop__orders GROUP BY order_id
+       HAVING count(DISTINCT _extracted_at::VARCHAR || coalesce(_lsn, '')) > 2)`,
+  );
+  expect(extra).toBe(0);
 
   // Over what raw holds (no new extraction, whose load ids would show in staging's lineage column).
   const full = await runWindow({ fullRefresh: true, skipExtract: true });

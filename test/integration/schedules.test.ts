@@ -1,3 +1,4 @@
+import { createCompactActivities } from '../../activities/compact';
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { PUBLISHED_STATES } from '../../activities/warehouse/audit/health';
@@ -330,6 +331,8 @@ describe('catch-up and reconciliation', () => {
       connection,
       taskQueue: queue,
       dataConverter: await payloadDataConverter(h.deps.secrets),
+      // The real compaction, on this file's warehouse: the reconciliation compacts raw after its reload.
+      activities: createCompactActivities(h.deps),
       workflowBundle: await bundleWorkflowCode({
         workflowsPath: require.resolve('../support/reconcile-stub-workflows'),
         failureConverterPath: FAILURE_CONVERTER_PATH,
@@ -382,6 +385,10 @@ describe('catch-up and reconciliation', () => {
         expect(parent).toMatchObject({
           backfillWorkflowId: 'sales_core/backfill/2026-11-13--2026-11-21',
           status: 'completed',
+          compacted: {
+            olderThan: '2026-11-06T02:00:00.000Z',
+            tables: expect.any(Array),
+          },
         });
         await handle.delete();
       });

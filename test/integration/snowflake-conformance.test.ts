@@ -1,3 +1,4 @@
+import { compactRaw } from '../../activities/warehouse/raw-compaction';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -272,6 +273,18 @@ test.each(['sales_core', 'finance', 'operations'])(
 test('all shipped models were built on Snowflake', () => {
   const models = [...readModels().values()];
   expect(models.filter((m) => !builtModels.has(m.name)).map((m) => m.name)).toEqual([]);
+});
+
+test('bounded raw: compaction runs in SQL Snowflake accepts and keeps every latest version (one load each: nothing superseded)', async () => {
+  const wh = deps.warehouse as SnowflakeWarehouse;
+  const count = async () => (await wh.query<{ n: number }>('SELECT count(*) AS n FROM raw.shop__orders'))[0].n;
+  const before = Number(await count());
+  const compacted = await compactRaw(wh, readModels(), new Date(Date.now() + 86_400_000));
+  expect(refused()).toEqual([]);
+  expect(compacted.map((c) => c.table)).toContain('raw.shop__orders');
+  expect(compacted.map((c) => c.table)).not.toContain('raw.shop__customers');
+  expect(compacted.every((c) => c.removed === 0)).toBe(true);
+  expect(Number(await count())).toBe(before);
 });
 
 standInOnly(

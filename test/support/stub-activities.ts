@@ -189,6 +189,7 @@ export async function startStubWorld(file: string): Promise<StubWorld> {
     confirmCdc: notUsed('confirmCdc'),
     dqReport: notUsed('dqReport'),
     releaseQuarantine: notUsed('releaseQuarantine'),
+    compactRaw: notUsed('compactRaw'),
     checkFreshness: notUsed('checkFreshness'),
     freshnessAlert: notUsed('freshnessAlert'),
   };

@@ -261,9 +261,11 @@ async function rebuildWhole(ctx: BuildContext, { model, view, columns, sameShape
   const target = qualified(shadow, model.name);
   const fresh = scratch(ctx, 'TABLE', `${model.name}__new`);
   const now = dialect.now;
+  let diff: string | undefined;
   if (mart && sameShape && model.uniqueKey) {
     // A row the rebuild reproduces with the same content is kept as it is, with the run that wrote it and its
-    // lineage — exactly what recomputing its group would have kept. Permanent: publish may clone it.
+    // lineage — exactly what recomputing its group would have kept. The content hash also gives the rows
+    // that differ, without comparing whole rows. Permanent: publish may clone it.
     const k = quoteIdent(model.uniqueKey);
     const computed = scratch(ctx, 'TABLE', `${model.name}__computed`);
     await wh.run(
@@ -271,11 +273,19 @@ async function rebuildWhole(ctx: BuildContext, { model, view, columns, sameShape
     );
     const same = (a: string, b: string) =>
       `EXISTS (SELECT 1 FROM ${b} AS b WHERE b.${k} = ${a}.${k} AND b._row_hash = ${a}._row_hash)`;
+    diff = scratch(ctx, 'TABLE', `${model.name}__diff`);
+    await wh.run(
+      `CREATE OR REPLACE ${dialect.scratchTable} ${diff} AS
+         SELECT t.* FROM ${target} AS t WHERE NOT ${same('t', computed)}
+         UNION ALL
+         SELECT c.*, $1::VARCHAR AS _run_id FROM ${computed} AS c WHERE NOT ${same('c', target)}`,
+      [ctx.runId],
+    );
     await wh.run(
       `CREATE OR REPLACE TABLE ${fresh} AS
          SELECT t.* FROM ${target} AS t WHERE ${same('t', computed)}
          UNION ALL
-         SELECT c.*, $1::VARCHAR AS _run_id FROM ${computed} AS c WHERE NOT ${same('c', target)}`,
+         SELECT d.* FROM ${diff} AS d WHERE d._run_id = $1 AND NOT ${same('d', target)}`,
       [ctx.runId],
     );
   } else if (mart) {
@@ -295,11 +305,13 @@ async function rebuildWhole(ctx: BuildContext, { model, view, columns, sameShape
   const changes = changesTable(shadow, model.name);
   if (mart && firstBuild) await wh.transaction((tx) => markPublishWhole(tx, ctx.dataset, model.name, now));
   if (sameShape) {
-    const diff = scratch(ctx, 'TABLE', `${model.name}__diff`);
-    await wh.run(
-      `CREATE OR REPLACE ${dialect.scratchTable} ${diff} AS
-         (SELECT * FROM ${target} EXCEPT SELECT * FROM ${fresh}) UNION ALL (SELECT * FROM ${fresh} EXCEPT SELECT * FROM ${target})`,
-    );
+    if (!diff) {
+      diff = scratch(ctx, 'TABLE', `${model.name}__diff`);
+      await wh.run(
+        `CREATE OR REPLACE ${dialect.scratchTable} ${diff} AS
+           (SELECT * FROM ${target} EXCEPT SELECT * FROM ${fresh}) UNION ALL (SELECT * FROM ${fresh} EXCEPT SELECT * FROM ${target})`,
+      );
+    }
     await wh.run(`CREATE ${dialect.scratchTable} IF NOT EXISTS ${changes} AS SELECT * FROM ${target} WHERE 1 = 0`);
     ctx.logs.add(changes);
     const changed = await count(wh, diff);
@@ -322,7 +334,9 @@ async function rebuildWhole(ctx: BuildContext, { model, view, columns, sameShape
     });
     ctx.rebuilt.add(model.name);
   }
-  await wh.run(dialect.cloneTable(target, fresh, !mart));
+  // DuckDB renames the rebuild into place (a build dying in between finds the table missing: rebuilt again).
+  for (const statement of dialect.replaceTable(shadow, model.name, `${model.name}__new`, !mart))
+    await wh.run(statement);
   return { model: model.name, layer: model.layer, how: 'rebuilt' as const };
 }
 
