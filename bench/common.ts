@@ -5,7 +5,7 @@
  * summary block every script prints at the end. Not a script itself.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -42,6 +42,56 @@ export function rssSampler(): { reset(): void; mb(): number } {
     reset: () => void (peak = 0),
     mb: () => Math.round(Math.max(peak, process.memoryUsage.rss()) / 1024 / 1024),
   };
+}
+
+/**
+ * The pid of the process listening on TCP `port` (any local address), or null: the socket's inode from
+ * /proc/net/tcp{,6}, then the process holding `socket:[inode]` among /proc/<pid>/fd. For servers we spawn
+ * through a helper that does not expose its child (and a CLI may exec or fork the real server anyway).
+ */
+export function pidListeningOn(port: number): number | null {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue; // no IPv6 on this box
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, st 0A is LISTEN, the 10th column is the inode.
+      if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) inodes.add(`socket:[${f[9]}]`);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue; // another user's process, or gone
+    }
+    for (const fd of fds) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${name}/fd/${fd}`))) return Number(name);
+      } catch {
+        // fd closed between readdir and readlink
+      }
+    }
+  }
+  return null;
+}
+
+/** Resident set size of a process in MB (VmRSS from /proc/<pid>/status), or null when it is gone. */
+export function rssMbOf(pid: number): number | null {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null;
+  }
 }
 
 export const log = (msg: string): void => {

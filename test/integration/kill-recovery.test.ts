@@ -246,7 +246,10 @@ test('kill -9 at 20+ points over 3 windows: every window completes, certified ta
   // Each step is targeted 3+ times; a target whose step finished before the kill landed counts in the next step's place.
   for (const s of ['extract', 'load', 'transform', 'gate', 'publish', 'audit'] as const)
     expect(byStep[s]).toBeGreaterThanOrEqual(2);
-}, 300_000);
+  // 24 kill points over 3 windows, each a new worker process: 145 s alone before every model kept change sets
+  // (which costs each small window more statements), 190–220 s with the suite's other files and benchmarks
+  // on both cores; the bound only stops a hang.
+}, 600_000);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
