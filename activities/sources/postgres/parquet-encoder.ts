@@ -97,6 +97,12 @@ export async function encodeCsvToParquet(opts: {
   const spec = `{${csvColumns.map((c) => `${quoteLiteral(c.name, 'duckdb')}: ${quoteLiteral(c.type, 'duckdb')}`).join(', ')}}`;
   const select = (opts.select ?? maskedSelect(csvColumns, pii)).join(', ');
   execFileSync('mkfifo', ['-m', '600', fifo]);
+  // The source may fail before the pipeline below listens (PostgreSQL gone while DuckDB opens the FIFO), and
+  // pg-copy-streams emits that error without destroying its stream: destroy it with the error, so the error is
+  // never unhandled and the pipeline fails at once instead of waiting on a stream that will not end.
+  source.on('error', (err: Error) => {
+    if (!source.destroyed) source.destroy(err);
+  });
   try {
     let failure: Error | null = null;
     const encoding = db
